@@ -1,0 +1,1 @@
+"""A lab of user-mode-linux guests with kernel GRE, for testing linuxnet.gre."""

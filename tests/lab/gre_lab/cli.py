@@ -1,0 +1,75 @@
+"""The lab's command line: build, up, down, status, ssh, inventory."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from . import image, topology
+from .lab import Lab, LabError
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _print_timings(timings: dict[str, float]) -> None:
+    for step, seconds in timings.items():
+        print(f"lab: {step:<20} {seconds:6.1f} s", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lab", description=__doc__)
+    parser.add_argument(
+        "--lab-dir",
+        type=Path,
+        default=Path(os.environ.get("LAB_DIR") or REPO / ".lab"),
+        help="where this lab keeps its state, disks, key and inventory (default: $LAB_DIR or .lab)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    build = commands.add_parser("build", help="build the base image (cached by recipe)")
+    build.add_argument("--force", action="store_true", help="rebuild even when cached")
+    up = commands.add_parser("up", help="boot the hosts of a topology file")
+    up.add_argument("topology", type=Path)
+    up.add_argument("--timeout", type=float, default=240, help="seconds to wait for every host's ssh")
+    up.add_argument("--inventory", type=Path, help="also copy the inventory here")
+    commands.add_parser("down", help="stop the lab's processes and remove its disks")
+    commands.add_parser("status", help="hosts, PIDs, memory")
+    commands.add_parser("inventory", help="print the inventory's path")
+    ssh = commands.add_parser("ssh", help="run a command on a host (or log in)")
+    ssh.add_argument("host")
+    ssh.add_argument("remote", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+
+    lab = Lab(args.lab_dir.resolve())
+    try:
+        if args.command == "build":
+            image.build(force=args.force)
+        elif args.command == "up":
+            timings = lab.up(topology.load(args.topology), timeout=args.timeout)
+            if args.inventory:
+                shutil.copyfile(lab.inventory, args.inventory)
+            _print_timings(timings)
+            print(f"lab: inventory {lab.inventory}")
+        elif args.command == "down":
+            if lab.down():
+                print(f"lab: down ({lab.directory})")
+        elif args.command == "status":
+            rows = lab.status()
+            if not rows:
+                print(f"lab: nothing is up in {lab.directory}")
+                return 1
+            for row in rows:
+                print("{host:<12} {state:<8} pid {pid:<8} {address:<14} {memory_mib} MiB".format(**row))
+            return 0 if all(row["state"] == "running" for row in rows) else 1
+        elif args.command == "inventory":
+            print(lab.inventory)
+        elif args.command == "ssh":
+            remote = args.remote[1:] if args.remote[:1] == ["--"] else args.remote
+            command = lab.ssh_command(args.host, remote)
+            os.execvp(command[0], command)
+    except (LabError, topology.TopologyError, RuntimeError) as error:
+        print(f"lab: error: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,179 @@
+"""Builds (once) and caches the lab's base image: Debian bookworm for user-mode-linux guests."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import uml
+
+SUITE = "bookworm"
+IMAGE_SIZE = "2G"
+GUEST_DIR = Path(__file__).resolve().parent.parent / "guest"
+
+PACKAGES = (
+    # What the issue asks every lab host to have.
+    "linux-image-cloud-amd64",
+    "systemd-sysv",
+    "udev",
+    "openssh-server",
+    "python3",
+    "iproute2",
+    "iputils-ping",
+    "tcpdump",
+    "nftables",
+    "iptables",
+    # What the lab itself needs in a guest.
+    "kmod",
+    "netbase",
+    "procps",
+)
+
+# Files copied into the image: (source under guest/, destination in the image, mode).
+GUEST_FILES = (
+    ("lab-setup", "/usr/local/sbin/lab-setup", 0o755),
+    ("lab-setup.service", "/etc/systemd/system/lab-setup.service", 0o644),
+    ("sshd-lab.conf", "/etc/ssh/sshd_config.d/lab.conf", 0o644),
+)
+
+# Units that cost boot time and do nothing useful in a short-lived guest.
+MASKED_UNITS = (
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "e2scrub_all.timer",
+    "e2scrub_reap.service",
+    "fstrim.timer",
+    "getty@tty1.service",
+    "serial-getty@ttyS0.service",
+    "console-getty.service",
+    "systemd-timesyncd.service",
+    "getty.target",
+)
+
+
+def debian_mirror() -> str:
+    """Return the Debian mirror this machine's apt already uses (never a hard-coded host)."""
+    for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
+        for stanza in Path(path).read_text().split("\n\n"):
+            fields = dict(
+                line.split(":", 1) for line in stanza.splitlines() if ":" in line and not line.startswith("#")
+            )
+            suites = fields.get("Suites", "").split()
+            if SUITE in suites and "deb" in fields.get("Types", "").split():
+                return fields["URIs"].split()[0]
+    for path in ["/etc/apt/sources.list", *sorted(glob.glob("/etc/apt/sources.list.d/*.list"))]:
+        if not os.path.exists(path):
+            continue
+        for line in Path(path).read_text().splitlines():
+            match = re.match(r"deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+" + SUITE + r"\s", line + " ")
+            if match:
+                return match.group(1)
+    raise RuntimeError(f"no Debian {SUITE} mirror found in this machine's apt sources (/etc/apt/sources.list*)")
+
+
+def _customize_script() -> str:
+    """The shell run inside mmdebstrap's namespace, on the finished root filesystem "$1"."""
+    version = uml.kernel_version()
+    lines = [
+        "set -e",
+        f'mkdir -p "$1/lib/modules" && cp -a /usr/lib/uml/modules/{version} "$1/lib/modules/"',
+        "echo 'LABEL=labroot / ext4 rw,noatime 0 1' > \"$1/etc/fstab\"",
+        'echo lab > "$1/etc/hostname"',
+        'rm -f "$1/etc/machine-id" && touch "$1/etc/machine-id"',
+    ]
+    for name, dest, mode in GUEST_FILES:
+        lines.append(f'install -D -m {mode:o} {shlex.quote(str(GUEST_DIR / name))} "$1{dest}"')
+    lines += [
+        'chroot "$1" systemctl enable lab-setup.service',
+        'chroot "$1" systemctl mask ' + " ".join(MASKED_UNITS),
+        'rm -rf "$1/var/cache/apt"/*.bin "$1/var/lib/apt/lists"/*_Packages',
+        # mke2fs -d copies whatever it sees: bind the tree without its /proc, /sys and /dev mounts.
+        'export ROOTFS="$1" TREE="$(mktemp -d)"',
+        'unshare --mount --propagation private sh -ec \'mount --bind "$ROOTFS" "$TREE"; '
+        f'mkfs.ext4 -q -F -L labroot -d "$TREE" "$LAB_IMAGE" {IMAGE_SIZE}\'',
+        'rmdir "$TREE"',
+    ]
+    return "\n".join(lines)
+
+
+def recipe_digest() -> str:
+    """A hash of everything that decides the image's content: change any of it and the image is rebuilt."""
+    digest = hashlib.sha256()
+    digest.update(f"{SUITE}\n{IMAGE_SIZE}\n{' '.join(PACKAGES)}\n".encode())
+    digest.update(_customize_script().encode())
+    for name, _dest, _mode in GUEST_FILES:
+        digest.update((GUEST_DIR / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(base) / "linuxnet-gre-lab"
+
+
+def image_path() -> Path:
+    return cache_dir() / f"base-{recipe_digest()}.img"
+
+
+def _in_use(image: Path) -> bool:
+    """Whether a running guest has IMAGE as its backing file (a rebooting guest opens it again)."""
+    needle = str(image).encode()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if needle in cmdline.read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _remove_stale_images(keep: Path) -> None:
+    """Images of older recipes go, unless a running lab still boots from one."""
+    for stale in keep.parent.glob("base-*.img"):
+        if stale != keep and not _in_use(stale):
+            stale.unlink()
+
+
+def build(force: bool = False) -> Path:
+    """Build the base image unless an image of the same recipe is cached; return its path."""
+    image = image_path()
+    if image.exists() and not force:
+        print(f"lab: image {image} is cached (recipe {recipe_digest()})", flush=True)
+        return image
+    image.parent.mkdir(parents=True, exist_ok=True)
+    partial = image.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    command = [
+        "mmdebstrap",
+        "--mode=" + ("root" if os.geteuid() == 0 else "unshare"),
+        "--variant=apt",
+        "--include=" + ",".join(PACKAGES),
+        '--aptopt=Acquire::Languages "none"',
+        "--dpkgopt=path-exclude=/usr/share/man/*",
+        "--dpkgopt=path-exclude=/usr/share/doc/*",
+        "--dpkgopt=path-exclude=/usr/share/locale/*",
+        "--dpkgopt=path-include=/usr/share/locale/locale.alias",
+        "--customize-hook=" + _customize_script(),
+        SUITE,
+        "/dev/null",
+        debian_mirror(),
+    ]
+    print(f"lab: building {image.name} with mmdebstrap (about a minute)", flush=True)
+    started = time.monotonic()
+    env = dict(os.environ, LAB_IMAGE=str(partial))
+    result = subprocess.run(command, env=env, stdout=sys.stderr, check=False)
+    if result.returncode != 0 or not partial.exists():
+        partial.unlink(missing_ok=True)
+        raise RuntimeError(f"mmdebstrap failed (exit {result.returncode}); its output is above")
+    partial.chmod(0o444)  # a backing file must never change under the guests' copy-on-write layers
+    partial.rename(image)
+    _remove_stale_images(keep=image)
+    print(f"lab: image built in {time.monotonic() - started:.1f} s: {image}", flush=True)
+    return image

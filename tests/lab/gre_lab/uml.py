@@ -1,0 +1,74 @@
+"""Starts user-mode-linux guests and tells whether the processes the lab started still run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+UML_BINARY = "/usr/bin/linux.uml"
+UML_MODULES = Path("/usr/lib/uml/modules")
+
+
+def kernel_version() -> str:
+    versions = sorted(p.name for p in UML_MODULES.iterdir()) if UML_MODULES.is_dir() else []
+    if not versions or not os.access(UML_BINARY, os.X_OK):
+        raise RuntimeError("user-mode-linux is not installed (Debian package user-mode-linux)")
+    return versions[-1]
+
+
+def start_time(pid: int) -> int | None:
+    """The kernel's start time of a process (clock ticks since boot): a PID's identity, with the PID."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def alive(pid: int, started: int) -> bool:
+    return start_time(pid) == started
+
+
+def stop(pid: int, started: int, grace: float = 10.0) -> None:
+    """End a process this lab started, and its process group, by PID; never a reused PID."""
+    if not alive(pid, started):
+        return
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while alive(pid, started) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if alive(pid, started):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def memory_kib(pid: int) -> int:
+    """Proportional memory of a guest: the PSS of every process in its session (UML runs several)."""
+    total = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if os.getsid(int(proc.name)) != pid:
+                continue
+            for line in (proc / "smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+def boot(command: list[str], log: Path, tmpdir: Path) -> subprocess.Popen[bytes]:
+    """Start a guest in a session of its own, console to log; the caller records pid and start time."""
+    with open(log, "ab") as output:
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=dict(os.environ, TMPDIR=str(tmpdir)),
+        )
