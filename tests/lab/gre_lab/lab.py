@@ -181,7 +181,7 @@ class Lab:
             raise LabError(f"no ssh from {', '.join(missing)} within {timeout:.0f} s; console logs: {logs}")
         return ready
 
-    def _write_access(self, holder: int, topology: Topology, addresses: dict[str, str]) -> None:
+    def _write_access(self, holder: int, topology: Topology, addresses: dict[str, str], tmp: Path) -> None:
         proxy = " ".join([*self._nsenter(holder), sys.executable, str(RELAY), "%h", "%p"])
         self.ssh_config.write_text(
             "# Written by tests/lab: reaches the lab's guests inside its network namespace.\n"
@@ -220,8 +220,9 @@ class Lab:
                     "ansible_ssh_private_key_file": str(self.key),
                     "ansible_ssh_common_args": f"-F {self.ssh_config}",
                     "ansible_pipelining": True,
-                    # Labs reuse management addresses: keep each lab's ssh masters apart.
-                    "ansible_control_path_dir": str(self.directory / "cp"),
+                    # Each lab's ssh masters apart from any other's, on a path short enough
+                    # for a unix socket.
+                    "ansible_control_path_dir": str(Path(tmp) / "cp"),
                 },
                 "hosts": hosts,
                 "children": groups,
@@ -249,7 +250,7 @@ class Lab:
             check=True,
             stdin=subprocess.DEVNULL,
         )
-        tmp = Path(tempfile.mkdtemp(prefix="gre-lab-"))  # short: UML's sockets live here
+        tmp = Path(tempfile.mkdtemp(prefix="gre-lab-", dir="/tmp"))  # short paths: unix sockets live here
         holder = self._start_holder()
         lab_id = os.urandom(3).hex()
         slot = random.choice(MGMT_SLOTS)
@@ -266,14 +267,14 @@ class Lab:
             process = uml.boot(
                 [*self._nsenter(holder["pid"]), *command], self.directory / "logs" / f"{host.name}.log", tmp
             )
-            addresses[host.name] = mgmt.split("/")[0]
+            addresses[host.name] = str(ipaddress.ip_interface(mgmt).ip)
             state["hosts"][host.name] = {
                 "pid": process.pid,
                 "started": uml.start_time(process.pid) or 0,
                 "address": addresses[host.name],
             }
         self.state_file.write_text(json.dumps(state, indent=2))
-        self._write_access(holder["pid"], topology, addresses)
+        self._write_access(holder["pid"], topology, addresses, tmp)
         ready = self._wait_for_ssh(holder["pid"], addresses, timeout)
         for name, seconds in ready.items():
             timings[f"ssh {name}"] = seconds
@@ -293,7 +294,6 @@ class Lab:
             (self.directory / f"{name}.cow").unlink(missing_ok=True)
         uml.stop(state["holder"]["pid"], state["holder"]["started"], grace=2)
         shutil.rmtree(state["tmp"], ignore_errors=True)
-        shutil.rmtree(self.directory / "cp", ignore_errors=True)
         for path in (self.state_file, self.inventory, self.ssh_config, self.key, Path(f"{self.key}.pub")):
             path.unlink(missing_ok=True)
         return True
