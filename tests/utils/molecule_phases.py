@@ -12,7 +12,8 @@ import sys
 import time
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-PHASE = re.compile(r"^INFO\s+(\S+) ➜ (\S+): (Executing$|Executed: (.*)$)")
+# "INFO     lab ➜ create: Executing" in colour, "INFO     [lab > create] Executing" without.
+PHASE = re.compile(r"^INFO\s+(?:\[(\S+) > (\S+)\]|(\S+) ➜ (\S+):) (Executing$|Executed: (.*)$)")
 
 
 def main() -> int:
@@ -24,7 +25,8 @@ def main() -> int:
         match = PHASE.match(ANSI.sub("", line).strip())
         if not match:
             continue
-        scenario, action, what, result = match.groups()
+        plain_scenario, plain_action, scenario, action, what, result = match.groups()
+        scenario, action = plain_scenario or scenario, plain_action or action
         key = f"{scenario} {action}"
         if what == "Executing":
             started[key] = time.monotonic()
