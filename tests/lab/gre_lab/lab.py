@@ -157,7 +157,7 @@ class Lab:
             f"lab.addr=eth0,{mgmt}",
         ]
         for number, device in enumerate(nics):
-            command += [f"vec{number}:transport=raw,ifname={device}", f"lab.nic={number},eth{number}"]
+            command += [f"vec{number}:transport=raw,ifname={device},gro=1", f"lab.nic={number},eth{number}"]
         command += [f"lab.addr=eth{n},{nic.address}" for n, nic in enumerate(host.nics, 1)]
         if host.gateway:
             command.append(f"lab.gw={host.gateway}")
