@@ -289,10 +289,10 @@ class Lab:
             if not quiet:
                 print(f"lab: nothing is up in {self.directory}")
             return False
-        for name, host in state["hosts"].items():
-            uml.stop(host["pid"], host["started"])
+        uml.stop([(host["pid"], host["started"]) for host in state["hosts"].values()])
+        uml.stop([(state["holder"]["pid"], state["holder"]["started"])])
+        for name in state["hosts"]:
             (self.directory / f"{name}.cow").unlink(missing_ok=True)
-        uml.stop(state["holder"]["pid"], state["holder"]["started"], grace=2)
         shutil.rmtree(state["tmp"], ignore_errors=True)
         for path in (self.state_file, self.inventory, self.ssh_config, self.key, Path(f"{self.key}.pub")):
             path.unlink(missing_ok=True)

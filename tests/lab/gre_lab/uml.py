@@ -32,16 +32,18 @@ def alive(pid: int, started: int) -> bool:
     return start_time(pid) == started
 
 
-def stop(pid: int, started: int, grace: float = 10.0) -> None:
-    """End a process this lab started, and its process group, by PID; never a reused PID."""
-    if not alive(pid, started):
-        return
-    os.killpg(pid, signal.SIGTERM)
+def stop(processes: list[tuple[int, int]], grace: float = 3.0) -> None:
+    """End processes this lab started, each with its process group, by (PID, start time): never a
+    reused PID. All are asked at once; whatever still runs after GRACE seconds is killed."""
+    running = [(pid, started) for pid, started in processes if alive(pid, started)]
+    for pid, _started in running:
+        os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while alive(pid, started) and time.monotonic() < deadline:
+    while any(alive(*process) for process in running) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if alive(pid, started):
-        os.killpg(pid, signal.SIGKILL)
+    for pid, started in running:
+        if alive(pid, started):
+            os.killpg(pid, signal.SIGKILL)
 
 
 def memory_kib(pid: int) -> int:
