@@ -1,0 +1,404 @@
+#!/usr/bin/python
+# Copyright (c) linuxnet.gre contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: gre_tunnel
+short_description: Make a Linux host's GRE tunnels exactly what they should be
+version_added: 0.1.0
+description:
+  - Creates, changes and deletes GRE tunnel interfaces (C(gre), C(gretap), C(ip6gre), C(ip6gretap))
+    in the kernel of the target host with iproute2, together with their inner addresses, and brings them up.
+  - Configures one tunnel (O(name) and the other top-level options) or the complete set of tunnels of a
+    host (O(tunnels), with O(purge) to delete the tunnels it created earlier and that are no longer listed).
+  - "Marks every interface it creates with the interface alias C(managed-by: linuxnet.gre). It never
+    changes or deletes an interface without that mark, and never converts an interface that is not a
+    GRE tunnel; it fails instead, before it changes anything."
+  - Converges every setting. A changed O(local), O(remote), O(ttl), O(tos), key, O(pmtudisc), O(dev) or O(mtu)
+    is changed in place; a changed O(mode), or dropping a key or the O(dev) binding, deletes and recreates the
+    interface, because iproute2 cannot undo those in place. Addresses not listed are removed; the IPv6
+    link-local addresses the kernel adds itself are left alone.
+  - Reads the host's state with one C(ip -details -json address show) and applies all changes with one
+    C(ip -batch -), whatever the number of tunnels. Loads the C(ip_gre) or C(ip6_gre) kernel module when a
+    tunnel of that family must be created and the module is not loaded yet.
+  - "The target needs Python 3 and iproute2 (C(ip)), and root privileges (C(become: true))."
+author:
+  - linuxnet.gre maintainers (@linuxnet)
+attributes:
+  check_mode:
+    support: full
+    description: Predicts exactly whether the host would change and which C(ip) commands would run; runs none that changes the host.
+  diff_mode:
+    support: full
+    description: Shows each tunnel before and after.
+  idempotent:
+    support: full
+    description: A second run with the same options reports no change and runs only the read command.
+  platform:
+    support: full
+    platforms: posix
+    description: Linux hosts with a kernel that has GRE support and iproute2.
+notes:
+  - All input is checked before any command that changes the host runs. Errors name the tunnel and the option.
+  - The MTU is left to the kernel unless O(mtu) is given; then it is converged too.
+options:
+  name:
+    description:
+      - Name of the tunnel interface, at most 15 characters, without C(/), C(:) or whitespace.
+      - Required unless O(tunnels) is given; mutually exclusive with O(tunnels).
+    type: str
+  mode:
+    description:
+      - The kind of tunnel. V(gre) and V(gretap) run over IPv4, V(ip6gre) and V(ip6gretap) over IPv6;
+        the C(tap) kinds carry Ethernet frames instead of IP packets.
+    type: str
+    choices: [gre, gretap, ip6gre, ip6gretap]
+    default: gre
+  local:
+    description:
+      - Underlay address of this host, of the family of O(mode). Left to the kernel when not given.
+    type: str
+  remote:
+    description:
+      - Underlay address of the other end of the tunnel, of the family of O(mode).
+      - Required when O(state=present) in the single form.
+    type: str
+  ttl:
+    description:
+      - TTL (hop limit for the IPv6 modes) of the outer packets, C(0) to inherit it from the inner packet.
+      - A value other than C(0) needs O(pmtudisc).
+    type: int
+    default: 255
+  tos:
+    description:
+      - TOS (traffic class for the IPv6 modes) of the outer packets, a number from C(0) to C(255)
+        (decimal, or hexadecimal with C(0x)), or V(inherit).
+    type: str
+    default: '0'
+  key:
+    description:
+      - GRE key for both directions, a number from C(0) to C(4294967295) or a dotted quad such as C(0.0.0.42).
+      - Mutually exclusive with O(ikey) and O(okey).
+    type: str
+  ikey:
+    description:
+      - GRE key expected on incoming packets; see O(key) for the format.
+    type: str
+  okey:
+    description:
+      - GRE key put on outgoing packets; see O(key) for the format.
+    type: str
+  pmtudisc:
+    description:
+      - Path MTU discovery (the DF bit on outer packets). Only for V(gre) and V(gretap), where it
+        defaults to V(true); not allowed for the IPv6 modes.
+    type: bool
+  mtu:
+    description:
+      - MTU of the tunnel interface, from C(68) to C(65535), at least C(1280) when O(addresses) has an IPv6 address.
+      - Left to the kernel when not given.
+    type: int
+  dev:
+    description:
+      - Underlay interface to bind the tunnel to. It must exist.
+    type: str
+  addresses:
+    description:
+      - Inner addresses of the tunnel with their prefix length, IPv4 and IPv6, such as C(10.0.0.1/30).
+      - An address that is the network address of its prefix (or the broadcast address of an IPv4 prefix)
+        is refused; C(/31), C(/32), C(/127) and C(/128) are fine.
+      - Exactly these addresses are kept; others are removed, except the IPv6 link-local addresses the kernel adds itself.
+    type: list
+    elements: str
+    default: []
+  state:
+    description:
+      - V(present) to create or converge the tunnel, V(absent) to delete it.
+    type: str
+    choices: [present, absent]
+    default: present
+  tunnels:
+    description:
+      - The tunnels of this host, each with the options of the single form. Mutually exclusive with O(name)
+        and the other single-form options.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Name of the tunnel interface; see O(name).
+        type: str
+        required: true
+      mode:
+        description: The kind of tunnel; see O(mode).
+        type: str
+        choices: [gre, gretap, ip6gre, ip6gretap]
+        default: gre
+      local:
+        description: Underlay address of this host; see O(local).
+        type: str
+      remote:
+        description: Underlay address of the other end; required when O(tunnels[].state=present).
+        type: str
+      ttl:
+        description: TTL or hop limit of the outer packets; see O(ttl).
+        type: int
+        default: 255
+      tos:
+        description: TOS or traffic class of the outer packets; see O(tos).
+        type: str
+        default: '0'
+      key:
+        description: GRE key for both directions; see O(key).
+        type: str
+      ikey:
+        description: GRE key of incoming packets; see O(ikey).
+        type: str
+      okey:
+        description: GRE key of outgoing packets; see O(okey).
+        type: str
+      pmtudisc:
+        description: Path MTU discovery; see O(pmtudisc).
+        type: bool
+      mtu:
+        description: MTU of the tunnel interface; see O(mtu).
+        type: int
+      dev:
+        description: Underlay interface to bind the tunnel to; see O(dev).
+        type: str
+      addresses:
+        description: Inner addresses with prefix length; see O(addresses).
+        type: list
+        elements: str
+        default: []
+      state:
+        description: V(present) or V(absent); see O(state).
+        type: str
+        choices: [present, absent]
+        default: present
+  purge:
+    description:
+      - "With O(tunnels), delete the tunnels that this module created earlier (marked with the alias
+        C(managed-by: linuxnet.gre)) and that are not listed. Interfaces without the mark are never deleted."
+      - Only with O(tunnels).
+    type: bool
+    default: false
+seealso:
+  - name: ip-link(8)
+    description: The iproute2 manual page for GRE tunnel options.
+    link: https://man7.org/linux/man-pages/man8/ip-link.8.html
+"""
+
+EXAMPLES = r"""
+- name: Build the tunnel of the seed (ip tunnel add gre1 mode gre remote … local … ttl 255)
+  linuxnet.gre.gre_tunnel:
+    name: gre1
+    local: 203.0.113.1
+    remote: 198.51.100.1
+    addresses:
+      - 10.0.0.1/30
+  become: true
+
+- name: A keyed IPv6-underlay tunnel with dual-stack inner addresses and a fixed MTU
+  linuxnet.gre.gre_tunnel:
+    name: gre6a
+    mode: ip6gre
+    local: 2001:db8:1::1
+    remote: 2001:db8:2::1
+    key: 42
+    mtu: 1400
+    addresses:
+      - 10.0.1.1/31
+      - 2001:db8:ffff::1/127
+  become: true
+
+- name: All tunnels of this host; delete the ones this module made that are no longer listed
+  linuxnet.gre.gre_tunnel:
+    tunnels:
+      - name: gre-b
+        local: 203.0.113.1
+        remote: 198.51.100.1
+        addresses: [10.0.0.1/30]
+      - name: gre-c
+        local: 203.0.113.1
+        remote: 198.51.100.7
+        key: 7
+        addresses: [10.0.0.5/30]
+    purge: true
+  become: true
+  register: gre
+
+- name: Show the ip commands that ran
+  ansible.builtin.debug:
+    var: gre.commands
+
+- name: Delete a tunnel this module created
+  linuxnet.gre.gre_tunnel:
+    name: gre1
+    state: absent
+  become: true
+"""
+
+RETURN = r"""
+tunnels:
+  description:
+    - The listed tunnels as they are after the run (or would be, in check mode), in the order given.
+    - A tunnel with O(state=absent) has only RV(tunnels[].name) and RV(tunnels[].state).
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Interface name.
+      type: str
+      sample: gre1
+    state:
+      description: V(present) or V(absent).
+      type: str
+      sample: present
+    mode:
+      description: Kind of tunnel.
+      type: str
+      sample: gre
+    local:
+      description: Local underlay address, V(null) when left to the kernel.
+      type: str
+      sample: 203.0.113.1
+    remote:
+      description: Remote underlay address.
+      type: str
+      sample: 198.51.100.1
+    ttl:
+      description: TTL or hop limit, V(0) for inherit.
+      type: int
+      sample: 255
+    tos:
+      description: TOS or traffic class as two hex digits, or V(inherit).
+      type: str
+      sample: '0x00'
+    ikey:
+      description: Input key as a number, V(null) without key.
+      type: int
+      sample: 42
+    okey:
+      description: Output key as a number, V(null) without key.
+      type: int
+      sample: 42
+    pmtudisc:
+      description: Path MTU discovery, V(null) for the IPv6 modes.
+      type: bool
+      sample: true
+    mtu:
+      description: MTU; V(null) when left to the kernel for a tunnel that is created in this run.
+      type: int
+      sample: 1476
+    dev:
+      description: Underlay interface the tunnel is bound to, V(null) when not bound.
+      type: str
+      sample: eth1
+    addresses:
+      description: Inner addresses with prefix length, IPv4 first, without the kernel's IPv6 link-local ones.
+      type: list
+      elements: str
+      sample: [10.0.0.1/30]
+    up:
+      description: Whether the interface is administratively up.
+      type: bool
+      sample: true
+changes:
+  description: What changed (or would change), one entry per tunnel that changed.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Interface name.
+      type: str
+      sample: gre1
+    action:
+      description:
+        - V(create), V(update) (in place), V(recreate) (deleted and created again, for a new mode or a dropped
+          key or underlay device) or V(delete).
+      type: str
+      sample: update
+    fields:
+      description: The settings that differed, for V(update) and V(recreate).
+      type: list
+      elements: str
+      sample: [remote, addresses]
+  sample:
+    - name: gre1
+      action: update
+      fields: [remote]
+commands:
+  description:
+    - The commands that ran (or would run, in check mode) to change the host, in order. The C(ip) ones ran
+      as one C(ip -batch -); the read command is not listed.
+  returned: success
+  type: list
+  elements: str
+  sample:
+    - modprobe ip_gre
+    - ip link add name gre1 type gre remote 198.51.100.1 local 203.0.113.1 ttl 255 tos 0x00 pmtudisc
+    - 'ip link set dev gre1 alias "managed-by: linuxnet.gre" up'
+    - ip address add 10.0.0.1/30 dev gre1
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.linuxnet.gre.plugins.module_utils._gre_converge import converge
+from ansible_collections.linuxnet.gre.plugins.module_utils._gre_kernel import Kernel
+from ansible_collections.linuxnet.gre.plugins.module_utils._gre_model import MODES, GreError
+
+TUNNEL_OPTIONS = dict(
+    name=dict(type="str"),
+    mode=dict(type="str", choices=list(MODES), default="gre"),
+    local=dict(type="str"),
+    remote=dict(type="str"),
+    ttl=dict(type="int", default=255),
+    tos=dict(type="str", default="0"),
+    key=dict(type="str", no_log=False),
+    ikey=dict(type="str", no_log=False),
+    okey=dict(type="str", no_log=False),
+    pmtudisc=dict(type="bool"),
+    mtu=dict(type="int"),
+    dev=dict(type="str"),
+    addresses=dict(type="list", elements="str", default=[]),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+)
+KEY_EXCLUSIVE = [["key", "ikey"], ["key", "okey"]]
+
+
+def argument_spec() -> dict:
+    return dict(
+        TUNNEL_OPTIONS,
+        tunnels=dict(
+            type="list",
+            elements="dict",
+            options=dict(TUNNEL_OPTIONS, name=dict(type="str", required=True)),
+            mutually_exclusive=KEY_EXCLUSIVE,
+            required_if=[("state", "present", ("remote",))],
+        ),
+        purge=dict(type="bool", default=False),
+    )
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        mutually_exclusive=[*KEY_EXCLUSIVE, ["name", "purge"], *(["tunnels", option] for option in TUNNEL_OPTIONS)],
+        required_one_of=[["name", "tunnels"]],
+        required_if=[("state", "present", ("remote", "tunnels"), True)],
+        supports_check_mode=True,
+    )
+    try:
+        result = converge(Kernel(module), module.params, check_mode=module.check_mode, diff=module._diff)
+    except GreError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
