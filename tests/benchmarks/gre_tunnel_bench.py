@@ -1,0 +1,173 @@
+"""Benchmark of linuxnet.gre.gre_tunnel on a real lab kernel: time and `ip` processes per run.
+
+On one lab guest, applies 1, 10, 50 and 200 tunnels in one module invocation, then the same set
+again (unchanged), and prints for each: wall time of the Ansible task as seen from the controller,
+the same minus an `ansible.builtin.ping` baseline (connection and Python start-up), and the number
+of `ip` processes the module spawned. Targets (issue 3): 200 tunnels cost less than 3x one tunnel;
+an unchanged run spawns at most 2 `ip` processes.
+
+Times come from a pass without instrumentation; process counts from a second pass in which an
+`ip` shim in place of the guest's `ip` binary logs each call and runs the real one.
+
+  tests/benchmarks/gre_tunnel_bench.py [--sizes 1,10,50,200] [--repeat 3] [--lab-dir DIR]
+
+Without --lab-dir it boots its own one-host lab (tests/lab/topologies/solo.yml) and stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+LAB = REPO / "tests" / "lab" / "lab"
+SHIM = '#!/bin/sh\necho "$*" >> /run/ip-calls\nexec /usr/bin/ip "$@"\n'
+
+
+class Guest:
+    def __init__(self, lab_dir: Path, host: str) -> None:
+        self.lab_dir = lab_dir
+        self.host = host
+        self.inventory = lab_dir / "inventory.yml"
+        collections = Path(tempfile.mkdtemp(prefix="gre-bench-"))
+        (collections / "ansible_collections" / "linuxnet").mkdir(parents=True)
+        (collections / "ansible_collections" / "linuxnet" / "gre").symlink_to(REPO)
+        self.env = dict(
+            os.environ,
+            ANSIBLE_COLLECTIONS_PATH=str(collections),
+            ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+            ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal",  # "HOST | STATUS => {json}"
+            ANSIBLE_DEPRECATION_WARNINGS="0",
+        )
+
+    def module(self, name: str, args: dict | None = None) -> tuple[float, dict]:
+        command = ["ansible", "-i", str(self.inventory), self.host, "-m", name]
+        if args is not None:
+            command += ["-a", json.dumps(args)]
+        started = time.monotonic()
+        result = subprocess.run(command, env=self.env, capture_output=True, text=True, check=False)
+        elapsed = time.monotonic() - started
+        try:
+            task = json.loads(result.stdout.split(" => ", 1)[1])
+        except (ValueError, IndexError):
+            sys.exit(f"bench: {name} gave no result:\n{result.stdout}\n{result.stderr}")
+        if task.get("failed") or task.get("unreachable"):
+            sys.exit(f"bench: {name} failed: {task.get('msg')}")
+        return elapsed, task
+
+    def shell(self, command: str) -> str:
+        ssh = subprocess.run(
+            [str(LAB), "--lab-dir", str(self.lab_dir), "ssh", self.host, "--", command],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return ssh.stdout
+
+
+def tunnels(count: int, local: str) -> list[dict]:
+    pool = ipaddress.ip_network("10.100.0.0/16")
+    return [
+        {
+            "name": f"bench{i}",
+            "local": local,
+            "remote": str(ipaddress.ip_address("198.51.100.1") + i),
+            "addresses": [f"{pool.network_address + 4 * i + 1}/30"],
+        }
+        for i in range(count)
+    ]
+
+
+def measure(guest: Guest, sizes: list[int], repeat: int, local: str) -> dict[int, dict[str, float]]:
+    rows: dict[int, dict[str, float]] = {}
+    for size in sizes:
+        wanted = {"tunnels": tunnels(size, local), "purge": True}
+        applies, unchanged = [], []
+        for _attempt in range(repeat):
+            guest.module("linuxnet.gre.gre_tunnel", {"tunnels": [], "purge": True})
+            seconds, task = guest.module("linuxnet.gre.gre_tunnel", wanted)
+            assert task["changed"], "the first run must change the host"
+            applies.append(seconds)
+            seconds, task = guest.module("linuxnet.gre.gre_tunnel", wanted)
+            assert not task["changed"], "the second run must not change the host"
+            unchanged.append(seconds)
+        present = json.loads(guest.shell("ip -json link show type gre"))
+        assert len([link for link in present if link["ifname"].startswith("bench")]) == size
+        rows[size] = {"apply": statistics.median(applies), "unchanged": statistics.median(unchanged)}
+    return rows
+
+
+def count_ip(guest: Guest, sizes: list[int], local: str, rows: dict[int, dict[str, float]]) -> None:
+    # The module looks in /sbin first: put the shim where every path to `ip` leads.
+    real = guest.shell("readlink -f /sbin/ip").strip()
+    guest.shell(
+        f"mv {real} {real}.real && printf '{SHIM.replace('/usr/bin/ip', real + '.real')}' > {real} && chmod 755 {real}"
+    )
+    try:
+        for size in sizes:
+            wanted = {"tunnels": tunnels(size, local), "purge": True}
+            guest.module("linuxnet.gre.gre_tunnel", {"tunnels": [], "purge": True})
+            for label in ("apply", "unchanged"):
+                guest.shell(": > /run/ip-calls")
+                guest.module("linuxnet.gre.gre_tunnel", wanted)
+                rows[size][f"{label}_ip"] = len(guest.shell("cat /run/ip-calls").splitlines())
+    finally:
+        guest.shell(f"mv {real}.real {real} && rm -f /run/ip-calls")
+        guest.module("linuxnet.gre.gre_tunnel", {"tunnels": [], "purge": True})
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1,10,50,200")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per size (median shown)")
+    parser.add_argument("--lab-dir", type=Path, help="an existing lab; default: boot a one-host lab")
+    parser.add_argument("--host", default=None, help="the lab host to use (default: the first)")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+
+    own_lab = args.lab_dir is None
+    lab_dir = args.lab_dir or Path(tempfile.mkdtemp(prefix="gre-bench-lab-"))
+    if own_lab:
+        subprocess.run(
+            [str(LAB), "--lab-dir", str(lab_dir), "up", str(REPO / "tests/lab/topologies/solo.yml")], check=True
+        )
+    try:
+        state = json.loads((lab_dir / "state.json").read_text())
+        host = args.host or next(iter(state["hosts"]))
+        guest = Guest(lab_dir, host)
+        local = yaml.safe_load(guest.inventory.read_text())["all"]["hosts"][host]["lab_address"]
+        guest.module("ansible.builtin.ping")  # warm up: ssh master, Python caches
+        baseline = statistics.median(guest.module("ansible.builtin.ping")[0] for _attempt in range(args.repeat))
+        rows = measure(guest, sizes, args.repeat, local)
+        count_ip(guest, sizes, local, rows)
+    finally:
+        if own_lab:
+            subprocess.run([str(LAB), "--lab-dir", str(lab_dir), "down"], check=False)
+
+    print(f"\ngre_tunnel on a lab guest ({host}), median of {args.repeat}; ping baseline {baseline:.2f} s")
+    print(f"{'tunnels':>8} {'apply s':>8} {'net s':>7} {'ip':>4} {'unchanged s':>12} {'net s':>7} {'ip':>4}")
+    for size, row in rows.items():
+        print(
+            f"{size:>8} {row['apply']:>8.2f} {row['apply'] - baseline:>7.2f} {row['apply_ip']:>4} "
+            f"{row['unchanged']:>12.2f} {row['unchanged'] - baseline:>7.2f} {row['unchanged_ip']:>4}"
+        )
+    first, last = rows[sizes[0]], rows[sizes[-1]]
+    ratio = last["apply"] / first["apply"]
+    net = (last["apply"] - baseline) / max(first["apply"] - baseline, 0.01)
+    print(f"apply {sizes[-1]} / apply {sizes[0]}: {ratio:.2f}x (target < 3x); net of baseline {net:.2f}x")
+    print(f"ip processes in an unchanged run: at most {max(r['unchanged_ip'] for r in rows.values())} (target <= 2)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
