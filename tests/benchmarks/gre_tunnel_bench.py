@@ -6,7 +6,9 @@ the same minus an `ansible.builtin.ping` baseline (connection and Python start-u
 of `ip` processes the module spawned. Targets (issue 3): 200 tunnels cost less than 3x one tunnel;
 an unchanged run spawns at most 2 `ip` processes.
 
-Times come from a pass without instrumentation; process counts from a second pass in which an
+Before each timed run the guest settles (udev events and IPv6 duplicate address detection that
+200 new interfaces set off take seconds of a UML guest's CPU). Times come from a pass without
+instrumentation; process counts from a second pass in which an
 `ip` shim in place of the guest's `ip` binary logs each call and runs the real one.
 
   tests/benchmarks/gre_tunnel_bench.py [--sizes 1,10,50,200] [--repeat 3] [--lab-dir DIR]
@@ -75,6 +77,12 @@ class Guest:
         return ssh.stdout
 
 
+def settle(guest: Guest) -> None:
+    """Let the guest finish what new interfaces set off (udev events, IPv6 duplicate address
+    detection on each tunnel) so that a timed run measures the module, not that aftermath."""
+    guest.shell("udevadm settle; while ip -6 addr show tentative | grep -q .; do sleep 0.2; done")
+
+
 def tunnels(count: int, local: str) -> list[dict]:
     pool = ipaddress.ip_network("10.100.0.0/16")
     return [
@@ -95,9 +103,11 @@ def measure(guest: Guest, sizes: list[int], repeat: int, local: str) -> dict[int
         applies, unchanged = [], []
         for _attempt in range(repeat):
             guest.module("linuxnet.gre.gre_tunnel", {"tunnels": [], "purge": True})
+            settle(guest)
             seconds, task = guest.module("linuxnet.gre.gre_tunnel", wanted)
             assert task["changed"], "the first run must change the host"
             applies.append(seconds)
+            settle(guest)
             seconds, task = guest.module("linuxnet.gre.gre_tunnel", wanted)
             assert not task["changed"], "the second run must not change the host"
             unchanged.append(seconds)
