@@ -107,7 +107,8 @@ def recipe_digest() -> str:
     """A hash of everything that decides the image's content: change any of it and the image is rebuilt."""
     digest = hashlib.sha256()
     digest.update(f"{SUITE}\n{IMAGE_SIZE}\n{' '.join(PACKAGES)}\n".encode())
-    digest.update(_customize_script().encode())
+    # The script names guest/ by its absolute path: leave the checkout's location out of the hash.
+    digest.update(_customize_script().replace(str(GUEST_DIR), "guest").encode())
     for name, _dest, _mode in GUEST_FILES:
         digest.update((GUEST_DIR / name).read_bytes())
     return digest.hexdigest()[:16]
