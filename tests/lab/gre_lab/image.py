@@ -7,8 +7,10 @@ import hashlib
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -168,11 +170,24 @@ def build(force: bool = False) -> Path:
     ]
     print(f"lab: building {image.name} with mmdebstrap (about a minute)", flush=True)
     started = time.monotonic()
-    env = dict(os.environ, LAB_IMAGE=str(partial))
-    result = subprocess.run(command, env=env, stdout=sys.stderr, check=False)
-    if result.returncode != 0 or not partial.exists():
+    # Without root, mmdebstrap's hooks run as a subordinate uid that cannot write to the user's
+    # cache: mkfs writes into a world-writable staging directory, and we copy the result out.
+    staging = None if os.geteuid() == 0 else Path(tempfile.mkdtemp(prefix="gre-lab-image-"))
+    if staging is not None:
+        staging.chmod(0o777)
+    target = partial if staging is None else staging / "image"
+    try:
+        result = subprocess.run(command, env=dict(os.environ, LAB_IMAGE=str(target)), stdout=sys.stderr, check=False)
+        if result.returncode != 0 or not target.exists():
+            raise RuntimeError(f"mmdebstrap failed (exit {result.returncode}); its output is above")
+        if staging is not None:
+            subprocess.run(["cp", "--sparse=always", str(target), str(partial)], check=True)
+    except BaseException:
         partial.unlink(missing_ok=True)
-        raise RuntimeError(f"mmdebstrap failed (exit {result.returncode}); its output is above")
+        raise
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     partial.chmod(0o444)  # a backing file must never change under the guests' copy-on-write layers
     partial.rename(image)
     _remove_stale_images(keep=image)
