@@ -1,0 +1,351 @@
+# Copyright (c) linuxnet.gre contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: gre_plan
+short_description: Plan one host's GRE tunnels from the inventory
+version_added: 0.1.0
+author:
+  - linuxnet.gre maintainers (@linuxnet)
+description:
+  - Turns the inventory into the tunnels of one host, in the shape the O(linuxnet.gre.gre_tunnel#module:tunnels)
+    option of M(linuxnet.gre.gre_tunnel) takes, and the inner addresses of its peers to check the tunnels with.
+  - Needs O(check), the result of M(linuxnet.gre.gre_plan_check#filter) run once (C(run_once)) over the whole
+    inventory with the same settings. That filter checks the whole topology before any host changes, and
+    knows each peer's id, public address and interface name, and the GRE keys that a link needs because of
+    other links. This one then plans a single host, reading the variables of that host alone, with work in
+    proportion to its links (and to the length of O(links)). It gives the same tunnels as
+    RV(linuxnet.gre.gre_plan_check#filter:_value.hosts), without carrying every host's tunnels in one result.
+  - Works from the inventory (O(_input) is C(hostvars), O(groups) is C(groups)), never from the hosts of
+    the current play, so with C(--limit) the limited hosts still get their tunnels to peers outside the limit.
+    Peers outside the play need only inventory variables, so C(gre_mesh_public) must not depend on facts.
+  - "B(Nodes.) Every host that has links, and every external peer, is a node with: an B(id), C(gre_mesh_id)
+    when pinned, otherwise derived from its name alone: the number the name ends with (C(node7) is 7,
+    C(web-012) is 12), else the place in the alphabet, from 0, of the letter it ends with (C(hosta) is 0,
+    C(hostb) is 1); only the first label of a DNS name counts. Two nodes with the same id are an error that
+    names both; pin C(gre_mesh_id) on one of them. A B(public) address, the one peers send to:
+    C(gre_mesh_public), else C(ansible_host) (or the inventory name) when that is an IP address. A B(local)
+    address, the one the host sends from: C(gre_mesh_local), else the C(address) of the fact
+    C(ansible_default_ipv4) (C(ansible_default_ipv6) for the IPv6 modes). On NAT clouds they differ: the local
+    address is the private one, and peers send to the public one."
+  - "B(Inner addresses.) The link between the nodes with ids i < j is link number j*(j-1)/2+i. Its subnet is
+    that many O(prefix) blocks after the start of O(pool) (and of O(pool6) for IPv6, alongside). The end with the
+    lower id takes the first address (.1 of a /30, .0 of a /31), the other end the next one. The two hosts of
+    the seed, C(hosta) (id 0) and C(hostb) (id 1), get link number 0: 10.0.0.1/30 and 10.0.0.2/30.
+    A link's addresses depend only on the ids of its two ends, and ids only on each node's own name or
+    C(gre_mesh_id), so adding or removing hosts or links never renumbers the links that stay. The price is
+    space: ids from 0 to N need N*(N+1)/2 subnets, so the default /16 pool holds ids up to 180 with /30 links
+    (255 with /31); more hosts need a larger pool (ids up to 1000 fit a /11 with /30 links)."
+  - "B(Interface names) are C(gre-<peer>) (C(gre_mesh_short_name) of the peer, default its name); a name that
+    does not fit in 15 characters is cut and ends with the peer's id, C(gre-customer-17). They depend on the
+    peer alone, so they are stable too."
+  - "B(Keys.) The kernel tells tunnels apart by mode, endpoints and key. When two tunnels of one node would
+    share mode and remote address (two peers behind one NAT address, two external peers on one router), the
+    links without a key get the key I(link number + 1), the same on both ends. Other links have no key,
+    unless O(key) or a per-link key sets one. Adding such a peer can thus add a key to an existing link;
+    its addresses stay."
+positional: _input, groups, host
+options:
+  _input:
+    description: The inventory's C(hostvars).
+    type: dict
+    required: true
+  groups:
+    description: The inventory's C(groups).
+    type: dict
+    required: true
+  host:
+    description: The host to plan, normally C(inventory_hostname). A host without links gets no tunnels.
+    type: str
+    required: true
+  check:
+    description:
+      - The result of M(linuxnet.gre.gre_plan_check#filter) over the whole inventory, with the same settings
+        (checked with a digest of them).
+    type: dict
+    required: true
+  links:
+    description:
+      - Explicit links (the role's C(gre_mesh_links)). Each is a list of two names (inventory hosts or names of
+        O(external_peers)), or a dict with C(hosts) (the two names) and any of the per-link settings C(mode),
+        C(key), C(ttl), C(mtu), C(subnet) (an IPv4 network, /31 or shorter) and C(subnet6) (an IPv6 network,
+        /127 or shorter).
+      - A link for a pair that O(full_mesh) or O(hub_spoke) also links gives that link its per-link settings;
+        listing one pair twice here is an error.
+    type: list
+    elements: raw
+  full_mesh:
+    description: Groups whose hosts are all linked with each other (the role's C(gre_mesh_full_mesh)).
+    type: list
+    elements: str
+  hub_spoke:
+    description:
+      - Hub-and-spoke topologies (the role's C(gre_mesh_hub_spoke)), each a dict with C(hubs) and C(spokes),
+        two group names; every hub is linked with every spoke. A host in both groups is an error.
+    type: list
+    elements: dict
+  external_peers:
+    description:
+      - Unmanaged peers outside the inventory (the role's C(gre_mesh_external_peers)), each a dict with C(name),
+        C(address) (its public underlay address) and optionally C(local) (the address it sends from, default
+        C(address)), C(id) and C(short_name). Link them with O(links). Their side of each tunnel is in the result
+        of M(linuxnet.gre.gre_plan_check#filter).
+    type: list
+    elements: dict
+  pool:
+    description:
+      - IPv4 pool of the inner subnets (the role's C(gre_mesh_pool)). Empty for no IPv4 inner addresses; then
+        O(pool6) must be set.
+      - It must not contain any underlay address.
+    type: str
+    default: 10.0.0.0/16
+  prefix:
+    description: Prefix length of each link's IPv4 subnet (the role's C(gre_mesh_prefix)).
+    type: int
+    choices: [30, 31]
+    default: 30
+  pool6:
+    description: IPv6 pool of the inner subnets (the role's C(gre_mesh_pool6)), for IPv6 addresses alongside IPv4 ones.
+    type: str
+  prefix6:
+    description: Prefix length of each link's IPv6 subnet (the role's C(gre_mesh_prefix6)).
+    type: int
+    choices: [126, 127]
+    default: 127
+  mode:
+    description:
+      - Tunnel mode of links without their own (the role's C(gre_mesh_mode)). V(gre) and V(gretap) need IPv4
+        underlay addresses on both ends, V(ip6gre) and V(ip6gretap) IPv6 ones.
+    type: str
+    choices: [gre, gretap, ip6gre, ip6gretap]
+    default: gre
+  ttl:
+    description: TTL of the outer packets of links without their own (the role's C(gre_mesh_ttl)).
+    type: int
+    default: 255
+  key:
+    description:
+      - GRE key of links without their own (the role's C(gre_mesh_key)), a number or a dotted quad.
+      - Default is no key, except where one is needed (see above).
+    type: str
+  mtu:
+    description: MTU of the tunnels of links without their own (the role's C(gre_mesh_mtu)); default is the kernel's.
+    type: int
+notes:
+  - The topology settings (O(links), O(full_mesh), O(hub_spoke), O(external_peers), the pools and the defaults) are
+    the same for every host; keep them in C(group_vars/all) or in the play.
+  - The variables read from C(hostvars) are C(gre_mesh_id), C(gre_mesh_public), C(gre_mesh_local),
+    C(gre_mesh_short_name), C(ansible_host) and the facts C(ansible_default_ipv4) and C(ansible_default_ipv6).
+seealso:
+  - plugin: linuxnet.gre.gre_plan_check
+    plugin_type: filter
+  - module: linuxnet.gre.gre_tunnel
+"""
+
+EXAMPLES = r"""
+- name: Check the whole topology, once, before any host changes (without every host's tunnels)
+  ansible.builtin.set_fact:
+    gre_check: >-
+      {{ hostvars | linuxnet.gre.gre_plan_check(groups, hosts=ansible_play_batch, plans=false,
+                                                full_mesh=['gre_hosts']) }}
+  run_once: true
+
+- name: Plan this host's tunnels
+  ansible.builtin.set_fact:
+    gre_plan: "{{ hostvars | linuxnet.gre.gre_plan(groups, inventory_hostname, check=gre_check, full_mesh=['gre_hosts']) }}"
+
+- name: Build them
+  linuxnet.gre.gre_tunnel:
+    tunnels: "{{ gre_plan.tunnels }}"
+    purge: true
+  become: true
+
+- name: Ping the other end of every tunnel
+  ansible.builtin.command:
+    cmd: ping -c 1 -W 2 {{ item.addresses[0] }}
+  loop: "{{ gre_plan.peers }}"
+  loop_control:
+    label: "{{ item.interface }} to {{ item.peer }}"
+  changed_when: false
+"""
+
+RETURN = r"""
+_value:
+  description: The host's tunnels and peers.
+  type: dict
+  sample:
+    tunnels:
+      - name: gre-hostb
+        mode: gre
+        local: 10.128.0.11
+        remote: 34.44.203.186
+        ttl: 255
+        addresses: [10.0.0.1/30]
+        state: present
+    peers:
+      - interface: gre-hostb
+        peer: hostb
+        external: false
+        addresses: [10.0.0.2]
+  contains:
+    tunnels:
+      description:
+        - The host's tunnels, sorted by name, for the O(linuxnet.gre.gre_tunnel#module:tunnels) option of
+          M(linuxnet.gre.gre_tunnel) as they are, with the keys C(name), C(mode), C(local), C(remote), C(ttl),
+          C(addresses) and C(state), and C(key) and C(mtu) when set.
+      type: list
+      elements: dict
+    peers:
+      description: One entry per tunnel, in the same order, to check the tunnels with.
+      type: list
+      elements: dict
+      contains:
+        interface:
+          description: Name of the tunnel interface.
+          type: str
+        peer:
+          description: Inventory name of the peer, or name of the external peer.
+          type: str
+        external:
+          description: Whether the peer is an external peer.
+          type: bool
+        addresses:
+          description: Inner addresses of the peer on this tunnel (without prefix length), to ping.
+          type: list
+          elements: str
+"""
+
+import collections.abc as c
+import typing as t
+
+import jinja2
+from ansible.errors import AnsibleError, AnsibleFilterError
+
+from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_model import (
+    DEFAULT_MODE,
+    DEFAULT_POOL,
+    DEFAULT_PREFIX,
+    DEFAULT_PREFIX6,
+    DEFAULT_TTL,
+    MeshError,
+    VariableError,
+)
+from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_plan import plan_host
+
+
+class HostView(c.Mapping):
+    """One host's variables, each templated when read; a failed template names the host and the variable."""
+
+    def __init__(self, host: str, variables: t.Mapping[str, t.Any]) -> None:
+        self._host = host
+        self._variables = variables
+
+    def __getitem__(self, key: str) -> t.Any:
+        try:
+            value = self._variables[key]
+        except KeyError:
+            raise
+        except AnsibleError as exc:
+            raise VariableError(self._host, key, str(exc.message)) from exc
+        if isinstance(value, jinja2.Undefined):  # ansible-core 2.19 returns a marker instead of raising
+            raise VariableError(self._host, key, undefined_reason(value))
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._variables
+
+    def __iter__(self) -> t.Iterator[str]:
+        return iter(self._variables)
+
+    def __len__(self) -> int:
+        return len(self._variables)
+
+
+def undefined_reason(value: jinja2.Undefined) -> str:
+    try:
+        str(value)
+    except AnsibleError as exc:
+        return str(exc.message)
+    except Exception as exc:  # jinja2's own UndefinedError
+        return str(exc)
+    return "is undefined"
+
+
+class HostVarsView(c.Mapping):
+    """Ansible's hostvars for the planner: a host's variables are gathered only when the planner asks for them."""
+
+    def __init__(self, hostvars: t.Mapping[str, t.Any]) -> None:
+        self._hostvars = hostvars
+
+    def __getitem__(self, host: str) -> HostView:
+        return HostView(host, self._hostvars[host])
+
+    def __contains__(self, host: object) -> bool:
+        return host in self._hostvars
+
+    def __iter__(self) -> t.Iterator[str]:
+        return iter(self._hostvars)
+
+    def __len__(self) -> int:
+        return len(self._hostvars)
+
+
+def gre_plan(
+    hostvars: t.Any,
+    groups: t.Any,
+    host: t.Any,
+    check: t.Any = None,
+    links: t.Any = None,
+    full_mesh: t.Any = None,
+    hub_spoke: t.Any = None,
+    external_peers: t.Any = None,
+    pool: t.Any = DEFAULT_POOL,
+    prefix: t.Any = DEFAULT_PREFIX,
+    pool6: t.Any = None,
+    prefix6: t.Any = DEFAULT_PREFIX6,
+    mode: t.Any = DEFAULT_MODE,
+    ttl: t.Any = DEFAULT_TTL,
+    key: t.Any = None,
+    mtu: t.Any = None,
+) -> dict[str, t.Any]:
+    check_inventory("gre_plan", hostvars, groups)
+    try:
+        return plan_host(
+            HostVarsView(hostvars),
+            groups,
+            host,
+            check,
+            links=links,
+            full_mesh=full_mesh,
+            hub_spoke=hub_spoke,
+            external_peers=external_peers,
+            pool=pool,
+            prefix=prefix,
+            pool6=pool6,
+            prefix6=prefix6,
+            mode=mode,
+            ttl=ttl,
+            key=key,
+            mtu=mtu,
+        )
+    except MeshError as exc:
+        raise AnsibleFilterError(exc.msg) from None
+
+
+def check_inventory(name: str, hostvars: t.Any, groups: t.Any) -> None:
+    if not isinstance(hostvars, c.Mapping):
+        raise AnsibleFilterError(f"linuxnet.gre.{name}: the input must be hostvars, not {type(hostvars).__name__}")
+    if not isinstance(groups, c.Mapping):
+        raise AnsibleFilterError(
+            f"linuxnet.gre.{name}: groups must be the inventory's groups, not {type(groups).__name__}"
+        )
+
+
+class FilterModule:
+    """linuxnet.gre's inventory planner, one host at a time."""
+
+    def filters(self) -> dict[str, t.Callable[..., t.Any]]:
+        return {"gre_plan": gre_plan}

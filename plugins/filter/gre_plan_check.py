@@ -1,0 +1,257 @@
+# Copyright (c) linuxnet.gre contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: gre_plan_check
+short_description: Check and plan the GRE topology of the whole inventory, once, before any host changes
+version_added: 0.1.0
+author:
+  - linuxnet.gre maintainers (@linuxnet)
+description:
+  - Checks the whole topology and plans the tunnels of O(hosts), in the shape the
+    O(linuxnet.gre.gre_tunnel#module:tunnels) option of M(linuxnet.gre.gre_tunnel) takes. Run it once per play
+    (C(run_once)), or once per batch with C(serial); each host then takes its entry from RV(_value.hosts).
+  - Also returns what to configure by hand on the external peers, and what M(linuxnet.gre.gre_plan#filter) needs
+    to plan any host alone (O(linuxnet.gre.gre_plan#filter:check)).
+  - Fails, naming the host (or the link) and the variable, on a link to an unknown host, a host linked to
+    itself, a link listed twice, mixed address families on a link, a missing underlay address, two nodes with
+    the same id, two tunnels of a host whose names are the same after being cut to 15 characters, a pool too
+    small for the links, overlapping inner subnets, a pool or per-link subnet that contains an underlay address,
+    two tunnels of a host that the kernel could not tell apart, and an MTU the M(linuxnet.gre.gre_tunnel) module
+    would refuse. All problems of a kind are reported together.
+  - Works from the inventory (O(_input) is C(hostvars), O(groups) is C(groups)), never from the hosts of the
+    current play, so with C(--limit) the limited hosts still get their tunnels to peers outside the limit.
+    Reads the variables of every host of the topology once, and does work in proportion to the number of links.
+  - How ids, addresses, interface names and keys are chosen is described in M(linuxnet.gre.gre_plan#filter).
+positional: _input, groups
+options:
+  _input:
+    description: The inventory's C(hostvars).
+    type: dict
+    required: true
+  groups:
+    description: The inventory's C(groups).
+    type: dict
+    required: true
+  hosts:
+    description:
+      - The hosts to plan, normally C(ansible_play_batch). Each gets an entry in RV(_value.hosts), with no tunnels
+        when it has no links. Their local addresses are needed, so they need facts or C(gre_mesh_local); the rest
+        of the topology needs inventory variables only.
+      - Default is every inventory host that has links.
+    type: list
+    elements: str
+  plans:
+    description:
+      - Whether RV(_value.hosts) holds the tunnels of O(hosts). With V(false) it is empty, their local addresses
+        are checked all the same, and each host plans its own with M(linuxnet.gre.gre_plan#filter).
+    type: bool
+    default: true
+  links:
+    description: Explicit links; see O(linuxnet.gre.gre_plan#filter:links).
+    type: list
+    elements: raw
+  full_mesh:
+    description: Groups to link as full meshes; see O(linuxnet.gre.gre_plan#filter:full_mesh).
+    type: list
+    elements: str
+  hub_spoke:
+    description: Hub-and-spoke topologies; see O(linuxnet.gre.gre_plan#filter:hub_spoke).
+    type: list
+    elements: dict
+  external_peers:
+    description: Unmanaged peers outside the inventory; see O(linuxnet.gre.gre_plan#filter:external_peers).
+    type: list
+    elements: dict
+  pool:
+    description: IPv4 pool of the inner subnets; see O(linuxnet.gre.gre_plan#filter:pool).
+    type: str
+    default: 10.0.0.0/16
+  prefix:
+    description: Prefix length of each link's IPv4 subnet.
+    type: int
+    choices: [30, 31]
+    default: 30
+  pool6:
+    description: IPv6 pool of the inner subnets.
+    type: str
+  prefix6:
+    description: Prefix length of each link's IPv6 subnet.
+    type: int
+    choices: [126, 127]
+    default: 127
+  mode:
+    description: Tunnel mode of links without their own.
+    type: str
+    choices: [gre, gretap, ip6gre, ip6gretap]
+    default: gre
+  ttl:
+    description: TTL of the outer packets of links without their own.
+    type: int
+    default: 255
+  key:
+    description: GRE key of links without their own; see O(linuxnet.gre.gre_plan#filter:key).
+    type: str
+  mtu:
+    description: MTU of the tunnels of links without their own.
+    type: int
+notes:
+  - The result holds every planned host's tunnels, so its size grows with the number of links (a 150-host full
+    mesh has 22350 tunnels), and Ansible handles a large result slowly. With O(plans=false) it holds none, and each
+    host plans its own with M(linuxnet.gre.gre_plan#filter), which reads only its own variables; but Ansible loads
+    a collection's filter anew for every host, which costs more when hosts have few links.
+seealso:
+  - plugin: linuxnet.gre.gre_plan
+    plugin_type: filter
+  - module: linuxnet.gre.gre_tunnel
+"""
+
+EXAMPLES = r"""
+- name: Check and plan the whole topology, once, before any host changes
+  ansible.builtin.set_fact:
+    gre_mesh: >-
+      {{ hostvars | linuxnet.gre.gre_plan_check(groups, hosts=ansible_play_batch,
+           hub_spoke=[{'hubs': 'hubs', 'spokes': 'branches'}],
+           links=[['hub1', 'datacenter']],
+           external_peers=[{'name': 'datacenter', 'address': '198.51.100.250', 'id': 900}],
+           pool='10.32.0.0/12') }}
+  run_once: true
+
+- name: Build each host's tunnels
+  linuxnet.gre.gre_tunnel:
+    tunnels: "{{ gre_mesh.hosts[inventory_hostname].tunnels }}"
+    purge: true
+  become: true
+
+- name: Show what to configure on the router outside the inventory
+  ansible.builtin.debug:
+    msg: "{{ gre_mesh.external_peers.datacenter.commands }}"
+  run_once: true
+"""
+
+RETURN = r"""
+_value:
+  description: The plan of O(hosts), the external peers' side, and what M(linuxnet.gre.gre_plan#filter) needs.
+  type: dict
+  contains:
+    digest:
+      description: A digest of the settings; M(linuxnet.gre.gre_plan#filter) refuses a check made with other ones.
+      type: str
+      sample: 3f2a9c0d1b7e4a55
+    summary:
+      description: The numbers of inventory hosts with links, of links and of external peers.
+      type: dict
+      sample: {hosts: 2, links: 1, external_peers: 0}
+    hosts:
+      description:
+        - For each host of O(hosts), its tunnels and its peers, as M(linuxnet.gre.gre_plan#filter) returns them
+          (see there). Empty with O(plans=false).
+      type: dict
+      sample:
+        hosta:
+          tunnels:
+            - name: gre-hostb
+              mode: gre
+              local: 10.128.0.11
+              remote: 34.44.203.186
+              ttl: 255
+              addresses: [10.0.0.1/30]
+              state: present
+          peers:
+            - interface: gre-hostb
+              peer: hostb
+              external: false
+              addresses: [10.0.0.2]
+    external_peers:
+      description: For each external peer with links, what to configure on it by hand.
+      type: dict
+      contains:
+        tunnels:
+          description: Its tunnels, in the shape of the O(linuxnet.gre.gre_tunnel#module:tunnels) option.
+          type: list
+          elements: dict
+        commands:
+          description: The C(ip) commands that create them.
+          type: list
+          elements: str
+          sample:
+            - ip link add name gre-hosta type gre local 198.51.100.250 remote 203.0.113.1 ttl 255
+            - ip link set dev gre-hosta up
+            - ip address add 10.0.0.2/30 dev gre-hosta
+    nodes:
+      description: Each node's id, public address, interface name (on its peers) and whether it is an external peer.
+      type: dict
+      sample: {hosta: [0, 34.27.138.140, gre-hosta, false]}
+    keys:
+      description: The links that got a key automatically, as C([node, node, key]).
+      type: list
+      elements: list
+      sample: [[hub, site2, 2], [hub, site3, 4]]
+"""
+
+import typing as t
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.linuxnet.gre.plugins.filter.gre_plan import HostVarsView, check_inventory
+from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_model import (
+    DEFAULT_MODE,
+    DEFAULT_POOL,
+    DEFAULT_PREFIX,
+    DEFAULT_PREFIX6,
+    DEFAULT_TTL,
+    MeshError,
+)
+from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_plan import check_mesh
+
+
+def gre_plan_check(
+    hostvars: t.Any,
+    groups: t.Any,
+    hosts: t.Any = None,
+    plans: t.Any = True,
+    links: t.Any = None,
+    full_mesh: t.Any = None,
+    hub_spoke: t.Any = None,
+    external_peers: t.Any = None,
+    pool: t.Any = DEFAULT_POOL,
+    prefix: t.Any = DEFAULT_PREFIX,
+    pool6: t.Any = None,
+    prefix6: t.Any = DEFAULT_PREFIX6,
+    mode: t.Any = DEFAULT_MODE,
+    ttl: t.Any = DEFAULT_TTL,
+    key: t.Any = None,
+    mtu: t.Any = None,
+) -> dict[str, t.Any]:
+    check_inventory("gre_plan_check", hostvars, groups)
+    try:
+        return check_mesh(
+            HostVarsView(hostvars),
+            groups,
+            hosts,
+            plans=bool(plans),
+            links=links,
+            full_mesh=full_mesh,
+            hub_spoke=hub_spoke,
+            external_peers=external_peers,
+            pool=pool,
+            prefix=prefix,
+            pool6=pool6,
+            prefix6=prefix6,
+            mode=mode,
+            ttl=ttl,
+            key=key,
+            mtu=mtu,
+        )
+    except MeshError as exc:
+        raise AnsibleFilterError(exc.msg) from None
+
+
+class FilterModule:
+    """linuxnet.gre's check of the whole inventory's GRE topology."""
+
+    def filters(self) -> dict[str, t.Callable[..., t.Any]]:
+        return {"gre_plan_check": gre_plan_check}

@@ -1,0 +1,231 @@
+# Copyright (c) linuxnet.gre contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Benchmark of the inventory planner (the gre_plan_check and gre_plan filters) on the controller.
+
+Plans a 1000-host hub-and-spoke (one hub, 999 spokes) and a 150-host full mesh, and prints, best
+of --repeat runs:
+
+  check      gre_plan_check on Ansible's own hostvars and groups of a generated inventory, as a
+             play passes them (reading each host's variables included): checks the whole topology
+             and plans every host;
+  per host   gre_plan for every host, one after the other (each reads only its own variables),
+             after a gre_plan_check with plans=false; and the slowest single host;
+  pure       the planner alone (module_utils/_mesh_plan.py plan_mesh) on plain dicts;
+  play       ansible-playbook runs (default forks) of the two ways a play can plan, each minus the
+             same run with tasks that plan nothing (--no-playbook skips them): "whole"
+             (gre_plan_check plans every host, run once; each host takes its entry with plain
+             Jinja) and "host" (gre_plan_check checks once, gre_plan plans each host). Most of
+             these seconds are Ansible's own: handling a large result, and loading a collection's
+             filter anew in every per-host worker.
+
+Target (issue 4): planner time under 1 s for each topology (check, and per host summed). No host
+is contacted.
+
+  python tests/benchmarks/planner_bench.py [--repeat 3] [--no-playbook]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import typing as t
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+TARGET = 1.0
+
+
+def collections_dir() -> Path:
+    """A directory whose ansible_collections/linuxnet/gre is this checkout; put on sys.path."""
+    directory = Path(tempfile.mkdtemp(prefix="gre-planner-bench-"))
+    (directory / "ansible_collections" / "linuxnet").mkdir(parents=True)
+    (directory / "ansible_collections" / "linuxnet" / "gre").symlink_to(REPO)
+    sys.path.insert(0, str(directory))
+    return directory
+
+
+def underlay(number: int) -> str:
+    return f"198.18.{number // 250}.{number % 250 + 1}"
+
+
+def hub_and_spoke() -> tuple[dict[str, t.Any], dict[str, t.Any]]:
+    """hub (id 0, pinned: `hub` would derive 1) and spoke001..spoke999 (ids 1..999)."""
+    hosts: dict[str, dict[str, t.Any]] = {"hub": {"ansible_host": underlay(0), "gre_mesh_id": 0}}
+    hosts["hub"]["gre_mesh_local"] = underlay(0)
+    for number in range(1, 1000):
+        hosts[f"spoke{number:03d}"] = {
+            "ansible_host": underlay(number),
+            "gre_mesh_local": f"172.16.{number // 250}.{number % 250 + 1}",
+        }
+    groups = {"hubs": ["hub"], "spokes": [name for name in hosts if name != "hub"]}
+    # Ids up to 999 need 499500 /30 subnets: a /11 pool.
+    settings = {"hub_spoke": [{"hubs": "hubs", "spokes": "spokes"}], "pool": "10.0.0.0/11"}
+    return {"hosts": hosts, "groups": groups}, settings
+
+
+def full_mesh() -> tuple[dict[str, t.Any], dict[str, t.Any]]:
+    """node000..node149 (ids 0..149), default pool."""
+    hosts = {
+        f"node{number:03d}": {"ansible_host": underlay(number), "gre_mesh_local": underlay(number)}
+        for number in range(150)
+    }
+    return {"hosts": hosts, "groups": {"mesh": sorted(hosts)}}, {"full_mesh": ["mesh"]}
+
+
+def best_of(repeat: int, run: t.Callable[[], t.Any]) -> float:
+    times = []
+    for _run in range(repeat):
+        gc.collect()
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def pure_planner(inventory: dict[str, t.Any], settings: dict[str, t.Any], repeat: int) -> float:
+    from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_plan import plan_mesh
+
+    hostvars = inventory["hosts"]
+    groups = {"all": list(hostvars), **inventory["groups"]}
+    return best_of(repeat, lambda: plan_mesh(hostvars, groups, **settings))
+
+
+def inventory_yaml(inventory: dict[str, t.Any]) -> dict[str, t.Any]:
+    children = {group: {"hosts": {name: None for name in members}} for group, members in inventory["groups"].items()}
+    return {"all": {"hosts": inventory["hosts"], "children": children}}
+
+
+def ansible_filters(
+    inventory: dict[str, t.Any], settings: dict[str, t.Any], repeat: int, work: Path
+) -> tuple[float, float, float, int]:
+    """(check, every host with gre_plan, slowest host, tunnels) on Ansible's HostVars, best of ``repeat``.
+
+    Each run starts from a fresh variable manager, so no host's variables are cached from a run before.
+    """
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.hostvars import HostVars
+    from ansible.vars.manager import VariableManager
+
+    from ansible_collections.linuxnet.gre.plugins.filter.gre_plan import gre_plan
+    from ansible_collections.linuxnet.gre.plugins.filter.gre_plan_check import gre_plan_check
+
+    path = work / "inventory.yml"
+    path.write_text(yaml.safe_dump(inventory_yaml(inventory)))
+    loader = DataLoader()
+    manager = InventoryManager(loader=loader, sources=[str(path)])
+    groups = manager.get_groups_dict()
+    names = list(inventory["hosts"])
+
+    def fresh() -> HostVars:
+        return HostVars(manager, VariableManager(loader=loader, inventory=manager), loader)
+
+    checks, per_hosts, slowests = [], [], []
+    tunnels = 0
+    for _run in range(repeat):
+        hostvars = fresh()
+        gc.collect()
+        started = time.perf_counter()
+        whole = gre_plan_check(hostvars, groups, hosts=names, **settings)
+        checks.append(time.perf_counter() - started)
+        tunnels = sum(len(entry["tunnels"]) for entry in whole["hosts"].values())
+        hostvars = fresh()
+        check = gre_plan_check(hostvars, groups, hosts=names, plans=False, **settings)
+        hostvars = fresh()
+        gc.collect()
+        slowest = 0.0
+        started = time.perf_counter()
+        for name in names:
+            one = time.perf_counter()
+            gre_plan(hostvars, groups, name, check=check, **settings)
+            slowest = max(slowest, time.perf_counter() - one)
+        per_hosts.append(time.perf_counter() - started)
+        slowests.append(slowest)
+    return min(checks), min(per_hosts), min(slowests), tunnels
+
+
+def playbook(
+    inventory: dict[str, t.Any], settings: dict[str, t.Any], repeat: int, work: Path, collections: Path
+) -> tuple[float, float]:
+    """Wall time of the two ways a play can plan, each minus the same play planning nothing.
+
+    whole:    gre_plan_check (run_once) plans every host; each host takes its entry with plain Jinja.
+    per host: gre_plan_check (run_once, plans=false) checks; each host runs gre_plan.
+    """
+    path = work / "inventory.yml"
+    path.write_text(yaml.safe_dump(inventory_yaml(inventory)))
+    arguments = ", ".join(f"{name}={value!r}" for name, value in settings.items())
+    check = f"{{{{ hostvars | linuxnet.gre.gre_plan_check(groups, hosts=ansible_play_batch, @PLANS@{arguments}) }}}}"
+    plan = f"{{{{ hostvars | linuxnet.gre.gre_plan(groups, inventory_hostname, check=check, {arguments}) }}}}"
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections), ANSIBLE_NOCOLOR="1")
+    env.update(ANSIBLE_HOME=str(work / "home"), ANSIBLE_LOCAL_TEMP=str(work / "tmp"))
+
+    def run(check_value: str, plan_value: str) -> float:
+        tasks = [
+            {"name": "Check", "ansible.builtin.set_fact": {"check": check_value}, "run_once": True},
+            {"name": "Plan", "ansible.builtin.set_fact": {"plan": plan_value}},
+        ]
+        (work / "play.yml").write_text(yaml.safe_dump([{"hosts": "all", "gather_facts": False, "tasks": tasks}]))
+        command = ["ansible-playbook", "-i", str(path), str(work / "play.yml")]
+        started = time.perf_counter()
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        elapsed = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"ansible-playbook failed:\n{done.stdout}\n{done.stderr}")
+        return elapsed
+
+    # Interleaved, so that a machine busy with something else for a while skews all three alike.
+    runs: dict[str, list[float]] = {"baseline": [], "whole": [], "per host": []}
+    for _run in range(repeat):
+        runs["baseline"].append(run("{{ groups | length }}", "{{ inventory_hostname }}"))
+        runs["whole"].append(run(check.replace("@PLANS@", ""), "{{ check.hosts[inventory_hostname].tunnels }}"))
+        runs["per host"].append(run(check.replace("@PLANS@", "plans=false, "), plan))
+    baseline, whole, per_host = (min(runs[name]) for name in ("baseline", "whole", "per host"))
+    return whole - baseline, per_host - baseline
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the best one counts")
+    parser.add_argument("--no-playbook", action="store_true", help="skip the ansible-playbook measurement")
+    args = parser.parse_args()
+    collections = collections_dir()
+    import ansible.release
+
+    print(
+        f"planner benchmark: Python {sys.version.split()[0]}, ansible-core {ansible.release.__version__}, "
+        f"best of {args.repeat}"
+    )
+    print(
+        f"{'topology':<22} {'hosts':>5} {'links':>6} {'check':>8} {'per host':>9} {'slowest':>8} {'pure':>8} "
+        f"{'play:whole':>10} {'play:host':>10}"
+    )
+    worst = 0.0
+    for label, build in (("hub-and-spoke 1 x 999", hub_and_spoke), ("full mesh 150", full_mesh)):
+        inventory, settings = build()
+        pure = pure_planner(inventory, settings, args.repeat)
+        with tempfile.TemporaryDirectory(prefix="gre-planner-bench-") as directory:
+            work = Path(directory)
+            check, per_host, slowest, tunnels = ansible_filters(inventory, settings, args.repeat, work)
+            played = None if args.no_playbook else playbook(inventory, settings, args.repeat, work, collections)
+        worst = max(worst, check, per_host)
+        shown = ["-", "-"] if played is None else [f"{seconds:.2f} s" for seconds in played]
+        print(
+            f"{label:<22} {len(inventory['hosts']):>5} {tunnels // 2:>6} {check:>6.3f} s {per_host:>7.3f} s "
+            f"{slowest:>6.3f} s {pure:>6.3f} s {shown[0]:>10} {shown[1]:>10}"
+        )
+    verdict = "under" if worst < TARGET else "OVER"
+    print(f"slowest planner time: {worst:.3f} s, {verdict} the {TARGET:.0f} s target")
+    return 0 if worst < TARGET else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+# Copyright (c) linuxnet.gre contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The gre_plan_check and gre_plan filters: Ansible's hostvars and groups in, plans or an AnsibleFilterError out.
+
+Most tests build Ansible's own HostVars from an inventory file, as a play sees them; one runs
+ansible-playbook on localhost to check run_once and --limit end to end.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import typing as t
+
+import pytest
+import yaml
+from ansible.errors import AnsibleFilterError
+from ansible.inventory.manager import InventoryManager
+from ansible.parsing.dataloader import DataLoader
+from ansible.vars.hostvars import HostVars
+from ansible.vars.manager import VariableManager
+
+from ansible_collections.linuxnet.gre.plugins.filter import gre_plan as plugin
+from ansible_collections.linuxnet.gre.plugins.filter import gre_plan_check as check_plugin
+
+INVENTORY = {
+    "all": {
+        "children": {
+            "gre_hosts": {
+                "hosts": {
+                    "hosta": {"ansible_host": "34.27.138.140", "gre_mesh_local": "10.128.0.11"},
+                    "hostb": {"ansible_host": "34.44.203.186", "gre_mesh_local": "{{ '10.128.0.' ~ (6 * 2) }}"},
+                    # Its local address comes from facts, which a play limited to hosta and hostb does not have.
+                    "hostc": {"ansible_host": "198.51.100.3", "gre_mesh_local": "{{ ansible_default_ipv4.address }}"},
+                }
+            }
+        }
+    }
+}
+
+
+def ansible_variables(tmp_path: pathlib.Path, inventory: dict[str, t.Any]) -> tuple[HostVars, dict[str, list[str]]]:
+    """hostvars and groups as a play sees them."""
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(inventory))
+    loader = DataLoader()
+    manager = InventoryManager(loader=loader, sources=[str(path)])
+    variables = VariableManager(loader=loader, inventory=manager)
+    return HostVars(manager, variables, loader), manager.get_groups_dict()
+
+
+LINKS = [["hosta", "hostb"], ["hosta", "hostc"]]
+
+
+def test_plans_from_ansible_hostvars(tmp_path: pathlib.Path) -> None:
+    hostvars, groups = ansible_variables(tmp_path, INVENTORY)
+    check = check_plugin.gre_plan_check(hostvars, groups, hosts=["hosta", "hostb"], links=LINKS)
+    assert (check["summary"], check["keys"], check["external_peers"]) == (
+        {"hosts": 3, "links": 2, "external_peers": 0},
+        [],
+        {},
+    )
+    assert sorted(check["hosts"]) == ["hosta", "hostb"]
+    hosta = plugin.gre_plan(hostvars, groups, "hosta", check=check, links=LINKS)
+    assert hosta["tunnels"][0] == {
+        "name": "gre-hostb",
+        "mode": "gre",
+        "local": "10.128.0.11",
+        "remote": "34.44.203.186",
+        "ttl": 255,
+        "addresses": ["10.0.0.1/30"],
+        "state": "present",
+    }
+    assert hosta["tunnels"][1]["remote"] == "198.51.100.3"
+    assert plugin.gre_plan(hostvars, groups, "hostb", check=check, links=LINKS) == check["hosts"]["hostb"]
+    assert check["hosts"]["hostb"]["tunnels"][0]["local"] == "10.128.0.12"
+
+
+def test_a_variable_that_cannot_be_evaluated_is_named(tmp_path: pathlib.Path) -> None:
+    hostvars, groups = ansible_variables(tmp_path, INVENTORY)
+    with pytest.raises(AnsibleFilterError) as caught:
+        check_plugin.gre_plan_check(hostvars, groups, full_mesh=["gre_hosts"])
+    assert (
+        caught.value.message == "host hostc: gre_mesh_local: cannot be evaluated: 'ansible_default_ipv4' is undefined"
+    )
+
+
+def test_planner_errors_become_filter_errors(tmp_path: pathlib.Path) -> None:
+    hostvars, groups = ansible_variables(tmp_path, INVENTORY)
+    with pytest.raises(AnsibleFilterError) as caught:
+        check_plugin.gre_plan_check(hostvars, groups, links=[["hosta", "hostz"]])
+    assert caught.value.message == (
+        "gre_mesh_links[0]: 'hostz' is neither a host of the inventory nor the name of one of gre_mesh_external_peers"
+    )
+    with pytest.raises(AnsibleFilterError) as caught:
+        plugin.gre_plan(hostvars, groups, "hosta", links=LINKS)
+    assert caught.value.message == (
+        "gre_plan: check must be the result of linuxnet.gre.gre_plan_check over the whole inventory, run once "
+        "before it with the same settings"
+    )
+
+
+@pytest.mark.parametrize(
+    ("hostvars", "groups", "message"),
+    [
+        ([], {}, "linuxnet.gre.gre_plan: the input must be hostvars, not list"),
+        ({}, "all", "linuxnet.gre.gre_plan: groups must be the inventory's groups, not str"),
+    ],
+)
+def test_wrong_input(hostvars: t.Any, groups: t.Any, message: str) -> None:
+    with pytest.raises(AnsibleFilterError) as caught:
+        plugin.gre_plan(hostvars, groups, "hosta")
+    assert caught.value.message == message
+    with pytest.raises(AnsibleFilterError) as caught:
+        check_plugin.gre_plan_check(hostvars, groups)
+    assert caught.value.message == message.replace("gre_plan:", "gre_plan_check:")
+
+
+def test_filters_are_registered() -> None:
+    assert plugin.FilterModule().filters() == {"gre_plan": plugin.gre_plan}
+    assert check_plugin.FilterModule().filters() == {"gre_plan_check": check_plugin.gre_plan_check}
+
+
+@pytest.mark.parametrize(
+    ("module", "function", "positional", "returned"),
+    [
+        (plugin, plugin.gre_plan, "_input, groups, host", {"tunnels", "peers"}),
+        (
+            check_plugin,
+            check_plugin.gre_plan_check,
+            "_input, groups",
+            {"digest", "summary", "hosts", "external_peers", "nodes", "keys"},
+        ),
+    ],
+)
+def test_documentation_covers_every_option(
+    module: t.Any, function: t.Callable[..., t.Any], positional: str, returned: set[str]
+) -> None:
+    documentation = yaml.safe_load(module.DOCUMENTATION)
+    parameters = inspect.signature(function).parameters
+    assert sorted(documentation["options"]) == sorted(["_input", *list(parameters)[1:]])
+    assert documentation["positional"] == positional
+    for name, option in documentation["options"].items():
+        parameter = parameters.get(name)
+        if parameter is not None and parameter.default not in (inspect.Parameter.empty, None):
+            assert option.get("default") == parameter.default, name
+    assert yaml.safe_load(module.EXAMPLES)
+    assert yaml.safe_load(module.RETURN)["_value"]["contains"].keys() == returned
+
+
+def test_both_filters_take_the_same_settings() -> None:
+    settings = list(inspect.signature(plugin.gre_plan).parameters.items())[4:]
+    assert settings == list(inspect.signature(check_plugin.gre_plan_check).parameters.items())[4:]
+
+
+PLAYBOOK = [
+    {
+        "hosts": "gre_hosts",
+        "gather_facts": False,
+        "tasks": [
+            {
+                "name": "Check the whole inventory once",
+                "ansible.builtin.set_fact": {
+                    "check": "{{ hostvars | linuxnet.gre.gre_plan_check(groups, hosts=ansible_play_batch, "
+                    "full_mesh=['gre_hosts']) }}"
+                },
+                "run_once": True,
+            },
+            {
+                "name": "Plan each host",
+                "ansible.builtin.set_fact": {
+                    "plan": "{{ hostvars | linuxnet.gre.gre_plan(groups, inventory_hostname, check=check, "
+                    "full_mesh=['gre_hosts']) }}"
+                },
+            },
+            {
+                "name": "Write down each host's tunnels, from both",
+                "ansible.builtin.copy": {
+                    "content": "{{ [check.hosts[inventory_hostname].tunnels, plan.tunnels] | to_json }}",
+                    "dest": "{{ playbook_dir }}/{{ inventory_hostname }}.json",
+                    "mode": "0644",
+                },
+            },
+        ],
+    }
+]
+
+
+@pytest.mark.skipif(shutil.which("ansible-playbook") is None, reason="needs ansible-playbook")
+def test_run_once_with_limit_gives_the_limited_hosts_every_tunnel(tmp_path: pathlib.Path) -> None:
+    """With --limit hosta,hostb, both still get their tunnel to hostc, whose facts nobody gathered."""
+    inventory = json.loads(json.dumps(INVENTORY))
+    inventory["all"]["vars"] = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(PLAYBOOK, sort_keys=False))
+    # The directory that holds ansible_collections/linuxnet/gre, as this test imported it.
+    collections = pathlib.Path(plugin.__file__).parents[5]
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections), ANSIBLE_NOCOLOR="1")
+    env.update(ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_HOME=str(tmp_path / "home"))
+    command = ["ansible-playbook", "-i", "inventory.yml", "play.yml", "--limit", "hosta,hostb"]
+    run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    both = {path.stem: json.loads(path.read_text()) for path in tmp_path.glob("host*.json")}
+    assert all(from_check == from_plan for from_check, from_plan in both.values())
+    shown = {name: from_check for name, (from_check, _from_plan) in both.items()}
+    assert {name: [tunnel["name"] for tunnel in tunnels] for name, tunnels in shown.items()} == {
+        "hosta": ["gre-hostb", "gre-hostc"],
+        "hostb": ["gre-hosta", "gre-hostc"],
+    }
+    assert shown["hostb"][1]["addresses"] == ["10.0.0.9/30"]  # link number 2, hostb has the lower id
