@@ -13,7 +13,7 @@ author:
 description:
   - Turns the inventory into the tunnels of one host, in the shape the O(linuxnet.gre.gre_tunnel#module:tunnels)
     option of M(linuxnet.gre.gre_tunnel) takes, and the inner addresses of its peers to check the tunnels with.
-  - Needs O(check), the result of M(linuxnet.gre.gre_plan_check#filter) run once (C(run_once)) over the whole
+  - Needs O(check), the result of P(linuxnet.gre.gre_plan_check#filter) run once (C(run_once)) over the whole
     inventory with the same settings. That filter checks the whole topology before any host changes, and
     knows each peer's id, public address and interface name, and the GRE keys that a link needs because of
     other links. This one then plans a single host, reading the variables of that host alone, with work in
@@ -63,7 +63,7 @@ options:
     required: true
   check:
     description:
-      - The result of M(linuxnet.gre.gre_plan_check#filter) over the whole inventory, with the same settings
+      - The result of P(linuxnet.gre.gre_plan_check#filter) over the whole inventory, with the same settings
         (checked with a digest of them).
     type: dict
     required: true
@@ -92,7 +92,7 @@ options:
       - Unmanaged peers outside the inventory (the role's C(gre_mesh_external_peers)), each a dict with C(name),
         C(address) (its public underlay address) and optionally C(local) (the address it sends from, default
         C(address)), C(id) and C(short_name). Link them with O(links). Their side of each tunnel is in the result
-        of M(linuxnet.gre.gre_plan_check#filter).
+        of P(linuxnet.gre.gre_plan_check#filter).
     type: list
     elements: dict
   pool:

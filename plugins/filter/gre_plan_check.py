@@ -14,7 +14,7 @@ description:
   - Checks the whole topology and plans the tunnels of O(hosts), in the shape the
     O(linuxnet.gre.gre_tunnel#module:tunnels) option of M(linuxnet.gre.gre_tunnel) takes. Run it once per play
     (C(run_once)), or once per batch with C(serial); each host then takes its entry from RV(_value.hosts).
-  - Also returns what to configure by hand on the external peers, and what M(linuxnet.gre.gre_plan#filter) needs
+  - Also returns what to configure by hand on the external peers, and what P(linuxnet.gre.gre_plan#filter) needs
     to plan any host alone (O(linuxnet.gre.gre_plan#filter:check)).
   - Fails, naming the host (or the link) and the variable, on a link to an unknown host, a host linked to
     itself, a link listed twice, mixed address families on a link, a missing underlay address, two nodes with
@@ -25,7 +25,7 @@ description:
   - Works from the inventory (O(_input) is C(hostvars), O(groups) is C(groups)), never from the hosts of the
     current play, so with C(--limit) the limited hosts still get their tunnels to peers outside the limit.
     Reads the variables of every host of the topology once, and does work in proportion to the number of links.
-  - How ids, addresses, interface names and keys are chosen is described in M(linuxnet.gre.gre_plan#filter).
+  - How ids, addresses, interface names and keys are chosen is described in P(linuxnet.gre.gre_plan#filter).
 positional: _input, groups
 options:
   _input:
@@ -47,7 +47,7 @@ options:
   plans:
     description:
       - Whether RV(_value.hosts) holds the tunnels of O(hosts). With V(false) it is empty, their local addresses
-        are checked all the same, and each host plans its own with M(linuxnet.gre.gre_plan#filter).
+        are checked all the same, and each host plans its own with P(linuxnet.gre.gre_plan#filter).
     type: bool
     default: true
   links:
@@ -101,7 +101,7 @@ options:
 notes:
   - The result holds every planned host's tunnels, so its size grows with the number of links (a 150-host full
     mesh has 22350 tunnels), and Ansible handles a large result slowly. With O(plans=false) it holds none, and each
-    host plans its own with M(linuxnet.gre.gre_plan#filter), which reads only its own variables; but Ansible loads
+    host plans its own with P(linuxnet.gre.gre_plan#filter), which reads only its own variables; but Ansible loads
     a collection's filter anew for every host, which costs more when hosts have few links.
 seealso:
   - plugin: linuxnet.gre.gre_plan
@@ -134,11 +134,11 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: The plan of O(hosts), the external peers' side, and what M(linuxnet.gre.gre_plan#filter) needs.
+  description: The plan of O(hosts), the external peers' side, and what P(linuxnet.gre.gre_plan#filter) needs.
   type: dict
   contains:
     digest:
-      description: A digest of the settings; M(linuxnet.gre.gre_plan#filter) refuses a check made with other ones.
+      description: A digest of the settings; P(linuxnet.gre.gre_plan#filter) refuses a check made with other ones.
       type: str
       sample: 3f2a9c0d1b7e4a55
     summary:
@@ -147,7 +147,7 @@ _value:
       sample: {hosts: 2, links: 1, external_peers: 0}
     hosts:
       description:
-        - For each host of O(hosts), its tunnels and its peers, as M(linuxnet.gre.gre_plan#filter) returns them
+        - For each host of O(hosts), its tunnels and its peers, as P(linuxnet.gre.gre_plan#filter) returns them
           (see there). Empty with O(plans=false).
       type: dict
       sample:

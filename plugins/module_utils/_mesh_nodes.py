@@ -132,8 +132,9 @@ def host_id(name: str, host_vars: t.Mapping[str, t.Any], problems: Problems) -> 
         return None, "gre_mesh_id"
     if not is_unset(pinned):
         node_id = as_int(pinned)
-        if node_id is None:
+        if node_id is None or node_id < 0:
             problems.add(f"host {name}: gre_mesh_id: {pinned!r} is not a whole number of 0 or more")
+            return None, "gre_mesh_id"
         return node_id, "gre_mesh_id"
     node_id = derive_id(name)
     if node_id is None:
@@ -202,15 +203,23 @@ def fact_address(host_vars: t.Mapping[str, t.Any], fact: str, problems: Problems
     return None
 
 
-def external_nodes(value: t.Any, is_host: t.Callable[[str], bool], problems: Problems) -> dict[str, Node]:
-    """The external peers (gre_mesh_external_peers), by name."""
+def external_nodes(
+    value: t.Any, is_host: t.Callable[[str], bool], problems: Problems
+) -> tuple[dict[str, Node], set[str]]:
+    """The external peers (gre_mesh_external_peers) by name, and every name given (of the wrong ones too).
+
+    Links to an external peer with a problem are not reported as links to an unknown node again.
+    """
     result: dict[str, Node] = {}
+    names: set[str] = set()
     if value is None:
-        return result
+        return result, names
     if not isinstance(value, c.Sequence) or isinstance(value, (str, bytes)):
         problems.add("gre_mesh_external_peers: must be a list of dicts, each with name and address")
-        return result
+        return result, names
     for number, entry in enumerate(value):
+        if isinstance(entry, c.Mapping) and isinstance(entry.get("name"), str):
+            names.add(entry["name"].strip())
         node = external_node(f"gre_mesh_external_peers[{number}]", entry, is_host, problems)
         if node is None:
             continue
@@ -218,7 +227,7 @@ def external_nodes(value: t.Any, is_host: t.Callable[[str], bool], problems: Pro
             problems.add(f"gre_mesh_external_peers[{number}]: name {node.name!r} is used by an earlier external peer")
             continue
         result[node.name] = node
-    return result
+    return result, names
 
 
 def external_node(origin: str, entry: t.Any, is_host: t.Callable[[str], bool], problems: Problems) -> Node | None:
@@ -253,7 +262,7 @@ def external_node(origin: str, entry: t.Any, is_host: t.Callable[[str], bool], p
     else:
         node_id = as_int(entry.get("id"))
         id_source = f"{origin}.id"
-        if node_id is None:
+        if node_id is None or node_id < 0:
             problems.add(f"{origin}.id: {entry.get('id')!r} is not a whole number of 0 or more")
     short_name = entry.get("short_name")
     if is_unset(short_name):

@@ -268,8 +268,8 @@ def build(
         return name in hostvars
 
     if table is None:
-        externals = external_nodes(values["external_peers"], is_host, problems)
-        external_names: t.Container[str] = externals
+        externals, declared = external_nodes(values["external_peers"], is_host, problems)
+        external_names: t.Container[str] = declared
     else:
         externals = {}
         external_names = ExternalNames(table)

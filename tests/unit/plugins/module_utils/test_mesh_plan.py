@@ -528,6 +528,18 @@ ERRORS = [
         id="bad id",
     ),
     pytest.param(
+        with_vars("hosta", gre_mesh_id=-1),
+        LINKED,
+        "host hosta: gre_mesh_id: -1 is not a whole number of 0 or more",
+        id="negative id",
+    ),
+    pytest.param(
+        PAIR,
+        {"links": [["hosta", "ext"]], "external_peers": [{"name": "ext", "address": "192.0.2.9", "id": True}]},
+        "gre_mesh_external_peers[0].id: True is not a whole number of 0 or more",
+        id="bad external id",
+    ),
+    pytest.param(
         {"edge_": plain("203.0.113.1"), "hostb": PAIR["hostb"]},
         {"links": [["edge_", "hostb"]]},
         "host edge_: gre_mesh_id: not set, and the name ends in neither a number nor a letter to derive it from; set "
