@@ -159,6 +159,11 @@ class Lab:
         for number, device in enumerate(nics):
             command += [f"vec{number}:transport=raw,ifname={device},gro=1", f"lab.nic={number},eth{number}"]
         command += [f"lab.addr=eth{n},{nic.address}" for n, nic in enumerate(host.nics, 1)]
+        for nat in host.nat:
+            # The router answers for the public address on the segment that holds it (a /32, so
+            # its own address stays the primary one), and maps it 1:1 to the private address.
+            outer = next(n for n, nic in enumerate(host.nics, 1) if nat.public in nic.address.network)
+            command += [f"lab.addr=eth{outer},{nat.public}/32", f"lab.nat={nat.public},{nat.private}"]
         if host.gateway:
             command.append(f"lab.gw={host.gateway}")
         command += [f"lab.route={to},{via}" for to, via in host.routes]
@@ -208,6 +213,7 @@ class Lab:
                 "ansible_host": addresses[host.name],
                 "lab_underlay": underlay,
                 "lab_address": str(host.nics[0].address.ip),
+                "lab_public_address": topology.public_address(host),
                 **host.vars,
             }
             for group in (*host.groups, "lab_routers" if host.router else "lab_guests"):

@@ -33,10 +33,19 @@ class Nic:
 
 
 @dataclass(frozen=True)
+class Nat:
+    """A router's 1:1 NAT: PUBLIC (on one of its segments) stands for PRIVATE (on another)."""
+
+    public: ipaddress.IPv4Address
+    private: ipaddress.IPv4Address
+
+
+@dataclass(frozen=True)
 class Host:
     name: str
     nics: tuple[Nic, ...]
     router: bool = False
+    nat: tuple[Nat, ...] = ()
     gateway: str | None = None
     routes: tuple[tuple[str, str], ...] = ()
     groups: tuple[str, ...] = ()
@@ -53,6 +62,15 @@ class Topology:
     def segments(self) -> list[str]:
         return sorted({nic.segment for host in self.hosts for nic in host.nics})
 
+    def public_address(self, host: Host) -> str:
+        """The address the world sees for HOST: a router's 1:1 NAT public address, else its own."""
+        own = host.nics[0].address.ip
+        for router in self.hosts:
+            for nat in router.nat:
+                if nat.private == own:
+                    return str(nat.public)
+        return str(own)
+
 
 def _address(text: Any, where: str) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
     try:
@@ -67,13 +85,66 @@ def _address(text: Any, where: str) -> ipaddress.IPv4Interface | ipaddress.IPv6I
     return address
 
 
+def _plain_address(text: Any, where: str) -> ipaddress.IPv4Address:
+    """An IPv4 address without a prefix, outside the forbidden ranges."""
+    try:
+        address = ipaddress.ip_address(str(text))
+    except ValueError:
+        raise TopologyError(f"{where}: {text!r} is not an address without a prefix (e.g. 203.0.113.11)") from None
+    if not isinstance(address, ipaddress.IPv4Address):
+        raise TopologyError(f"{where}: {text} is not IPv4; the lab's NAT is IPv4 only")
+    for network, why in FORBIDDEN.items():
+        if address in ipaddress.ip_network(network):
+            raise TopologyError(f"{where}: {text} is in {network}, {why}; use 198.51.100.0/24 or 203.0.113.0/24")
+    return address
+
+
+def _nat(where: str, entries: Any, nics: list[Nic]) -> tuple[Nat, ...]:
+    """A router's 'nat' list: each public address on one of its subnets, each private on another."""
+    if not isinstance(entries, list):
+        raise TopologyError(f"{where} nat: expected a list of {{public: ADDRESS, private: ADDRESS}}")
+    result: list[Nat] = []
+    for index, entry in enumerate(entries):
+        entry_where = f"{where} nat[{index}]"
+        if not isinstance(entry, dict) or set(entry) != {"public", "private"}:
+            raise TopologyError(f"{entry_where}: expected {{public: ADDRESS, private: ADDRESS}}")
+        public = _plain_address(entry["public"], f"{entry_where}.public")
+        private = _plain_address(entry["private"], f"{entry_where}.private")
+        sides = []
+        for label, address in (("public", public), ("private", private)):
+            inside = [n for n, nic in enumerate(nics) if address in nic.address.network]
+            if not inside:
+                subnets = ", ".join(str(nic.address.network) for nic in nics)
+                raise TopologyError(f"{entry_where}.{label}: {address} is in none of the router's subnets ({subnets})")
+            network = nics[inside[0]].address.network
+            if address in (network.network_address, network.broadcast_address) and network.prefixlen < 31:
+                raise TopologyError(f"{entry_where}.{label}: {address} is {network}'s network or broadcast address")
+            if address == nics[inside[0]].address.ip:
+                raise TopologyError(f"{entry_where}.{label}: {address} is the router's own address")
+            sides.append(set(inside))
+        if sides[0] & sides[1]:
+            raise TopologyError(
+                f"{entry_where}: public {public} and private {private} are on the same subnet; "
+                "the public address belongs on the outer segment, the private one on a segment behind the router"
+            )
+        for other in result:
+            if public == other.public:
+                raise TopologyError(f"{entry_where}.public: {public} is already mapped (to {other.private})")
+            if private == other.private:
+                raise TopologyError(f"{entry_where}.private: {private} already has a public address ({other.public})")
+        result.append(Nat(public, private))
+    return tuple(result)
+
+
 def _host(name: str, spec: dict[str, Any], router: bool) -> Host:
     where = f"host {name}"
     if not NAME.match(name):
         raise TopologyError(f"{where}: a host name is lower-case letters, digits and '-', starting with a letter")
     if not isinstance(spec, dict):
         raise TopologyError(f"{where}: expected a mapping with 'nics'")
-    unknown = set(spec) - {"nics", "gateway", "routes", "groups", "memory", "vars"}
+    if "nat" in spec and not router:
+        raise TopologyError(f"{where}: 'nat' is a router key; move {name} under 'routers' or drop its 'nat'")
+    unknown = set(spec) - {"nics", "gateway", "routes", "groups", "memory", "vars", "nat"}
     if unknown:
         raise TopologyError(f"{where}: unknown keys {sorted(unknown)}")
     nics = []
@@ -109,6 +180,7 @@ def _host(name: str, spec: dict[str, Any], router: bool) -> Host:
         name=name,
         nics=tuple(nics),
         router=router,
+        nat=_nat(where, spec["nat"], nics) if "nat" in spec else (),
         gateway=None if gateway is None else str(gateway),
         routes=tuple(routes),
         groups=tuple(str(g) for g in spec.get("groups") or ()),
@@ -137,6 +209,21 @@ def parse(data: Any, name: str) -> Topology:
             if nic.address.ip in seen:
                 raise TopologyError(f"host {host.name}: address {nic.address.ip} is also {seen[nic.address.ip]}'s")
             seen[nic.address.ip] = host.name
+    mapped: dict[ipaddress.IPv4Address, str] = {}
+    for host in hosts:
+        for index, nat in enumerate(host.nat):
+            where = f"host {host.name} nat[{index}]"
+            if nat.public in seen:
+                raise TopologyError(f"{where}.public: {nat.public} is already {seen[nat.public]}'s underlay address")
+            if nat.public in mapped:
+                raise TopologyError(f"{where}.public: {nat.public} is already a public address of {mapped[nat.public]}")
+            if nat.private in mapped:
+                raise TopologyError(f"{where}.private: {nat.private} is already mapped by {mapped[nat.private]}")
+            if seen.get(nat.private) is None:
+                raise TopologyError(f"{where}.private: {nat.private} is no host's underlay address")
+            if seen[nat.private] == host.name:
+                raise TopologyError(f"{where}.private: {nat.private} is the router's own address")
+            mapped[nat.public] = mapped[nat.private] = host.name
     return Topology(name=str(data.get("name") or name), hosts=tuple(hosts))
 
 
