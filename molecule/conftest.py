@@ -6,6 +6,8 @@ one, capture on the other) asks for them by name with `lab_host` instead.
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -41,3 +43,73 @@ def hostvars(inventory: str) -> Callable[[str], dict[str, Any]]:
 def group(inventory: str) -> Callable[[str], list[str]]:
     runner = AnsibleRunner(inventory)
     return runner.get_hosts
+
+
+MANAGED = "managed-by: linuxnet.gre"
+
+
+@pytest.fixture(scope="session")
+def gre_links(lab_host: Callable[[str], Any]) -> Callable[[str], dict[str, dict[str, Any]]]:
+    """A host's GRE interfaces made by linuxnet.gre, read from its kernel: name -> settings.
+
+    Each entry has local, remote, ttl, key (ikey, or None), up, and addresses (IPv4 and
+    global IPv6, with prefix length).
+    """
+
+    def get(name: str) -> dict[str, dict[str, Any]]:
+        links = json.loads(lab_host(name).check_output("ip -details -json address show"))
+        result = {}
+        for link in links:
+            if link.get("ifalias") != MANAGED:
+                continue
+            info = link["linkinfo"]["info_data"]
+            result[link["ifname"]] = {
+                "local": info.get("local"),
+                "remote": info.get("remote"),
+                "ttl": info.get("ttl"),
+                "key": info.get("ikey"),
+                "up": "UP" in link["flags"],
+                "addresses": [
+                    f"{a['local']}/{a['prefixlen']}" for a in link["addr_info"] if a.get("scope") == "global"
+                ],
+            }
+        return result
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def gre_capture(lab_host: Callable[[str], Any]) -> Callable[..., str]:
+    """Capture GRE on a host's underlay NIC while an action runs: the seed's `tcpdump proto 47`.
+
+    ``capture(receiver, nic, source, action)`` starts tcpdump for IP protocol 47 from ``source``
+    on ``receiver``'s ``nic``, waits until it listens, calls ``action()``, and returns its output.
+    """
+
+    def capture(receiver: str, nic: str, source: str, action: Callable[[], None]) -> str:
+        host = lab_host(receiver)
+        host.run(
+            f"rm -f /tmp/gre.cap; setsid timeout 8 tcpdump -l -n -i {nic} 'ip proto 47 and src host {source}' "
+            "</dev/null >/tmp/gre.cap 2>&1 &"
+        )
+        deadline = time.monotonic() + 5
+        while "listening on" not in host.run("cat /tmp/gre.cap").stdout and time.monotonic() < deadline:
+            time.sleep(0.2)
+        action()
+        deadline = time.monotonic() + 10
+        while host.run("pgrep -x tcpdump").rc == 0 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return host.check_output("cat /tmp/gre.cap")
+
+    return capture
+
+
+@pytest.fixture(scope="session")
+def ping_through(lab_host: Callable[[str], Any]) -> Callable[[str, str, str], None]:
+    """``ping_through(source, interface, address)``: three pings that must all come back."""
+
+    def ping(source: str, interface: str, address: str) -> None:
+        result = lab_host(source).run(f"ping -c 3 -i 0.2 -W 2 -I {interface} {address}")
+        assert result.rc == 0 and " 0% packet loss" in result.stdout, result.stdout + result.stderr
+
+    return ping

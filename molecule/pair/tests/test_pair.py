@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -31,22 +30,14 @@ def test_interface_is_the_seeds(lab_host, hostvars, name):
     assert inet == [f"{SEED[name]}/30"]
 
 
-def test_gre_packets_on_hostb_underlay(lab_host, hostvars):
+def test_gre_packets_on_hostb_underlay(lab_host, hostvars, gre_capture):
     """The seed's debug step: tcpdump -i eth0 proto 47 on HostB sees HostA's GRE packets."""
-    hosta, hostb = lab_host("hosta"), lab_host("hostb")
     source = hostvars("hosta")["lab_address"]
     nic = hostvars("hostb")["lab_underlay"][0]["device"]
-    hostb.run(
-        f"rm -f /tmp/gre.cap; setsid timeout 8 tcpdump -l -n -i {nic} 'ip proto 47 and src host {source}' "
-        "</dev/null >/tmp/gre.cap 2>&1 &"
-    )
-    deadline = time.monotonic() + 5
-    while "listening on" not in hostb.run("cat /tmp/gre.cap").stdout and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert hosta.run(f"ping -c 3 -i 0.2 -W 2 {SEED['hostb']}").rc == 0
-    deadline = time.monotonic() + 10
-    while hostb.run("pgrep -x tcpdump").rc == 0 and time.monotonic() < deadline:
-        time.sleep(0.5)
-    capture = hostb.check_output("cat /tmp/gre.cap")
+
+    def ping() -> None:
+        assert lab_host("hosta").run(f"ping -c 3 -i 0.2 -W 2 {SEED['hostb']}").rc == 0
+
+    capture = gre_capture("hostb", nic, source, ping)
     requests = [line for line in capture.splitlines() if f"IP {source} > " in line and "GREv0" in line]
     assert any(f"IP {SEED['hosta']} > {SEED['hostb']}: ICMP echo request" in line for line in requests), capture

@@ -1,0 +1,63 @@
+# Copyright (c) linuxnet.gre contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The gre_mesh role's defaults, argument specs and settings agree with each other and with the planner."""
+
+from __future__ import annotations
+
+import inspect
+import pathlib
+import re
+
+import yaml
+
+from ansible_collections.linuxnet.gre.plugins.filter.gre_plan_check import gre_plan_check
+
+ROLE = pathlib.Path(__file__).resolve().parents[3] / "roles" / "gre_mesh"
+DEFAULTS_TEXT = (ROLE / "defaults" / "main.yml").read_text()
+DEFAULTS = yaml.safe_load(DEFAULTS_TEXT)
+SPECS = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+SETTINGS = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["__gre_mesh_settings"]
+PER_HOST = {name for name, spec in SPECS.items() if spec["description"][0].startswith("Per host.")}
+
+
+def test_every_default_has_a_spec_with_the_same_default():
+    for name, value in DEFAULTS.items():
+        assert name in SPECS, f"{name} is in defaults/main.yml but not in meta/argument_specs.yml"
+        assert SPECS[name].get("default") == value, (
+            f"{name}: default {value!r} in defaults, {SPECS[name].get('default')!r} in specs"
+        )
+
+
+def test_every_spec_is_a_default_or_a_documented_per_host_variable():
+    for name, spec in SPECS.items():
+        if name in PER_HOST:
+            assert "default" not in spec, (
+                f"{name} is per host: a role default would hide it from the planner's hostvars"
+            )
+            assert re.search(rf"^#   {name} ", DEFAULTS_TEXT, re.MULTILINE), (
+                f"{name} is not described in defaults/main.yml"
+            )
+        else:
+            assert name in DEFAULTS, f"{name} is in meta/argument_specs.yml but not in defaults/main.yml"
+
+
+def test_every_variable_is_prefixed_and_documented():
+    for name in SPECS:
+        assert name.startswith("gre_mesh_")
+    for name in DEFAULTS:
+        assert re.search(rf"#[^\n]*\n(#[^\n]*\n)*{name}:", DEFAULTS_TEXT), f"{name} has no comment above it"
+
+
+def test_the_role_passes_every_planner_setting_under_its_own_variable():
+    keywords = set(inspect.signature(gre_plan_check).parameters) - {"hostvars", "groups", "hosts", "plans"}
+    assert set(SETTINGS) == keywords
+    for keyword, expression in SETTINGS.items():
+        assert expression == f"{{{{ gre_mesh_{keyword} }}}}"
+        assert f"gre_mesh_{keyword}" in DEFAULTS
+
+
+def test_choices_match_the_planners():
+    assert SPECS["gre_mesh_mode"]["choices"] == ["gre", "gretap", "ip6gre", "ip6gretap"]
+    assert SPECS["gre_mesh_prefix"]["choices"] == [30, 31]
+    assert SPECS["gre_mesh_prefix6"]["choices"] == [126, 127]
