@@ -15,8 +15,8 @@ description:
     option of M(linuxnet.gre.gre_tunnel) takes, and the inner addresses of its peers to check the tunnels with.
   - Needs O(check), the result of P(linuxnet.gre.gre_plan_check#filter) run once (C(run_once)) over the whole
     inventory with the same settings. That filter checks the whole topology before any host changes, and
-    knows each peer's id, public address and interface name, and the GRE keys that a link needs because of
-    other links. This one then plans a single host, reading the variables of that host alone, with work in
+    knows each peer's id, public address, interface name and underlay MTUs, and the GRE keys that a link needs
+    because of other links. This one then plans a single host, reading the variables of that host alone, with work in
     proportion to its links (and to the length of O(links)). It gives the same tunnels as
     RV(linuxnet.gre.gre_plan_check#filter:_value.hosts), without carrying every host's tunnels in one result.
   - Works from the inventory (O(_input) is C(hostvars), O(groups) is C(groups)), never from the hosts of
@@ -47,6 +47,15 @@ description:
     links without a key get the key I(link number + 1), the same on both ends. Other links have no key,
     unless O(key) or a per-link key sets one. Adding such a peer can thus add a key to an existing link;
     its addresses stay."
+  - "B(MTU.) A link without an MTU of its own (O(mtu), or C(mtu) on the link in O(links)) gets the smaller
+    underlay MTU of its two ends less the GRE overhead: 24 bytes for V(gre), 38 for V(gretap), 52 for V(ip6gre)
+    and 66 for V(ip6gretap) (the IPv6 modes include the 8 bytes of the encapsulation limit option), 4 more with a
+    key. These are what Linux subtracts itself when the MTUs are equal, so a full-size packet with DF set passes
+    even when one end's underlay is smaller (such as a cloud network of 1460 behind a router). A host's underlay
+    MTU is C(gre_mesh_underlay_mtu), else the C(mtu) of the fact C(ansible_default_ipv4) (C(ansible_default_ipv6)
+    for the IPv6 modes); an external peer's is its C(mtu). When either end's is unknown (no facts, as for a peer
+    outside C(--limit)), the link gets no MTU: the kernel's choice for a new tunnel, and an existing tunnel keeps
+    its own."
 positional: _input, groups, host
 options:
   _input:
@@ -91,8 +100,8 @@ options:
     description:
       - Unmanaged peers outside the inventory (the role's C(gre_mesh_external_peers)), each a dict with C(name),
         C(address) (its public underlay address) and optionally C(local) (the address it sends from, default
-        C(address)), C(id) and C(short_name). Link them with O(links). Their side of each tunnel is in the result
-        of P(linuxnet.gre.gre_plan_check#filter).
+        C(address)), C(id), C(short_name) and C(mtu) (its underlay MTU, for the tunnel MTU of its links). Link them
+        with O(links). Their side of each tunnel is in the result of P(linuxnet.gre.gre_plan_check#filter).
     type: list
     elements: dict
   pool:
@@ -132,13 +141,17 @@ options:
       - Default is no key, except where one is needed (see above).
     type: str
   mtu:
-    description: MTU of the tunnels of links without their own (the role's C(gre_mesh_mtu)); default is the kernel's.
+    description:
+      - MTU of the tunnels of links without their own (the role's C(gre_mesh_mtu)).
+      - Default is the smaller underlay MTU of the link's two ends less the GRE overhead (see above), or the
+        kernel's choice when either is unknown.
     type: int
 notes:
   - The topology settings (O(links), O(full_mesh), O(hub_spoke), O(external_peers), the pools and the defaults) are
     the same for every host; keep them in C(group_vars/all) or in the play.
   - The variables read from C(hostvars) are C(gre_mesh_id), C(gre_mesh_public), C(gre_mesh_local),
-    C(gre_mesh_short_name), C(ansible_host) and the facts C(ansible_default_ipv4) and C(ansible_default_ipv6).
+    C(gre_mesh_short_name), C(gre_mesh_underlay_mtu), C(ansible_host) and the facts C(ansible_default_ipv4) and
+    C(ansible_default_ipv6).
 seealso:
   - plugin: linuxnet.gre.gre_plan_check
     plugin_type: filter
@@ -195,7 +208,8 @@ _value:
       description:
         - The host's tunnels, sorted by name, for the O(linuxnet.gre.gre_tunnel#module:tunnels) option of
           M(linuxnet.gre.gre_tunnel) as they are, with the keys C(name), C(mode), C(local), C(remote), C(ttl),
-          C(addresses) and C(state), and C(key) and C(mtu) when set.
+          C(addresses) and C(state), and C(key) and C(mtu) when set (C(mtu) is set unless the MTU is left to the
+          kernel).
       type: list
       elements: dict
     peers:
@@ -275,13 +289,21 @@ def undefined_reason(value: jinja2.Undefined) -> str:
 
 
 class HostVarsView(c.Mapping):
-    """Ansible's hostvars for the planner: a host's variables are gathered only when the planner asks for them."""
+    """Ansible's hostvars for the planner: a host's variables are gathered only when the planner asks for them.
+
+    Gathering them is what costs (``hostvars[host]`` merges every source of the host's variables anew),
+    so each host's are gathered once, however many times the planner reads them.
+    """
 
     def __init__(self, hostvars: t.Mapping[str, t.Any]) -> None:
         self._hostvars = hostvars
+        self._views: dict[str, HostView] = {}
 
     def __getitem__(self, host: str) -> HostView:
-        return HostView(host, self._hostvars[host])
+        view = self._views.get(host)
+        if view is None:
+            view = self._views[host] = HostView(host, self._hostvars[host])
+        return view
 
     def __contains__(self, host: object) -> bool:
         return host in self._hostvars

@@ -20,12 +20,13 @@ description:
     itself, a link listed twice, mixed address families on a link, a missing underlay address, two nodes with
     the same id, two tunnels of a host whose names are the same after being cut to 15 characters, a pool too
     small for the links, overlapping inner subnets, a pool or per-link subnet that contains an underlay address,
-    two tunnels of a host that the kernel could not tell apart, and an MTU the M(linuxnet.gre.gre_tunnel) module
-    would refuse. All problems of a kind are reported together.
+    two tunnels of a host that the kernel could not tell apart, a malformed underlay MTU, and an MTU (given, or
+    computed from the underlay MTUs) the M(linuxnet.gre.gre_tunnel) module would refuse. All problems of a kind
+    are reported together.
   - Works from the inventory (O(_input) is C(hostvars), O(groups) is C(groups)), never from the hosts of the
     current play, so with C(--limit) the limited hosts still get their tunnels to peers outside the limit.
     Reads the variables of every host of the topology once, and does work in proportion to the number of links.
-  - How ids, addresses, interface names and keys are chosen is described in P(linuxnet.gre.gre_plan#filter).
+  - How ids, addresses, interface names, keys and MTUs are chosen is described in P(linuxnet.gre.gre_plan#filter).
 positional: _input, groups
 options:
   _input:
@@ -96,7 +97,9 @@ options:
     description: GRE key of links without their own; see O(linuxnet.gre.gre_plan#filter:key).
     type: str
   mtu:
-    description: MTU of the tunnels of links without their own.
+    description:
+      - MTU of the tunnels of links without their own; default is computed from the underlay MTUs, see
+        O(linuxnet.gre.gre_plan#filter:mtu).
     type: int
 notes:
   - The result holds every planned host's tunnels, so its size grows with the number of links (a 150-host full
@@ -182,9 +185,13 @@ _value:
             - ip link set dev gre-hosta up
             - ip address add 10.0.0.2/30 dev gre-hosta
     nodes:
-      description: Each node's id, public address, interface name (on its peers) and whether it is an external peer.
+      description:
+        - Each node's id, public address, interface name (on its peers), whether it is an external peer, and its
+          underlay MTU for IPv4 and for IPv6 (V(null) when unknown, or when none of its links needs that family).
+        - P(linuxnet.gre.gre_plan#filter) takes the underlay MTUs of a host and of its peers from here, so both
+          ends of a link get the same tunnel MTU.
       type: dict
-      sample: {hosta: [0, 34.27.138.140, gre-hosta, false]}
+      sample: {hosta: [0, 34.27.138.140, gre-hosta, false, 1460, null]}
     keys:
       description: The links that got a key automatically, as C([node, node, key]).
       type: list

@@ -103,8 +103,9 @@ class Node:
 
     ``public`` is the underlay address peers send to, ``local`` the one this node sends from:
     ``local`` maps an address family (4 or 6) to the address, filled only for the nodes whose
-    tunnels are planned (and for external peers). The ``*_source`` fields name the variable a
-    value came from, for error messages.
+    tunnels are planned (and for external peers). ``underlay_mtu`` maps a family to the MTU of the
+    node's underlay, when known. The ``*_source`` fields name the variable a value came from, for
+    error messages.
     """
 
     name: str
@@ -117,6 +118,8 @@ class Node:
     local: dict[int, IPAddress] = dataclasses.field(default_factory=dict)
     local_source: dict[int, str] = dataclasses.field(default_factory=dict)
     public_text: str = ""
+    underlay_mtu: dict[int, int] = dataclasses.field(default_factory=dict)
+    underlay_mtu_source: dict[int, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.public_text:

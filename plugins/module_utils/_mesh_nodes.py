@@ -12,7 +12,9 @@ A node is an inventory host with links, or an unmanaged external peer. Each node
   inventory name) when that is an IP address;
 * a local address, the one it sends from, needed only for the nodes whose tunnels are planned:
   ``gre_mesh_local``, else the default address of the family from the host's facts;
-* a short name for its peers' interface names: ``gre_mesh_short_name``, else its name.
+* a short name for its peers' interface names: ``gre_mesh_short_name``, else its name;
+* an underlay MTU, when known (see _mesh_mtu): ``gre_mesh_underlay_mtu``, else the MTU of the
+  default interface from facts; ``mtu`` for an external peer.
 """
 
 from __future__ import annotations
@@ -29,14 +31,14 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_model import (
     Problems,
     VariableError,
 )
-from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_settings import as_int, is_unset
+from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_settings import Checker, as_int, is_unset
 
 IFNAME_PREFIX = "gre-"
 # What the kernel refuses in interface names ('/', whitespace), what iproute2 reserves (':'), and
 # '%', which `ip link add` would expand as a name template.
 IFNAME_UNSAFE = re.compile(r"[/:%\s]")
 TRAILING_NUMBER = re.compile(r"([0-9]+)$")
-EXTERNAL_KEYS = ("name", "address", "local", "id", "short_name")
+EXTERNAL_KEYS = ("name", "address", "local", "id", "short_name", "mtu")
 FACTS = {4: "default_ipv4", 6: "default_ipv6"}
 
 
@@ -269,6 +271,7 @@ def external_node(origin: str, entry: t.Any, is_host: t.Callable[[str], bool], p
         short_name = name
     elif not isinstance(short_name, str):
         problems.add(f"{origin}.short_name: {short_name!r} is not a string")
+    mtu = Checker(problems).mtu(f"{origin}.mtu", entry.get("mtu"))
     if len(problems.items) > before:
         return None
     address = t.cast(IPAddress, address)
@@ -284,4 +287,6 @@ def external_node(origin: str, entry: t.Any, is_host: t.Callable[[str], bool], p
         short_name=str(short_name).strip(),
         local={local.version: local},
         local_source={local.version: local_source},
+        underlay_mtu={} if mtu is None else {local.version: mtu},
+        underlay_mtu_source={} if mtu is None else {local.version: f"{origin}.mtu"},
     )

@@ -8,9 +8,9 @@ Three entry points, one pipeline (``build``):
 
 * ``plan_mesh`` checks the whole topology and plans the hosts asked for. It reads the variables of
   every node once and does work in proportion to the number of links.
-* ``check_mesh`` does the same and adds what ``plan_host`` needs: each node's id, public address
-  and interface name, the keys that links need because of other links (see ``assign_keys``), and
-  a digest of the settings.
+* ``check_mesh`` does the same and adds what ``plan_host`` needs: each node's id, public address,
+  interface name and underlay MTUs, the keys that links need because of other links (see
+  ``assign_keys``), and a digest of the settings.
 * ``plan_host`` plans one host from the result of ``check_mesh``. It reads the variables of that
   host alone (its local address, its groups) and does work in proportion to its links.
 
@@ -50,6 +50,12 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_model import (
     Problems,
     Settings,
 )
+from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_mtu import (
+    COMPUTED,
+    add_underlay_mtus,
+    assign_mtus,
+    family,
+)
 from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_nodes import (
     external_nodes,
     host_local,
@@ -63,7 +69,8 @@ MAX_KEY = 2**32 - 1
 AUTOMATIC_KEY = "automatic key"
 HostVars = t.Mapping[str, t.Mapping[str, t.Any]]
 Adjacency = t.Dict[str, t.List[Link]]
-# A node as check_mesh describes it to plan_host: [id, public address, interface name, external].
+# A node as check_mesh describes it to plan_host: [id, public address, interface name, external,
+# underlay MTU for IPv4, for IPv6] (an MTU is None when unknown, or when no link of the node needs it).
 TableEntry = t.Sequence[t.Any]
 
 # The topology settings (the role's gre_mesh_* variables without the prefix) and their defaults.
@@ -127,7 +134,8 @@ def check_mesh(
     Returns what ``plan_mesh`` does (without the hosts' tunnels unless ``plans``: their local
     addresses are checked all the same), and ``"digest"`` (of the settings), ``"summary"`` (numbers
     of hosts with links, links and external peers), ``"nodes"`` (``{name: [id, public address,
-    interface name, external]}``) and ``"keys"`` (the automatic keys, ``[[node, node, key], ...]``).
+    interface name, external, underlay MTU for IPv4, for IPv6]}``) and ``"keys"`` (the automatic keys,
+    ``[[node, node, key], ...]``).
     """
     mesh = build(hostvars, groups, hosts, settings)
     keys = [[*link.spec.ends, link.key] for link in mesh.links if link.key_source == AUTOMATIC_KEY]
@@ -141,7 +149,15 @@ def check_mesh(
         "hosts": {host: node_plan(mesh.nodes.get(host), mesh) for host in mesh.planned} if plans else {},
         "external_peers": external_plans(mesh),
         "nodes": {
-            name: [node.node_id, node.public_text, mesh.names[name], node.external] for name, node in mesh.nodes.items()
+            name: [
+                node.node_id,
+                node.public_text,
+                mesh.names[name],
+                node.external,
+                node.underlay_mtu.get(4),
+                node.underlay_mtu.get(6),
+            ]
+            for name, node in mesh.nodes.items()
         },
         "keys": sorted(keys),
     }
@@ -218,8 +234,10 @@ def table_nodes(table: t.Mapping[str, TableEntry], specs: dict[tuple[str, str], 
 
 
 def table_node(name: str, entry: TableEntry) -> Node:
-    node_id, public, _interface, external = entry
+    node_id, public, _interface, external = entry[:4]
     public = str(public)
+    # A check from before underlay MTUs were planned has four fields: the MTUs are unknown.
+    mtus = {version: int(mtu) for version, mtu in zip((4, 6), entry[4:6]) if mtu is not None}
     return Node(
         name=name,
         external=bool(external),
@@ -229,6 +247,8 @@ def table_node(name: str, entry: TableEntry) -> Node:
         public_source="gre_plan_check",
         short_name=name,
         public_text=public,
+        underlay_mtu=mtus,
+        underlay_mtu_source=dict.fromkeys(mtus, "gre_plan_check"),
     )
 
 
@@ -248,11 +268,12 @@ def build(
     table: t.Mapping[str, TableEntry] | None = None,
     keys: dict[tuple[str, str], int] | None = None,
 ) -> Mesh:
-    """The pipeline: settings, topology, nodes, links, addresses, names, keys; each phase's problems together.
+    """The pipeline: settings, topology, nodes, links, addresses, names, keys, MTUs; each phase's problems together.
 
-    For the whole topology, nodes come from ``hostvars`` and the external peers' settings, and keys
-    from comparing every node's links. For one host (``scope``), the peers come from the node
-    ``table`` and the automatic ``keys`` of check_mesh, and only that host's variables are read.
+    For the whole topology, nodes (with their underlay MTUs) come from ``hostvars`` and the external
+    peers' settings, and keys from comparing every node's links. For one host (``scope``), the peers
+    (and the host itself) come from the node ``table`` and the automatic ``keys`` of check_mesh, and
+    only that host's variables are read. MTUs come last: a key adds to a tunnel's overhead.
     """
     problems = Problems()
     unknown = sorted(set(settings) - set(DEFAULTS))
@@ -292,6 +313,8 @@ def build(
 
     links = resolve_links(specs, nodes, settings_, problems)
     add_locals(links, hostvars, planned, problems, check_externals=table is None)
+    if table is None:
+        add_underlay_mtus(links, hostvars, problems)
     problems.raise_any()
     assign_addresses(links, settings_, problems)
     check_overlaps(links, problems)
@@ -305,6 +328,7 @@ def build(
     else:
         apply_keys(links, keys)
     check_keys_apart(adjacency, problems)
+    assign_mtus(links)
     check_mtus(links, problems)
     problems.raise_any()
     return Mesh(nodes, externals, links, adjacency, names, planned)
@@ -384,10 +408,6 @@ def resolve_links(
         if check_public_family(link, problems):
             result.append(link)
     return result
-
-
-def family(mode: str) -> int:
-    return 6 if mode in IPV6_MODES else 4
 
 
 def check_public_family(link: Link, problems: Problems) -> bool:
@@ -544,7 +564,11 @@ def twin_groups(node: Node, links: list[Link]) -> list[list[Link]]:
 
 
 def check_mtus(links: list[Link], problems: Problems) -> None:
-    """The gre_tunnel module's MTU rules (they depend on mode, key and inner IPv6), before any host changes."""
+    """The gre_tunnel module's MTU rules (they depend on mode, key and inner IPv6), before any host changes.
+
+    They apply to the MTUs computed from the underlay too: a tunnel over a small underlay may be
+    too small for IPv6 inside.
+    """
     for link in links:
         if link.mtu is None:
             continue
@@ -553,7 +577,12 @@ def check_mtus(links: list[Link], problems: Problems) -> None:
             parse_mtu("link", link.mtu, addresses, link.mode, keyed=link.key is not None)
         except GreError as exc:
             problem = exc.msg.split(": ", 2)[-1]
-            problems.add(f"{link.label}: {link.mtu_source}: {problem}")
+            hint = (
+                "; raise the underlay MTU, or give the link an mtu of its own (gre_mesh_links)"
+                if link.mtu_source.startswith(COMPUTED)
+                else ""
+            )
+            problems.add(f"{link.label}: {link.mtu_source}: {problem}{hint}")
 
 
 def tunnel_of(

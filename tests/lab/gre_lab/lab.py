@@ -159,6 +159,7 @@ class Lab:
         for number, device in enumerate(nics):
             command += [f"vec{number}:transport=raw,ifname={device},gro=1", f"lab.nic={number},eth{number}"]
         command += [f"lab.addr=eth{n},{nic.address}" for n, nic in enumerate(host.nics, 1)]
+        command += [f"lab.mtu=eth{n},{nic.mtu}" for n, nic in enumerate(host.nics, 1) if nic.mtu is not None]
         for nat in host.nat:
             # The router answers for the public address on the segment that holds it (a /32, so
             # its own address stays the primary one), and maps it 1:1 to the private address.
@@ -206,7 +207,7 @@ class Lab:
         groups: dict[str, dict[str, Any]] = {}
         for host in topology.hosts:
             underlay = [
-                {"device": f"eth{n}", "segment": nic.segment, "address": str(nic.address)}
+                {"device": f"eth{n}", "segment": nic.segment, "address": str(nic.address), "mtu": nic.mtu or 1500}
                 for n, nic in enumerate(host.nics, 1)
             ]
             hosts[host.name] = {

@@ -20,6 +20,9 @@ FORBIDDEN = {
 }
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 MAX_HOSTS = 100
+# A NIC's MTU: at least IPv4's 576, at most 1500, the largest UML's vector NICs take (max_mtu).
+MIN_NIC_MTU = 576
+MAX_NIC_MTU = 1500
 
 
 class TopologyError(ValueError):
@@ -30,6 +33,7 @@ class TopologyError(ValueError):
 class Nic:
     segment: str
     address: ipaddress.IPv4Interface | ipaddress.IPv6Interface
+    mtu: int | None = None  # None: the NIC's own (1500)
 
 
 @dataclass(frozen=True)
@@ -150,11 +154,19 @@ def _host(name: str, spec: dict[str, Any], router: bool) -> Host:
     nics = []
     for index, nic in enumerate(spec.get("nics") or []):
         nic_where = f"{where} nics[{index}]"
-        if not isinstance(nic, dict) or set(nic) != {"segment", "address"}:
-            raise TopologyError(f"{nic_where}: expected {{segment: NAME, address: CIDR}}")
+        if not isinstance(nic, dict) or not {"segment", "address"} <= set(nic) <= {"segment", "address", "mtu"}:
+            raise TopologyError(f"{nic_where}: expected {{segment: NAME, address: CIDR}} (and optionally mtu: NUMBER)")
         if not NAME.match(str(nic["segment"])):
             raise TopologyError(f"{nic_where}: segment {nic['segment']!r} is not a simple name")
-        nics.append(Nic(str(nic["segment"]), _address(nic["address"], f"{nic_where}.address")))
+        mtu = nic.get("mtu")
+        if mtu is not None and (
+            isinstance(mtu, bool) or not isinstance(mtu, int) or not MIN_NIC_MTU <= mtu <= MAX_NIC_MTU
+        ):
+            raise TopologyError(
+                f"{nic_where}.mtu: {mtu!r} is not a number from {MIN_NIC_MTU} to {MAX_NIC_MTU} "
+                "(1500 is the most user-mode-linux's NICs take)"
+            )
+        nics.append(Nic(str(nic["segment"]), _address(nic["address"], f"{nic_where}.address"), mtu))
     if not nics:
         raise TopologyError(f"{where}: needs at least one nic on an underlay segment")
     connected = [nic.address.network for nic in nics]

@@ -91,6 +91,31 @@ def test_a_variable_that_cannot_be_evaluated_is_named(tmp_path: pathlib.Path) ->
     )
 
 
+def test_underlay_mtus_from_hostvars_give_both_filters_the_same_tunnel_mtu(tmp_path: pathlib.Path) -> None:
+    inventory = json.loads(json.dumps(INVENTORY))
+    hosts = inventory["all"]["children"]["gre_hosts"]["hosts"]
+    hosts["hosta"]["gre_mesh_underlay_mtu"] = "{{ 1000 + 400 }}"
+    hosts["hostb"]["gre_mesh_underlay_mtu"] = 1500
+    hostvars, groups = ansible_variables(tmp_path, inventory)
+    check = check_plugin.gre_plan_check(hostvars, groups, hosts=["hosta", "hostb"], links=LINKS)
+    assert [check["nodes"][name][4:] for name in ("hosta", "hostb", "hostc")] == [
+        [1400, None],
+        [1500, None],
+        [None, None],
+    ]
+    tunnels = {tunnel["name"]: tunnel.get("mtu") for tunnel in check["hosts"]["hosta"]["tunnels"]}
+    assert tunnels == {"gre-hostb": 1376, "gre-hostc": None}  # hostc's underlay MTU is unknown: the kernel's
+    for name in ("hosta", "hostb"):
+        assert plugin.gre_plan(hostvars, groups, name, check=check, links=LINKS) == check["hosts"][name]
+    hosts["hostc"]["gre_mesh_underlay_mtu"] = "{{ no_such_variable }}"
+    hostvars, groups = ansible_variables(tmp_path, inventory)
+    with pytest.raises(AnsibleFilterError) as caught:
+        check_plugin.gre_plan_check(hostvars, groups, hosts=["hosta", "hostb"], links=LINKS)
+    assert caught.value.message == (
+        "host hostc: gre_mesh_underlay_mtu: cannot be evaluated: 'no_such_variable' is undefined"
+    )
+
+
 def test_planner_errors_become_filter_errors(tmp_path: pathlib.Path) -> None:
     hostvars, groups = ansible_variables(tmp_path, INVENTORY)
     with pytest.raises(AnsibleFilterError) as caught:

@@ -758,8 +758,8 @@ def test_check_is_the_whole_plan_with_what_planning_one_host_needs() -> None:
     assert (check["hosts"], check["external_peers"]) == (whole["hosts"], whole["external_peers"])
     assert check["summary"] == {"hosts": 8, "links": 7, "external_peers": 0}
     assert check["keys"] == [["hub", "site2", 2], ["hub", "site3", 4]]
-    assert check["nodes"]["hub"] == [0, "203.0.113.1", "gre-hub", False]
-    assert check["nodes"]["site8"] == [8, "198.51.100.8", "gre-site8", False]
+    assert check["nodes"]["hub"] == [0, "203.0.113.1", "gre-hub", False, None, None]
+    assert check["nodes"]["site8"] == [8, "198.51.100.8", "gre-site8", False, None, None]
     only_hub = check_mesh(HUB_AND_SPOKES, HUB_GROUPS, hosts=["hub"], **HUB_SETTINGS)
     assert sorted(only_hub["hosts"]) == ["hub"]
     assert only_hub["digest"] == check["digest"]

@@ -5,7 +5,9 @@
 
 Both ends of every link agree; no two links share inner addresses; adding or removing hosts and
 links never changes the tunnels that stay; planning one host at a time (gre_plan, after
-gre_plan_check) gives what planning all at once gives; and the gre_tunnel module takes every plan.
+gre_plan_check) gives what planning all at once gives; a link's two tunnels have the same MTU, the
+one its underlay MTUs call for, whichever way it is planned; and the gre_tunnel module takes every
+plan.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._gre_desired import wanted_tunnels
+from ansible_collections.linuxnet.gre.plugins.module_utils._gre_desired import MAX_TUNNEL_MTU, wanted_tunnels
+from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_mtu import overhead
 from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_plan import check_mesh, plan_host, plan_mesh
 from ansible_collections.linuxnet.gre.plugins.modules.gre_tunnel import argument_spec
 
@@ -44,18 +47,43 @@ def host_name(node_id: int, pinned: bool) -> str:
     return f"pin{node_id}x" if pinned else f"node{node_id:02d}"
 
 
-def host_vars(node_id: int, pinned: bool, nat: bool, shared_public: int | None, via_facts: bool) -> dict[str, t.Any]:
+# Where a host's underlay MTU comes from: nowhere (unknown), its facts, or gre_mesh_underlay_mtu.
+UNDERLAY_SOURCES = ("none", "facts", "variable")
+# Large enough for IPv6 inside (pool6) with every mode and key the inventories use.
+UNDERLAY_MTUS = st.integers(1322, 9000)
+
+
+def host_vars(
+    node_id: int,
+    pinned: bool,
+    nat: bool,
+    shared_public: int | None,
+    via_facts: bool,
+    underlay: tuple[str, int] = ("none", 0),
+) -> dict[str, t.Any]:
     # Hosts that share a public address are behind one NAT address: 198.18.200.x, apart from the others.
     public = f"198.18.0.{node_id + 1}" if shared_public is None else f"198.18.200.{shared_public + 1}"
     local = f"172.16.{node_id // 250}.{node_id % 250 + 1}" if nat else public
     result: dict[str, t.Any] = {"ansible_host": public}
     if pinned:
         result["gre_mesh_id"] = node_id
+    source, mtu = underlay
+    fact: dict[str, t.Any] = {"mtu": mtu} if source == "facts" else {}
     if via_facts:
-        result["ansible_facts"] = {"default_ipv4": {"address": local}}
+        result["ansible_facts"] = {"default_ipv4": {"address": local, **fact}}
     else:
         result["gre_mesh_local"] = local
+        if fact:
+            result["ansible_facts"] = {"default_ipv4": fact}
+    if source == "variable":
+        result["gre_mesh_underlay_mtu"] = mtu
     return result
+
+
+def underlay_mtu(variables: dict[str, t.Any]) -> int | None:
+    if "gre_mesh_underlay_mtu" in variables:
+        return variables["gre_mesh_underlay_mtu"]
+    return variables.get("ansible_facts", {}).get("default_ipv4", {}).get("mtu")
 
 
 @st.composite
@@ -71,6 +99,7 @@ def hosts(draw: st.DrawFn, ids: list[int]) -> dict[str, dict[str, t.Any]]:
             nat=shared is not None or draw(st.booleans()),
             shared_public=shared,
             via_facts=draw(st.booleans()),
+            underlay=(draw(st.sampled_from(UNDERLAY_SOURCES)), draw(UNDERLAY_MTUS)),
         )
     return result
 
@@ -179,7 +208,14 @@ def grown(draw: st.DrawFn) -> tuple[Inventory, Inventory]:
     for node_id in extra_ids:
         pinned = draw(st.booleans())
         # New hosts have addresses of their own: a shared NAT address would add keys, by design.
-        extra[host_name(node_id, pinned)] = host_vars(node_id, pinned, draw(st.booleans()), None, draw(st.booleans()))
+        extra[host_name(node_id, pinned)] = host_vars(
+            node_id,
+            pinned,
+            draw(st.booleans()),
+            None,
+            draw(st.booleans()),
+            (draw(st.sampled_from(UNDERLAY_SOURCES)), draw(UNDERLAY_MTUS)),
+        )
     hostvars = {**small.hostvars, **extra}
     names = sorted(hostvars)
     groups = {key: list(members) for key, members in small.groups.items()}
@@ -230,3 +266,36 @@ def test_planning_one_host_at_a_time_gives_the_whole_plan(inventory: Inventory) 
     check = check_mesh(inventory.hostvars, inventory.groups, **inventory.settings)
     for name, entry in whole["hosts"].items():
         assert plan_host(inventory.hostvars, inventory.groups, name, check, **inventory.settings) == entry
+
+
+@PROPERTY_SETTINGS
+@given(inventories())
+def test_a_links_two_tunnels_have_the_same_mtu_the_underlay_calls_for(inventory: Inventory) -> None:
+    """Whole plan or one host at a time: both ends get one MTU, the link's own, else the smaller underlay's less
+    the overhead, else none (left to the kernel) when either end's underlay MTU is unknown."""
+    whole = inventory.plan()
+    check = check_mesh(inventory.hostvars, inventory.groups, **inventory.settings)
+    alone = {
+        name: plan_host(inventory.hostvars, inventory.groups, name, check, **inventory.settings)
+        for name in whole["hosts"]
+    }
+    explicit = {
+        tuple(sorted(link["hosts"])): link["mtu"]
+        for link in inventory.settings["links"]
+        if isinstance(link, dict) and "mtu" in link
+    }
+    for name, mine, peer, theirs in tunnel_pairs(whole):
+        in_alone = {
+            info["peer"]: tunnel for tunnel, info in zip(alone[name]["tunnels"], alone[name]["peers"], strict=True)
+        }
+        assert mine.get("mtu") == theirs.get("mtu") == in_alone[peer].get("mtu")
+        underlays = [underlay_mtu(inventory.hostvars[name]), underlay_mtu(inventory.hostvars[peer])]
+        if tuple(sorted((name, peer))) in explicit:
+            expected = explicit[tuple(sorted((name, peer)))]
+        elif None in underlays:
+            expected = None
+        else:
+            keyed = "key" in mine
+            cost = overhead(mine["mode"], keyed)
+            expected = min(min(t.cast(list[int], underlays)) - cost, MAX_TUNNEL_MTU[mine["mode"]][keyed])
+        assert mine.get("mtu") == expected
