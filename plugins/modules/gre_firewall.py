@@ -1,0 +1,167 @@
+#!/usr/bin/python
+# Copyright (c) linuxnet.gre contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: gre_firewall
+short_description: Let GRE in from exactly a host's tunnel peers, in firewall objects of its own
+version_added: 0.1.0
+description:
+  - Lets IP protocol 47 (GRE) in from exactly the addresses in O(peers) and drops, counted, the GRE of every other
+    source, in the packet filter that filters the host's input. It adds objects of its own and never changes or
+    deletes a rule it did not add.
+  - "B(nftables): the table C(inet linuxnet_gre) with sets of the peers' addresses (C(peers4), C(peers6)) and a
+    base chain C(input) at priority C(filter - 10) (policy accept) that accepts the peers' GRE and drops, counted,
+    all other GRE. An accept in one base chain does not stop a drop in another, so every other base chain on the
+    input hook (families C(ip), C(ip6), C(inet), type filter) that filters also gets one rule at its top,
+    C(ip protocol gre counter accept comment \"managed-by: linuxnet.gre ipv4\") (C(meta l4proto gre) for IPv6).
+    That rule accepts any source: the drop in C(linuxnet_gre) is final, whatever the order of the chains. All
+    changes go in one transaction (C(nft -j -f -))."
+  - "B(iptables) (C(iptables-legacy), or C(iptables-nft) where C(nft) itself is not installed), and C(ip6tables)
+    for IPv6 peers: the chain C(LINUXNET-GRE) with C(-s PEER -j ACCEPT) per peer and a final C(-j DROP), and one
+    rule C(-p 47 -j LINUXNET-GRE) inserted at the top of C(INPUT). One C(iptables-restore --noflush) per IP
+    version, one commit each. Only the IP versions of the peers are managed: a list of IPv4 peers leaves ip6tables
+    alone."
+  - "A framework I(filters) the host's input when its input hook drops by default (nftables chain policy drop,
+    iptables C(INPUT) policy C(DROP)) or holds a rule this module did not add. O(backend=auto) manages every
+    framework that filters; where none does, nftables when it works on the kernel (a dry run, C(nft --check add
+    table inet linuxnet_gre)), else iptables. Frameworks not chosen lose whatever this module added there."
+  - O(state=absent), or an empty O(peers), removes everything this module added, in every framework.
+  - "The target needs Python 3, root privileges (C(become: true)) and C(nft), or C(iptables-save) and
+    C(iptables-restore) in their C(-legacy) or C(-nft) variants (iptables 1.8 or newer)."
+author:
+  - linuxnet.gre maintainers (@linuxnet)
+attributes:
+  check_mode:
+    support: full
+    description:
+      - Reads the rules and predicts the commands; the batch is only validated, never committed (C(nft --check),
+        C(iptables-restore --test)). Validation may load netfilter kernel modules, which changes no rule.
+  diff_mode:
+    support: full
+    description: Shows, per framework, the peers and the rules of this module before and after.
+  idempotent:
+    support: full
+    description: Reads the current rules first and changes only what differs; a second run changes nothing.
+  platform:
+    support: full
+    platforms: posix
+    description: Linux with nftables or iptables.
+options:
+  peers:
+    description:
+      - The underlay addresses (IPv4 or IPv6) whose GRE is let in, normally the C(remote) addresses of the host's
+        tunnels. Duplicates are ignored. Empty removes everything this module added.
+    type: list
+    elements: str
+    default: []
+  state:
+    description: V(absent) removes everything this module added, whatever O(peers) says.
+    type: str
+    choices: [present, absent]
+    default: present
+  backend:
+    description:
+      - Where to manage the rules. V(auto) as described above; V(nftables) and V(iptables) force one (with
+        V(iptables), the variant whose C(INPUT) filters, else C(iptables-legacy)).
+    type: str
+    choices: [auto, nftables, iptables]
+    default: auto
+  only_if_filtered:
+    description:
+      - Manage the rules only on a host whose input some framework filters (see above) for the IP versions of the
+        peers; on any other host, remove what this module added. The role C(linuxnet.gre.gre_mesh) sets it with
+        C(gre_mesh_firewall=auto).
+    type: bool
+    default: false
+notes:
+  - The rules live in the kernel only, like the tunnels of M(linuxnet.gre.gre_tunnel); a reboot, or a firewall
+    service that reloads its whole ruleset (C(flush ruleset)), removes them until the next run.
+  - Filtering by source address cannot stop a sender that forges a peer's address (C(rp_filter) helps).
+  - Traffic inside the tunnels reaches the input hook again, from the tunnel interface; this module lets in GRE
+    only, the host's own rules decide about what the tunnels carry.
+  - Table and chain names of nftables are written through nft's JSON input, so any name works.
+seealso:
+  - module: linuxnet.gre.gre_tunnel
+"""
+
+EXAMPLES = r"""
+- name: Let GRE in from the two peers of this host's tunnels only
+  linuxnet.gre.gre_firewall:
+    peers: [198.51.100.1, 203.0.113.7]
+  become: true
+
+- name: The same, but only where a firewall is active (what gre_mesh_firewall=auto does)
+  linuxnet.gre.gre_firewall:
+    peers: "{{ my_tunnels | map(attribute='remote') | list }}"
+    only_if_filtered: true
+  become: true
+
+- name: Remove the GRE rules of linuxnet.gre from every framework
+  linuxnet.gre.gre_firewall:
+    state: absent
+  become: true
+"""
+
+RETURN = r"""
+backends:
+  description: The frameworks that hold this module's rules after the run; empty when it removed them or did nothing.
+  returned: success
+  type: list
+  elements: str
+  sample: [iptables-legacy]
+filtered_by:
+  description: What filters the host's input besides this module (any IP version), one entry per chain.
+  returned: success
+  type: list
+  elements: str
+  sample: ["iptables-legacy: iptables-legacy INPUT", "nftables: inet filter input"]
+commands:
+  description:
+    - What changed (or would change, in check mode), as the equivalent C(nft) and C(iptables) command lines. The
+      nftables ones are sent as one JSON batch, the iptables ones as one C(iptables-restore --noflush) per IP
+      version.
+  returned: success
+  type: list
+  elements: str
+  sample:
+    - iptables-legacy -N LINUXNET-GRE
+    - iptables-legacy -A LINUXNET-GRE -s 203.0.113.1/32 -j ACCEPT
+    - iptables-legacy -A LINUXNET-GRE -j DROP
+    - iptables-legacy -I INPUT 1 -p 47 -j LINUXNET-GRE
+counters:
+  description:
+    - Per framework and IP version, the packets this module's rules had accepted from the peers and dropped from
+      others, read before any change (rewriting a chain or table resets its counters).
+  returned: success
+  type: dict
+  sample: {iptables-legacy: {ipv4: {accepted: 12, dropped: 5}}}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.linuxnet.gre.plugins.module_utils._gre_firewall import FirewallError, Host, converge
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "peers": {"type": "list", "elements": "str", "default": []},
+            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+            "backend": {"type": "str", "choices": ["auto", "nftables", "iptables"], "default": "auto"},
+            "only_if_filtered": {"type": "bool", "default": False},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        result = converge(Host(module), module.params, check_mode=module.check_mode, diff=module._diff)
+    except FirewallError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
