@@ -1,0 +1,132 @@
+# Copyright (c) linuxnet.gre contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: gre_diagnose
+short_description: Tell which GRE links work, and why the others do not, from both ends' evidence
+version_added: 0.1.0
+author:
+  - linuxnet.gre maintainers (@linuxnet)
+description:
+  - Pairs the tunnels of a plan (P(linuxnet.gre.gre_plan_check#filter)) into links and combines the evidence
+    that M(linuxnet.gre.gre_probe) gathered on both ends of each.
+  - A link is up when every probed end's small pings and full-size pings (with DF) through the tunnel are
+    answered. A link that is down gets exactly one cause, with a one-line fix, from an ordered list of checks,
+    the most specific evidence first; C(docs/verify.md) lists them.
+  - "Configuration first, per end: V(interface_missing), V(interface_wrong_kind), V(interface_down),
+    V(local_not_on_host), V(endpoint_mismatch) (remote or local other than planned, or swapped); then between
+    the ends: V(key_mismatch), V(inner_subnets). When the small pings pass: V(mtu_black_hole). Otherwise where
+    each direction's GRE is lost: V(host_firewall) (it arrives, is not taken, and a rule that drops GRE from the
+    sender counted packets), V(rp_filter) (it arrives, rp_filter is strict and the route back leaves by another
+    interface), V(not_accepted) (it arrives and no tunnel takes it), V(path_drops_gre) (it leaves, nothing
+    arrives, underlay pings pass), V(underlay_unreachable) (underlay pings fail too), V(not_sent); and
+    V(inconclusive) (the two ends' probes did not overlap in time), V(no_reply), V(not_checked) (an end was not
+    probed)."
+  - Pure Python, no I/O; the result holds the matrix as text, the summary lines and a Graphviz DOT picture.
+positional: plan
+options:
+  _input:
+    description:
+      - The evidence by host, each the result of M(linuxnet.gre.gre_probe) on that host. A host without an entry
+        (or with an empty one) was not probed.
+    type: dict
+    required: true
+  plan:
+    description: The plan of P(linuxnet.gre.gre_plan_check#filter), of which the C(hosts) are used.
+    type: dict
+    required: true
+seealso:
+  - module: linuxnet.gre.gre_probe
+  - plugin: linuxnet.gre.gre_plan_check
+    plugin_type: filter
+"""
+
+EXAMPLES = r"""
+- name: Probe every host at once
+  linuxnet.gre.gre_probe:
+    tunnels: "{{ plan.hosts[inventory_hostname].tunnels }}"
+    peers: "{{ plan.hosts[inventory_hostname].peers }}"
+  become: true
+  register: probe
+
+- name: Diagnose every link
+  ansible.builtin.set_fact:
+    diagnosis: >-
+      {{ dict(ansible_play_hosts | zip(ansible_play_hosts | map('extract', hostvars, 'probe')))
+         | linuxnet.gre.gre_diagnose(plan) }}
+  run_once: true
+
+- name: Print the matrix and one line per link
+  ansible.builtin.debug:
+    msg: "{{ diagnosis.table + diagnosis.summary }}"
+  run_once: true
+"""
+
+RETURN = r"""
+_value:
+  description: Every link's status and cause, and the views of them.
+  type: dict
+  contains:
+    hosts:
+      description: The nodes of the links, sorted.
+      type: list
+      elements: str
+    links:
+      description:
+        - One entry per link, sorted by its two nodes (C(hosts)), with C(status) (V(up) or V(down)), C(interfaces)
+          and inner C(addresses) per end, C(rtt_ms) per end (the average of its small pings, null without replies),
+          C(checked_from) (the ends that were probed), and for a link that is down C(cause) (a code), C(text) and
+          C(fix).
+      type: list
+      elements: dict
+    up:
+      description: The number of links up.
+      type: int
+    down:
+      description: The number of links down.
+      type: int
+    matrix:
+      description: Hosts by hosts; each cell has the link's C(status) (or V(not a link), V(self)) and the row's C(rtt_ms).
+      type: dict
+    table:
+      description: The matrix as lines of text; a row pings the columns, C(-) is not a link.
+      type: list
+      elements: str
+    summary:
+      description: One line per link; for a link that is down, its cause and fix.
+      type: list
+      elements: str
+    dot:
+      description: The topology in Graphviz DOT, each link green (up) or red (down) and labelled with its inner addresses.
+      type: str
+"""
+
+import typing as t
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.linuxnet.gre.plugins.module_utils._gre_diagnose import diagnose
+
+
+def gre_diagnose(probes: t.Any, plan: t.Any) -> dict[str, t.Any]:
+    if not isinstance(probes, t.Mapping):
+        raise AnsibleFilterError(
+            f"gre_diagnose: the input must be a dict of probe results by host, not {type(probes).__name__}"
+        )
+    if not isinstance(plan, t.Mapping) or not isinstance(plan.get("hosts"), t.Mapping):
+        raise AnsibleFilterError("gre_diagnose: plan must be the result of linuxnet.gre.gre_plan_check (with hosts)")
+    usable = {host: probe for host, probe in probes.items() if isinstance(probe, t.Mapping) and "tunnels" in probe}
+    try:
+        return diagnose(usable, dict(plan))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AnsibleFilterError(f"gre_diagnose: the evidence is not what gre_probe returns: {exc!r}") from exc
+
+
+class FilterModule:
+    """Which GRE links work, and why the others do not."""
+
+    def filters(self) -> dict[str, t.Callable[..., t.Any]]:
+        return {"gre_diagnose": gre_diagnose}

@@ -1,0 +1,328 @@
+#!/usr/bin/python
+# Copyright (c) linuxnet.gre contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: gre_probe
+short_description: Gather a host's evidence about each of its GRE tunnels, to tell why a link does not work
+version_added: 0.1.0
+description:
+  - For each tunnel given, gathers what the host itself can tell about it, read-only, and returns it without
+    judging it. The filter P(linuxnet.gre.gre_diagnose#filter) combines both ends' evidence into a status and a
+    cause per link; C(playbooks/verify.yml) runs both.
+  - "Per tunnel: the interface as the kernel has it (exists, up, kind, local, remote, keys, MTU, inner
+    addresses) and its receive and transmit packet counters before and after the probe; whether its local
+    address is an address of the host; pings through it to the peer's inner addresses, small and full-size
+    (tunnel MTU minus 28 bytes, 48 over IPv6) with fragmentation forbidden; a ping to the remote underlay
+    address outside the tunnel; how many GRE packets a capture on every interface saw going to and coming from
+    the remote address; C(net.ipv4.conf.{all,IFACE}.rp_filter) of the interface that holds the local address
+    and of the tunnel, with the interface of the route back; the rules and policies of the packet filters
+    (C(iptables-legacy), C(iptables-nft), C(nft)) that can drop GRE from the remote address, with the packets
+    they counted during the probe."
+  - All pings and the capture run at once, in O(rounds) rounds spread over O(window) seconds, and the capture
+    goes on O(timeout) seconds after the last round. Run it on every host of the links in one task (Ansible's
+    C(forks) at least the number of hosts), so that each host's capture sees its peers' packets arrive.
+  - Reads C(ip -details -statistics -json address show) twice, the packet filters' rules twice, and the routes
+    back with one C(ip -json -batch); the capture uses a packet socket with a filter for IP protocol 47, so no
+    C(tcpdump) is needed.
+  - "Needs root (C(become: true)) for the capture and the raw ICMP sockets; without the capture's privilege
+    it reports the capture as not available and goes on."
+author:
+  - linuxnet.gre maintainers (@linuxnet)
+attributes:
+  check_mode:
+    support: full
+    description: It only reads and sends pings, which change nothing on the host; it probes in check mode too.
+  diff_mode:
+    support: none
+    description: It changes nothing, so there is nothing to show.
+  idempotent:
+    support: full
+    description: Never changes the host.
+  platform:
+    support: full
+    platforms: posix
+    description: Linux.
+options:
+  tunnels:
+    description:
+      - The host's planned tunnels, in the shape of the O(linuxnet.gre.gre_tunnel#module:tunnels) option
+        (the C(tunnels) of the plan of P(linuxnet.gre.gre_plan_check#filter)). Tunnels with O(tunnels[].state=absent)
+        are left out.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: The tunnel interface.
+        type: str
+        required: true
+      mode:
+        description: The planned kind of tunnel.
+        type: str
+        choices: [gre, gretap, ip6gre, ip6gretap]
+        default: gre
+      local:
+        description: The planned local underlay address.
+        type: str
+      remote:
+        description: The planned remote underlay address.
+        type: str
+      ttl:
+        description: The planned TTL (not probed).
+        type: int
+      tos:
+        description: The planned TOS (not probed).
+        type: str
+      key:
+        description: The planned GRE key.
+        type: str
+      ikey:
+        description: The planned input key.
+        type: str
+      okey:
+        description: The planned output key.
+        type: str
+      pmtudisc:
+        description: The planned path MTU discovery setting (not probed).
+        type: bool
+      mtu:
+        description: The planned MTU; the interface's own MTU sizes the full-size pings when it exists.
+        type: int
+      dev:
+        description: The planned underlay device (not probed).
+        type: str
+      addresses:
+        description: The planned inner addresses of this end, with prefix length.
+        type: list
+        elements: str
+        default: []
+      state:
+        description: V(absent) leaves the tunnel out.
+        type: str
+        choices: [present, absent]
+        default: present
+  peers:
+    description:
+      - The far end of each tunnel (the C(peers) of the plan), matched to O(tunnels) by O(peers[].interface).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      interface:
+        description: The tunnel interface.
+        type: str
+        required: true
+      peer:
+        description: The name of the far end, copied into the result.
+        type: str
+      external:
+        description: Whether the far end is outside the inventory, copied into the result.
+        type: bool
+        default: false
+      addresses:
+        description: The far end's inner addresses (without prefix), pinged through the tunnel.
+        type: list
+        elements: str
+        default: []
+  rounds:
+    description: Echo requests per address and kind of ping.
+    type: int
+    default: 5
+  window:
+    description: Seconds over which the rounds are spread.
+    type: float
+    default: 3
+  timeout:
+    description: Seconds to wait for replies (and keep capturing) after the last round.
+    type: float
+    default: 2
+  start_at:
+    description:
+      - When to start the pings and the capture, in seconds since the epoch (UTC). Give every host the same
+        time, a few seconds ahead, so that all start together whatever their connection's delay; a time in the
+        past, or more than 60 seconds ahead by the host's clock, starts at once.
+    type: float
+  full_size:
+    description: Also ping through each tunnel with full-size packets and fragmentation forbidden.
+    type: bool
+    default: true
+  capture:
+    description: Capture GRE on every interface during the pings.
+    type: bool
+    default: true
+notes:
+  - Only IPv4 rules are judged by source address and protocol; any other match a rule has (an interface, a
+    state, a named set) is not evaluated, so a rule is a candidate and its counter during the probe decides.
+seealso:
+  - module: linuxnet.gre.gre_ping
+  - plugin: linuxnet.gre.gre_diagnose
+    plugin_type: filter
+"""
+
+EXAMPLES = r"""
+- name: Gather every host's evidence at once (one task, so that the captures see the peers' packets)
+  linuxnet.gre.gre_probe:
+    tunnels: "{{ plan.hosts[inventory_hostname].tunnels }}"
+    peers: "{{ plan.hosts[inventory_hostname].peers }}"
+  become: true
+  register: probe
+
+- name: One tunnel, by hand
+  linuxnet.gre.gre_probe:
+    tunnels:
+      - {name: gre1, local: 203.0.113.1, remote: 198.51.100.1, addresses: [10.0.0.1/30]}
+    peers:
+      - {interface: gre1, peer: hostb, addresses: [10.0.0.2]}
+  become: true
+"""
+
+RETURN = r"""
+tunnels:
+  description: The evidence about each tunnel given, in the order given.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    interface:
+      description: The tunnel interface.
+      type: str
+      sample: gre-hostb
+    peer:
+      description: The far end's name, from O(peers).
+      type: str
+      sample: hostb
+    external:
+      description: Whether the far end is outside the inventory.
+      type: bool
+      sample: false
+    planned:
+      description: The planned C(mode), C(local), C(remote), C(key), C(mtu) and C(addresses).
+      type: dict
+      sample: {mode: gre, local: 203.0.113.1, remote: 198.51.100.1, key: null, mtu: 1476, addresses: [10.0.0.1/30]}
+    peer_addresses:
+      description: The far end's inner addresses that were pinged.
+      type: list
+      elements: str
+      sample: [10.0.0.2]
+    exists:
+      description: Whether the interface exists.
+      type: bool
+      sample: true
+    actual:
+      description:
+        - The interface as the kernel has it (C(kind), C(up), C(operstate), C(local), C(remote), C(ikey),
+          C(okey), C(mtu), C(addresses)); null when it does not exist.
+      type: dict
+      sample: {kind: gre, up: true, operstate: UNKNOWN, local: 203.0.113.1, remote: 198.51.100.1, ikey: null,
+               okey: null, mtu: 1476, addresses: [10.0.0.1/30]}
+    local_on_host:
+      description: Whether the local address (actual, else planned) is an address of the host; null without one.
+      type: bool
+      sample: true
+    counters:
+      description: What the interface's C(rx_packets), C(tx_packets), C(rx_errors) and C(tx_errors) counted during the probe.
+      type: dict
+      sample: {rx_packets: 10, tx_packets: 10, rx_errors: 0, tx_errors: 0}
+    pings:
+      description:
+        - C(small) and C(full) (one result per peer address, as P(linuxnet.gre.gre_ping#module) returns them, plus
+          C(size) and C(dont_fragment)) through the tunnel, and C(underlay), the ping to the remote address.
+      type: dict
+    capture:
+      description:
+        - GRE packets seen C(sent) to the remote address and C(received) from it, and the interfaces they were seen
+          on (C(sent_on), C(received_on)).
+      type: dict
+      sample: {sent: 10, sent_on: [eth1], received: 10, received_on: [eth1]}
+    rp_filter:
+      description:
+        - C(net.ipv4.conf.all.rp_filter) (C(all)) and that of the C(interface) that holds the local address
+          (C(value)), the C(effective) one (the larger), and the interface of the route back to the remote address
+          (C(route_back)).
+      type: dict
+      sample: {interface: eth1, all: 0, value: 0, effective: 0, route_back: eth1}
+    rp_filter_tunnel:
+      description: The same for the tunnel interface itself and the route back to the peer's first inner address.
+      type: dict
+    firewall:
+      description:
+        - The rules and policies that can drop GRE from the remote address (C(tool), C(table), C(chain), C(rule)),
+          with the packets they counted in all (C(packets)) and during the probe (C(delta)).
+      type: list
+      elements: dict
+      sample:
+        - {tool: iptables-legacy, table: filter, chain: INPUT, rule: "-A INPUT -s 203.0.113.3/32 -p gre -j DROP",
+           packets: 12, delta: 5}
+host:
+  description:
+    - The host's C(addresses); C(rp_filter_drops), what the kernel's C(IPReversePathFilter) counter counted during
+      the probe; the C(capture)'s availability; C(firewall_errors); the seconds it C(waited) for O(start_at); and
+      when the probe C(started), sent its last round (C(sent_until)) and C(ended), in seconds since the epoch.
+  returned: success
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.linuxnet.gre.plugins.module_utils._gre_probe import Host, ProbeError, run
+
+MODES = ["gre", "gretap", "ip6gre", "ip6gretap"]
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "tunnels": {
+                "type": "list",
+                "elements": "dict",
+                "required": True,
+                "options": {
+                    "name": {"type": "str", "required": True},
+                    "mode": {"type": "str", "choices": MODES, "default": "gre"},
+                    "local": {"type": "str"},
+                    "remote": {"type": "str"},
+                    "ttl": {"type": "int"},
+                    "tos": {"type": "str"},
+                    "key": {"type": "str", "no_log": False},
+                    "ikey": {"type": "str", "no_log": False},
+                    "okey": {"type": "str", "no_log": False},
+                    "pmtudisc": {"type": "bool"},
+                    "mtu": {"type": "int"},
+                    "dev": {"type": "str"},
+                    "addresses": {"type": "list", "elements": "str", "default": []},
+                    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+                },
+            },
+            "peers": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "interface": {"type": "str", "required": True},
+                    "peer": {"type": "str"},
+                    "external": {"type": "bool", "default": False},
+                    "addresses": {"type": "list", "elements": "str", "default": []},
+                },
+            },
+            "rounds": {"type": "int", "default": 5},
+            "window": {"type": "float", "default": 3},
+            "timeout": {"type": "float", "default": 2},
+            "start_at": {"type": "float"},
+            "full_size": {"type": "bool", "default": True},
+            "capture": {"type": "bool", "default": True},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        result = run(Host(module), module.params)
+    except ProbeError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,268 @@
+# Copyright (c) linuxnet.gre contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""gre_probe through main(), replaying conversations recorded on the lab's real kernels.
+
+fixtures/probe/*.json come from fixtures/probe/capture.py: gre_probe's logic ran on the four hosts
+of tests/lab/topologies/faults.yml at once, with a host object that recorded every command (argv,
+stdin, exit status, output), every file read and the pings' and capture's result. Here the module
+must issue exactly those commands and reads, and return exactly the evidence it returned there.
+The sockets themselves (pings, the packet socket with its BPF filter) run for real on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import socket
+import struct
+import typing as t
+
+import pytest
+from ansible.module_utils import basic
+
+from ansible_collections.linuxnet.gre.plugins.module_utils import _gre_probe as probe
+from ansible_collections.linuxnet.gre.plugins.modules import gre_probe
+
+FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures" / "probe"
+TIMING = ("called", "waited")
+
+try:
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core < 2.19
+    import contextlib
+    from unittest import mock
+
+    from ansible.module_utils.common.text.converters import to_bytes
+
+    @contextlib.contextmanager
+    def patch_module_args(args: dict[str, t.Any] | None = None) -> t.Iterator[None]:
+        serialized = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}))
+        with mock.patch.object(basic, "_ANSIBLE_ARGS", serialized):
+            yield
+
+
+def load(name: str) -> dict[str, t.Any]:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+class Replay:
+    """The recorded host: answers each command, read and exchange as it was answered there, in order."""
+
+    def __init__(self, calls: list[dict[str, t.Any]]) -> None:
+        self.calls = list(calls)
+        self.tools = {call["run"][0] for call in calls if "run" in call}
+
+    def next(self, kind: str) -> dict[str, t.Any]:
+        assert self.calls, f"unexpected {kind}: the recording has no more calls"
+        call = self.calls.pop(0)
+        assert kind in call, f"expected {kind}, the recording has {call}"
+        return call
+
+    def which(self, program: str) -> str | None:
+        return f"/usr/sbin/{program}" if program in self.tools else None
+
+    def run(self, argv: list[str], stdin: str | None = None) -> tuple[int, str, str]:
+        call = self.next("run")
+        assert (argv, stdin) == (call["run"], call["stdin"])
+        return call["rc"], call["stdout"], call["stderr"]
+
+    def read_file(self, path: str) -> str | None:
+        call = self.next("read")
+        assert path == call["read"]
+        return call["text"]
+
+    def exchange(self, pings: list[probe.Ping], *_args: t.Any) -> dict[str, t.Any]:
+        call = self.next("exchange")
+        assert [ping.key for ping in pings] == call["exchange"]
+        return call["result"]
+
+
+class Done(Exception):
+    pass
+
+
+@pytest.fixture
+def run(monkeypatch: pytest.MonkeyPatch) -> t.Callable[..., dict[str, t.Any]]:
+    def exit_json(_module: t.Any, **result: t.Any) -> None:
+        raise Done(result)
+
+    def fail_json(_module: t.Any, msg: str, **result: t.Any) -> None:
+        raise Done(dict(result, msg=msg, failed=True))
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+
+    def call(args: dict[str, t.Any], replay: Replay | None = None, check_mode: bool = False) -> dict[str, t.Any]:
+        if replay is not None:
+            for name in ("which", "run", "read_file", "exchange"):
+                monkeypatch.setattr(probe.Host, name, lambda _self, *a, _n=name, **k: getattr(replay, _n)(*a, **k))
+            monkeypatch.setattr(probe.Host, "sleep", lambda _self, _seconds: None)
+        with patch_module_args(dict(args, _ansible_check_mode=check_mode)), pytest.raises(Done) as done:
+            gre_probe.main()
+        return done.value.args[0]
+
+    return call
+
+
+def recorded(fixture: str, host: str) -> tuple[dict[str, t.Any], Replay, dict[str, t.Any]]:
+    record = load(fixture)["hosts"][host]
+    return record["params"], Replay(record["calls"]), record["result"]
+
+
+def without_timing(result: dict[str, t.Any]) -> dict[str, t.Any]:
+    result = json.loads(json.dumps(result))
+    for key in TIMING:
+        result["host"].pop(key, None)
+    return result
+
+
+@pytest.mark.parametrize("fixture", ["healthy", "host_firewall", "rp_filter"])
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_main_returns_the_evidence_it_returned_on_the_lab(run, fixture, check_mode):
+    params, replay, expected = recorded(fixture, "node4")
+    result = run(params, replay, check_mode=check_mode)
+    assert result.pop("changed") is False
+    assert without_timing(result) == without_timing(expected)
+    assert replay.calls == [], "every recorded command and read was made"
+
+
+def test_the_host_firewall_fault_shows_the_rule_and_its_counter(run):
+    params, replay, _expected = recorded("host_firewall", "node4")
+    result = run(params, replay)
+    tunnel = next(t for t in result["tunnels"] if t["interface"] == "gre-node3")
+    assert tunnel["capture"]["received"] > 0 and tunnel["counters"]["rx_packets"] == 0
+    (rule,) = tunnel["firewall"]
+    assert rule["tool"] == "iptables-legacy" and rule["chain"] == "INPUT" and rule["delta"] > 0
+    assert rule["rule"] == "-A INPUT -s 203.0.113.3/32 -p gre -j DROP"
+    others = [t for t in result["tunnels"] if t["interface"] != "gre-node3"]
+    assert all(t["firewall"] == [] and t["counters"]["rx_packets"] > 0 for t in others)
+
+
+def test_the_rp_filter_fault_shows_the_sysctl_and_the_route_back(run):
+    params, replay, _expected = recorded("rp_filter", "node4")
+    result = run(params, replay)
+    tunnel = next(t for t in result["tunnels"] if t["interface"] == "gre-node1")
+    assert tunnel["rp_filter"] == {"interface": "eth1", "all": 1, "value": 1, "effective": 1, "route_back": "eth2"}
+    assert result["host"]["rp_filter_drops"] > 0
+    assert tunnel["capture"]["received_on"] == ["eth1"] and tunnel["counters"]["rx_packets"] == 0
+
+
+def test_a_healthy_tunnel_has_every_ping_answered_and_gre_both_ways(run):
+    params, replay, _expected = recorded("healthy", "node4")
+    result = run(params, replay)
+    for tunnel in result["tunnels"]:
+        assert tunnel["exists"] and tunnel["actual"]["up"] and tunnel["local_on_host"]
+        assert [p["received"] > 0 for p in tunnel["pings"]["small"] + tunnel["pings"]["full"]] == [True, True]
+        assert tunnel["pings"]["full"][0]["size"] == 1448 and tunnel["pings"]["full"][0]["dont_fragment"]
+        assert tunnel["capture"]["sent"] > 0 and tunnel["capture"]["received"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"rounds": 0}, "rounds: 0 is not from 1 to 50"),
+        ({"window": 0}, "window: 0.0 is not from 0.1 to 60 seconds"),
+        ({"timeout": 0}, "timeout: 0.0 is not more than 0 and at most 60 seconds"),
+        (
+            {"tunnels": [{"name": "gre-b", "remote": "hostb"}]},
+            "tunnels[0] (gre-b): remote: 'hostb' is not an IP address",
+        ),
+        (
+            {"peers": [{"interface": "gre-b", "addresses": ["10.0.0.2/30"]}]},
+            "peers[0] (gre-b): addresses: '10.0.0.2/30' is not an IP address (without prefix)",
+        ),
+    ],
+)
+def test_bad_options_fail_before_anything_runs(run, args, message):
+    replay = Replay([])
+    result = run(dict({"tunnels": [{"name": "gre-b", "remote": "198.51.100.1"}]}, **args), replay)
+    assert result["failed"] and result["msg"] == message
+
+
+def test_a_failing_read_fails_naming_the_command(run):
+    replay = Replay(
+        [{"run": probe.READ_LINKS, "stdin": None, "rc": 1, "stdout": "", "stderr": "Cannot open netlink socket"}]
+    )
+    result = run({"tunnels": []}, replay)
+    assert result["failed"]
+    assert result["msg"] == "ip -details -statistics -json address show failed: Cannot open netlink socket"
+
+
+# --- the parsers, on captured output -----------------------------------------------------------
+
+
+def recorded_output(fixture: str, argv: list[str]) -> str:
+    calls = load(fixture)["hosts"]["node4"]["calls"]
+    return next(call["stdout"] for call in calls if call.get("run") == argv)
+
+
+def test_iptables_save_rules_that_drop():
+    text = recorded_output("host_firewall", ["iptables-legacy-save", "-c"])
+    (rule,) = probe.iptables_drops(text, "iptables-legacy", 4)
+    assert rule["chain"] == "INPUT" and rule["protocol"] == "gre" and rule["sources"] == ["203.0.113.3/32"]
+    assert probe.drops_gre_from(rule, "203.0.113.3")
+    assert not probe.drops_gre_from(rule, "203.0.113.1")
+
+
+def test_iptables_save_policies_and_negations():
+    text = "*filter\n:INPUT DROP [7:420]\n[3:120] -A INPUT ! -s 203.0.113.0/24 -p tcp -j REJECT\n[2:80] -A INPUT -p 47 -j ACCEPT\nCOMMIT\n"
+    policy, reject = probe.iptables_drops(text, "iptables-legacy", 4)
+    assert policy["rule"] == "policy INPUT DROP" and policy["packets"] == 7
+    assert probe.drops_gre_from(policy, "198.51.100.4")
+    assert reject["negated_sources"] and not probe.drops_gre_from(reject, "198.51.100.4")  # tcp only
+
+
+def test_nft_rules_that_drop():
+    fixture = json.loads((FIXTURES / "nft-netns.json").read_text())
+    rules = probe.nft_drops(fixture["nft_list_ruleset"])
+    texts = [rule["rule"] for rule in rules]
+    assert texts == [
+        "ip saddr 203.0.113.3 ip protocol gre counter drop",
+        "ip saddr { 198.51.100.4, 198.51.100.5 } meta l4proto gre counter reject with icmp port-unreachable",
+        "ip protocol != gre counter drop",
+        "ip saddr != 203.0.113.0/24 counter drop",
+        "meta l4proto gre ip saddr 203.0.113.9 counter drop",
+    ]
+    assert [rule["table"] for rule in rules] == ["inet filter"] * 4 + ["ip filter"]
+    assert [probe.drops_gre_from(rule, "203.0.113.3") for rule in rules] == [True, False, False, False, False]
+    assert [probe.drops_gre_from(rule, "198.51.100.5") for rule in rules] == [False, True, False, True, False]
+    assert all(rule["packets"] == 0 for rule in rules)
+
+
+def test_iptables_nft_save_is_read_like_legacy():
+    fixture = json.loads((FIXTURES / "nft-netns.json").read_text())
+    (rule,) = probe.iptables_drops(fixture["iptables_nft_save"], "iptables-nft", 4)
+    assert probe.drops_gre_from(rule, "203.0.113.9") and not probe.drops_gre_from(rule, "203.0.113.3")
+
+
+def test_gre_endpoints_of_ipv4_and_ipv6_packets():
+    ipv4 = bytes([0x45, 0, 0, 88, 0, 0, 0x40, 0, 255, 47, 0, 0]) + socket.inet_aton("203.0.113.1")
+    ipv4 += socket.inet_aton("198.51.100.4") + b"\0\0\x08\0"
+    assert probe.gre_endpoints(ipv4) == ("203.0.113.1", "198.51.100.4")
+    assert probe.gre_endpoints(ipv4[:9] + b"\x01" + ipv4[10:]) is None  # ICMP
+    src, dst = socket.inet_pton(socket.AF_INET6, "2001:db8::1"), socket.inet_pton(socket.AF_INET6, "2001:db8::2")
+    ipv6 = struct.pack("!IHBB", 6 << 28, 12, 60, 64) + src + dst + bytes([47, 0, 4, 1, 4, 1, 1, 0]) + b"\0\0\x86\xdd"
+    assert probe.gre_endpoints(ipv6) == ("2001:db8::1", "2001:db8::2")
+
+
+def test_the_bpf_program_is_well_formed():
+    program = probe.gre_filter()
+    assert len(program) == 10 * 8
+    for index in range(10):
+        code, jt, jf, _k = struct.unpack_from("HBBI", program, index * 8)
+        if code == 0x15:
+            assert index + 1 + max(jt, jf) < 10
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the packet socket and raw ICMP need root")
+def test_exchange_pings_and_captures_for_real_on_loopback():
+    pings = [
+        probe.Ping("underlay 127.0.0.1", "127.0.0.1", None, 56, False),
+        probe.Ping("lo full 127.0.0.1", "127.0.0.1", "lo", 1400, True),
+    ]
+    result = probe.exchange(pings, True, 2, 0.2, 0.5)
+    assert result["capture"] == {"available": True, "error": None, "packets": []}  # no GRE on loopback
+    assert [result["pings"][key]["received"] for key in ("underlay 127.0.0.1", "lo full 127.0.0.1")] == [2, 2]
+    assert result["started"] <= result["sent_until"] <= result["ended"]
