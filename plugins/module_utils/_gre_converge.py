@@ -10,14 +10,18 @@ import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._gre_desired import wanted_tunnels
 from ansible_collections.linuxnet.gre.plugins.module_utils._gre_kernel import Kernel
-from ansible_collections.linuxnet.gre.plugins.module_utils._gre_plan import plan
+from ansible_collections.linuxnet.gre.plugins.module_utils._gre_model import Interface, Tunnel, absent_dict
+from ansible_collections.linuxnet.gre.plugins.module_utils._gre_plan import Change, Plan, plan
 
 
 def converge(kernel: Kernel, params: dict[str, t.Any], check_mode: bool, diff: bool) -> dict[str, t.Any]:
     """Make the host's GRE tunnels what ``params`` say; the module's result. Raises GreError."""
     wanted = wanted_tunnels(params)
     interfaces = kernel.read()
-    todo = plan(wanted, interfaces, purge=params["purge"])
+    pending = kernel.pending_creations()
+    leftovers = interrupted(interfaces, pending)
+    todo = plan(wanted, {n: i for n, i in interfaces.items() if n not in leftovers}, purge=params["purge"])
+    redo_interrupted(todo, leftovers, interfaces)
     commands = []
     for name in todo.modules:
         if not kernel.module_loaded(name):
@@ -25,7 +29,12 @@ def converge(kernel: Kernel, params: dict[str, t.Any], check_mode: bool, diff: b
             commands.append(f"modprobe {name}")
     steps = todo.steps
     if steps and not check_mode:
+        creations = sorted({name for name, line in steps if line.startswith("link add ")})
+        if creations:
+            kernel.record_creations(creations)
         kernel.apply([line for _name, line in steps], [name for name, _line in steps])
+    if (steps or pending) and not check_mode:
+        kernel.clear_creations()
     result: dict[str, t.Any] = {
         "changed": bool(steps),
         "tunnels": todo.tunnels,
@@ -35,3 +44,22 @@ def converge(kernel: Kernel, params: dict[str, t.Any], check_mode: bool, diff: b
     if diff:
         result["diff"] = {"before": todo.before, "after": todo.after}
     return result
+
+
+def interrupted(interfaces: dict[str, Interface], pending: list[str]) -> set[str]:
+    """GRE interfaces that a cut-short batch of this module created and did not mark as managed yet."""
+    return {name for name in pending if name in interfaces and interfaces[name].is_gre and not interfaces[name].managed}
+
+
+def redo_interrupted(todo: Plan, leftovers: set[str], interfaces: dict[str, Interface]) -> None:
+    """Delete what a cut-short batch left half-made, first: the plan then creates it (if still wanted) whole."""
+    for name in sorted(leftovers, reverse=True):
+        todo.deletes.insert(0, (name, f"link del dev {name}"))
+        todo.before[name] = t.cast(Tunnel, interfaces[name].tunnel).as_dict()
+        todo.after.setdefault(name, absent_dict(name))
+        if not any(change.name == name for change in todo.changes):
+            todo.changes.append(Change(name, "delete", ("interrupted",)))
+        else:
+            todo.changes[:] = [
+                Change(c.name, "recreate", ("interrupted",)) if c.name == name else c for c in todo.changes
+            ]

@@ -10,6 +10,7 @@ from a real kernel.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -35,6 +36,11 @@ class Kernel:
     """The host's kernel, reached through ip and modprobe."""
 
     sys_module_dir = "/sys/module"
+    # The interfaces an ip -batch is about to create, written before it runs and removed after it
+    # succeeds. Left behind, it names what a killed or failed batch created but may not have marked
+    # yet (the alias is a line of its own: Linux ignores it in `link add`). On tmpfs: a reboot
+    # removes those interfaces and the file together.
+    pending_file = "/run/linuxnet-gre/creating.json"
 
     def __init__(self, module: t.Any) -> None:
         self._module = module
@@ -59,6 +65,32 @@ class Kernel:
                 f"{' '.join(READ_COMMAND)} printed no JSON: {exc}", command=READ_COMMAND, stdout=out
             ) from exc
         return parse_interfaces(links)
+
+    def pending_creations(self) -> list[str]:
+        """The interfaces an earlier batch was creating when it was cut short (none if it completed)."""
+        try:
+            with open(self.pending_file, encoding="utf-8") as handle:
+                names = json.load(handle)
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            raise GreError(f"cannot read {self.pending_file}: {exc}; delete it if no batch is running") from exc
+        return [name for name in names if isinstance(name, str)] if isinstance(names, list) else []
+
+    def record_creations(self, names: list[str]) -> None:
+        """Write down, before the batch runs, the interfaces it will create."""
+        directory = os.path.dirname(self.pending_file)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        temporary = f"{self.pending_file}.{os.getpid()}"
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(sorted(names), handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.pending_file)
+
+    def clear_creations(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.pending_file)
 
     def load_module(self, name: str, check_mode: bool) -> None:
         """Load a GRE kernel module (or, in check mode, only ask modprobe whether it could)."""

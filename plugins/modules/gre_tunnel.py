@@ -44,6 +44,10 @@ attributes:
 notes:
   - All input is checked before any command that changes the host runs. Errors name the tunnel and the option.
   - The MTU is left to the kernel unless O(mtu) is given; then it is converged too.
+  - "A batch cut short (the module killed, or a command of it failing) can leave a tunnel created but not yet
+    marked, since the alias is set by a line of its own. The module notes the interfaces a batch creates in
+    C(/run/linuxnet-gre/creating.json) before running it and removes the note when it succeeds; the next run deletes
+    such a tunnel and creates it whole (RV(changes[].fields) V(interrupted))."
 options:
   name:
     description:
@@ -324,7 +328,9 @@ changes:
       type: str
       sample: update
     fields:
-      description: The settings that differed, for V(update) and V(recreate).
+      description:
+        - The settings that differed, for V(update) and V(recreate); V(interrupted) for a tunnel that a batch cut
+          short left unmarked, deleted (and created whole again when listed).
       type: list
       elements: str
       sample: [remote, addresses]

@@ -109,9 +109,12 @@ class FakeKernel:
 
 
 class Runner:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path) -> None:
         self.monkeypatch = monkeypatch
         self.kernel: FakeKernel | None = None
+        # Where the module notes the interfaces a batch is creating (never the host's /run).
+        self.pending_file = tmp_path / "linuxnet-gre" / "creating.json"
+        monkeypatch.setattr(_gre_kernel.Kernel, "pending_file", str(self.pending_file))
 
     def host(self, state: str) -> FakeKernel:
         """Use the captured host state ``state`` (a fixture name)."""
@@ -148,7 +151,7 @@ def _fail_json(_self: t.Any, msg: str, **kwargs: t.Any) -> t.NoReturn:
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch) -> Runner:
+def run(monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path) -> Runner:
     monkeypatch.setattr(basic.AnsibleModule, "exit_json", _exit_json)
     monkeypatch.setattr(basic.AnsibleModule, "fail_json", _fail_json)
-    return Runner(monkeypatch)
+    return Runner(monkeypatch, tmp_path)

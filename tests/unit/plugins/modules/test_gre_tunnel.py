@@ -8,6 +8,8 @@ Host states are fixtures/*.json (see fixtures/capture.py); `run.host(NAME)` pick
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .conftest import BATCH, NO_GRE_MODPROBE, READ, answer, load, setup_step
@@ -549,3 +551,72 @@ def test_good_edge_values_are_accepted(run):
     assert result["commands"][1] == (
         "ip link add name gre1 mtu 1280 type gre remote 198.51.100.1 local 203.0.113.1 ttl 0 tos 0x10 nopmtudisc ikey 16909060 okey 16909060"
     )
+
+
+# --- a batch cut short ----------------------------------------------------------------------------
+# The alias that marks a tunnel as the module's is a batch line of its own (Linux drops it from
+# `link add`). A batch killed or failing between the two leaves an unmarked tunnel; the module
+# notes the interfaces a batch creates before running it, and the next run deletes and recreates
+# those. seed-by-hand.json is an unmarked gre1 as the kernel shows it.
+
+
+def pending(run, names):
+    run.pending_file.parent.mkdir(parents=True, exist_ok=True)
+    run.pending_file.write_text(json.dumps(names))
+
+
+def test_an_unmarked_tunnel_left_by_a_cut_short_batch_is_recreated_whole(run):
+    kernel = run.host("seed-by-hand")
+    pending(run, ["gre1"])
+    result = run(SEED, diff=True)
+    assert kernel.batch_lines == ["link del dev gre1", *SEED_LINES]
+    assert result["changes"] == [{"name": "gre1", "action": "recreate", "fields": ["interrupted"]}]
+    assert result["diff"]["before"]["gre1"]["remote"] == "198.51.100.1"
+    assert not run.pending_file.exists()
+
+
+def test_purge_deletes_what_a_cut_short_batch_left_and_is_no_longer_listed(run):
+    kernel = run.host("seed-by-hand")
+    pending(run, ["gre1", "gre-gone"])
+    result = run({"tunnels": [], "purge": True})
+    assert kernel.batch_lines == ["link del dev gre1"]
+    assert result["changes"] == [{"name": "gre1", "action": "delete", "fields": ["interrupted"]}]
+    assert not run.pending_file.exists()
+
+
+def test_check_mode_predicts_the_repair_and_keeps_the_note(run):
+    kernel = run.host("seed-by-hand")
+    pending(run, ["gre1"])
+    result = run(SEED, check_mode=True)
+    assert (result["changed"], kernel.calls) == (True, [READ])
+    assert result["commands"][0] == "ip link del dev gre1"
+    assert json.loads(run.pending_file.read_text()) == ["gre1"]
+
+
+def test_without_the_note_an_unmarked_tunnel_is_never_touched(run):
+    run.host("seed-by-hand")
+    result = run.fails(SEED)
+    assert "exists but was not created by linuxnet.gre" in result["msg"]
+
+
+def test_the_batch_runs_with_its_creations_noted_and_the_note_goes_after(run, monkeypatch):
+    kernel = run.host("fresh")
+    seen = []
+    batch = kernel.run
+
+    def run_noting(argv, stdin=None):
+        if argv == BATCH:
+            seen.append(json.loads(run.pending_file.read_text()))
+        return batch(argv, stdin)
+
+    monkeypatch.setattr(kernel, "run", run_noting)
+    run(SET)
+    assert seen == [["gre-b", "gre-c"]]
+    assert not run.pending_file.exists()
+
+
+def test_a_failed_batch_leaves_the_note_for_the_next_run(run):
+    kernel = run.host("fresh")
+    kernel.batch_answer = (1, "", "Command failed -:2\n")
+    run.fails(SEED)
+    assert json.loads(run.pending_file.read_text()) == ["gre1"]
