@@ -247,7 +247,7 @@ class Lab:
         self.down(quiet=True)
         timings: dict[str, float] = {}
         started = time.monotonic()
-        base = image.build()
+        base = image.build(packages=topology.packages, container_rootfs=topology.container_rootfs)
         timings["image"] = time.monotonic() - started
 
         step = time.monotonic()

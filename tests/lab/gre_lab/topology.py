@@ -23,6 +23,8 @@ MAX_HOSTS = 100
 # A NIC's MTU: at least IPv4's 576, at most 1500, the largest UML's vector NICs take (max_mtu).
 MIN_NIC_MTU = 576
 MAX_NIC_MTU = 1500
+# A Debian package name, for a topology's extra packages (its own image; see image.py).
+PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 
 
 class TopologyError(ValueError):
@@ -61,6 +63,12 @@ class Host:
 class Topology:
     name: str
     hosts: tuple[Host, ...]
+    # Extra Debian packages for every guest of this topology: a separate image (its recipe hash
+    # includes them), so that other topologies keep the small base image.
+    packages: tuple[str, ...] = ()
+    # Packages of a container root filesystem (a tarball built with mmdebstrap) that the image
+    # carries unpacked at /var/lib/gre-lab/container-rootfs, for `podman run --rootfs`: nothing is pulled.
+    container_rootfs: tuple[str, ...] = ()
 
     @property
     def segments(self) -> list[str]:
@@ -201,10 +209,18 @@ def _host(name: str, spec: dict[str, Any], router: bool) -> Host:
     )
 
 
+def _packages(data: dict[str, Any], key: str, name: str) -> tuple[str, ...]:
+    """A topology's list of Debian package names under KEY (empty when absent), sorted."""
+    value = data.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(p, str) and PACKAGE.match(p) for p in value):
+        raise TopologyError(f"topology {name} {key}: expected a list of Debian package names, e.g. [podman]")
+    return tuple(sorted(set(value)))
+
+
 def parse(data: Any, name: str) -> Topology:
     if not isinstance(data, dict) or not isinstance(data.get("hosts"), dict):
         raise TopologyError(f"topology {name}: expected a mapping with 'hosts' (and optionally 'routers')")
-    unknown = set(data) - {"name", "description", "hosts", "routers"}
+    unknown = set(data) - {"name", "description", "hosts", "routers", "packages", "container_rootfs"}
     if unknown:
         raise TopologyError(f"topology {name}: unknown keys {sorted(unknown)}")
     routers = data.get("routers") or {}
@@ -236,7 +252,12 @@ def parse(data: Any, name: str) -> Topology:
             if seen[nat.private] == host.name:
                 raise TopologyError(f"{where}.private: {nat.private} is the router's own address")
             mapped[nat.public] = mapped[nat.private] = host.name
-    return Topology(name=str(data.get("name") or name), hosts=tuple(hosts))
+    return Topology(
+        name=str(data.get("name") or name),
+        hosts=tuple(hosts),
+        packages=_packages(data, "packages", name),
+        container_rootfs=_packages(data, "container_rootfs", name),
+    )
 
 
 def load(path: str | Path) -> Topology:
