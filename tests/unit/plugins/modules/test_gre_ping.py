@@ -9,7 +9,6 @@ ping sockets where net.ipv4.ping_group_range allows, raw sockets as root.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import struct
@@ -21,19 +20,7 @@ from ansible.module_utils import basic
 from ansible_collections.linuxnet.gre.plugins.module_utils import _gre_ping
 from ansible_collections.linuxnet.gre.plugins.modules import gre_ping
 
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core < 2.19
-    import contextlib
-    from unittest import mock
-
-    from ansible.module_utils.common.text.converters import to_bytes
-
-    @contextlib.contextmanager
-    def patch_module_args(args: dict[str, t.Any] | None = None) -> t.Iterator[None]:
-        serialized = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}))
-        with mock.patch.object(basic, "_ANSIBLE_ARGS", serialized):
-            yield
+from .conftest import patch_module_args
 
 
 def can_ping() -> bool:

@@ -25,22 +25,10 @@ from ansible.module_utils import basic
 from ansible_collections.linuxnet.gre.plugins.module_utils import _gre_probe as probe
 from ansible_collections.linuxnet.gre.plugins.modules import gre_probe
 
+from .conftest import patch_module_args
+
 FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures" / "probe"
 TIMING = ("called", "waited")
-
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core < 2.19
-    import contextlib
-    from unittest import mock
-
-    from ansible.module_utils.common.text.converters import to_bytes
-
-    @contextlib.contextmanager
-    def patch_module_args(args: dict[str, t.Any] | None = None) -> t.Iterator[None]:
-        serialized = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}))
-        with mock.patch.object(basic, "_ANSIBLE_ARGS", serialized):
-            yield
 
 
 def load(name: str) -> dict[str, t.Any]:
