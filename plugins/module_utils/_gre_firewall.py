@@ -521,18 +521,14 @@ def _is_jump(words: list[str]) -> bool:
 # --- the run ------------------------------------------------------------------------------------------------------
 
 
-def converge(host: Host, params: dict[str, t.Any], check_mode: bool, diff: bool) -> dict[str, t.Any]:
-    """Make the host's GRE filtering what ``params`` say; the module's result. Raises FirewallError."""
-    peers = split_peers(params["peers"] or []) if params["state"] == "present" else {}
-    backend = params["backend"]
-
+def read_frameworks(host: Host) -> tuple[Nftables, list[t.Any]]:
+    """nftables (probed) and the frameworks that work on the host, each read."""
     nft = Nftables(host)
     frameworks: list[t.Any] = []
     if nft.probe():
         nft.read()
         frameworks.append(nft)
-    legacy = Iptables(host, "legacy")
-    candidates = [legacy]
+    candidates = [Iptables(host, "legacy")]
     if not nft.installed:
         # With nft installed, iptables-nft's tables are nftables chains, handled as such.
         candidates.append(Iptables(host, "nft"))
@@ -540,6 +536,24 @@ def converge(host: Host, params: dict[str, t.Any], check_mode: bool, diff: bool)
         if any(framework.installed.values()):
             framework.read()
             frameworks.append(framework)
+    return nft, frameworks
+
+
+def summary(host: Host) -> dict[str, t.Any]:
+    """What filters the host's input, and whether anything of this module is in place (read-only)."""
+    _nft, frameworks = read_frameworks(host)
+    return {
+        "filtered_by": [line for f in frameworks for line in f.filtering(VERSIONS)],
+        "managed": any(f.state() for f in frameworks),
+    }
+
+
+def converge(host: Host, params: dict[str, t.Any], check_mode: bool, diff: bool) -> dict[str, t.Any]:
+    """Make the host's GRE filtering what ``params`` say; the module's result. Raises FirewallError."""
+    peers = split_peers(params["peers"] or []) if params["state"] == "present" else {}
+    backend = params["backend"]
+
+    nft, frameworks = read_frameworks(host)
     iptables = [f for f in frameworks if isinstance(f, Iptables)]
 
     filtered_by = [line for f in frameworks for line in f.filtering(VERSIONS)]

@@ -1,0 +1,153 @@
+# Copyright (c) linuxnet.gre contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Private to the linuxnet.gre collection: gre_host_facts's logic, a cheap read of what the role needs of a host.
+
+- ``default_ipv4`` / ``default_ipv6``: the interface of the default route, its MTU and the address
+  the kernel sends from, in the shape (a subset of the keys) of the facts ``ansible.builtin.setup``
+  gathers under these names, from ``ip -json route show default`` and ``ip -json address show``.
+  Unlike the setup module's network subset, the cost does not grow with the host's interfaces.
+- ``systemd``, ``networkd_active``, ``networkd_enabled``, ``udevd_active``, ``dbus``: what decides how
+  the role persists tunnels, from one ``systemctl show``.
+- ``paths``: which of the given glob patterns match (what the role persisted before).
+- ``firewall``: what filters input, and whether gre_firewall's objects are in place (_gre_firewall).
+
+Host is the only place that touches the host; tests replace it with answers captured from real kernels.
+"""
+
+from __future__ import annotations
+
+import glob
+import ipaddress
+import json
+import os
+import typing as t
+
+from ansible_collections.linuxnet.gre.plugins.module_utils import _gre_firewall
+
+ROUTES = {4: ["ip", "-json", "route", "show", "default"], 6: ["ip", "-json", "-6", "route", "show", "default"]}
+ADDRESSES = ["ip", "-json", "address", "show"]
+UNITS = ("systemd-networkd.service", "systemd-udevd.service")
+SYSTEMCTL = ["systemctl", "show", "--property=Id,ActiveState,UnitFileState", *UNITS]
+FAMILY = {4: "inet", 6: "inet6"}
+ENABLED = ("enabled", "enabled-runtime")
+
+
+class HostError(Exception):
+    """The one error the helpers raise; main() turns it into fail_json."""
+
+    def __init__(self, msg: str, **details: t.Any) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.details = details
+
+
+class Host(_gre_firewall.Host):
+    """The host: its commands (run, which) and its files (exists, glob)."""
+
+    def exists(self, path: str) -> bool:
+        return os.path.lexists(path)
+
+    def glob(self, pattern: str) -> list[str]:
+        return sorted(glob.glob(pattern))
+
+
+def read_json(host: Host, argv: list[str]) -> t.Any:
+    rc, out, err = host.run(argv)
+    if rc != 0:
+        raise HostError(f"{' '.join(argv)} failed: {err.strip() or f'exit code {rc}'}", command=argv, stderr=err)
+    try:
+        return json.loads(out or "[]")
+    except ValueError as exc:
+        raise HostError(f"{' '.join(argv)} printed no JSON: {exc}", command=argv, stdout=out) from exc
+
+
+def default_route(routes: list[dict[str, t.Any]]) -> dict[str, t.Any] | None:
+    """The default route the kernel uses: the lowest metric among those with a device."""
+    usable = [r for r in routes if r.get("dst") == "default" and r.get("dev") and r.get("type", "unicast") == "unicast"]
+    return min(usable, key=lambda r: r.get("metric", 0), default=None)
+
+
+def usable_address(info: dict[str, t.Any], version: int) -> bool:
+    """A global address of that version that the kernel may send from."""
+    if info.get("family") != FAMILY[version] or info.get("scope") != "global":
+        return False
+    return not any(info.get(flag) for flag in ("secondary", "tentative", "deprecated", "dadfailed", "temporary"))
+
+
+def default_interface(route: dict[str, t.Any], links: list[dict[str, t.Any]], version: int) -> dict[str, t.Any] | None:
+    """The fact for one IP version, as setup names its keys; None when the route's device has no address to send from."""
+    link = next((link for link in links if link.get("ifname") == route["dev"]), None)
+    if link is None:
+        return None
+    addresses = [info for info in link.get("addr_info", []) if info.get("family") == FAMILY[version]]
+    source = route.get("prefsrc")
+    chosen = next((info for info in addresses if info.get("local") == source), None) if source else None
+    if chosen is None:
+        chosen = next((info for info in addresses if usable_address(info, version)), None)
+    if chosen is None:
+        return None
+    fact: dict[str, t.Any] = {
+        "address": chosen["local"],
+        "prefix": str(chosen["prefixlen"]),
+        "interface": route["dev"],
+        "mtu": link.get("mtu"),
+        "macaddress": link.get("address"),
+        "type": link.get("link_type"),
+    }
+    if "gateway" in route:
+        fact["gateway"] = route["gateway"]
+    if version == 4:
+        network = ipaddress.ip_interface(f"{chosen['local']}/{chosen['prefixlen']}").network
+        fact["network"] = str(network.network_address)
+        fact["netmask"] = str(network.netmask)
+    else:
+        fact["scope"] = chosen["scope"]
+    return fact
+
+
+def defaults(host: Host, versions: t.Iterable[int]) -> dict[str, t.Any]:
+    """``default_ipv4`` / ``default_ipv6`` for the versions asked for and found."""
+    routes = {version: default_route(read_json(host, ROUTES[version])) for version in sorted(set(versions))}
+    if not any(routes.values()):
+        return {}
+    links = read_json(host, ADDRESSES)
+    facts = {}
+    for version, route in routes.items():
+        fact = default_interface(route, links, version) if route else None
+        if fact:
+            facts[f"default_ipv{version}"] = fact
+    return facts
+
+
+def services(host: Host) -> dict[str, bool]:
+    """Whether systemd runs the host, and the state of systemd-networkd, systemd-udevd and D-Bus."""
+    found = {"systemd": host.exists("/run/systemd/system"), "dbus": host.exists("/run/dbus/system_bus_socket")}
+    units: dict[str, dict[str, str]] = {}
+    if found["systemd"]:
+        rc, out, err = host.run(SYSTEMCTL)
+        if rc != 0:
+            raise HostError(f"{' '.join(SYSTEMCTL)} failed: {err.strip() or f'exit code {rc}'}", command=SYSTEMCTL)
+        for block in out.strip().split("\n\n"):
+            properties = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+            units[properties.get("Id", "")] = properties
+    networkd, udevd = (units.get(unit, {}) for unit in UNITS)
+    found["networkd_active"] = networkd.get("ActiveState") == "active"
+    found["networkd_enabled"] = networkd.get("UnitFileState") in ENABLED
+    found["udevd_active"] = udevd.get("ActiveState") == "active"
+    return found
+
+
+def gather(host: Host, params: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The module's ansible_facts."""
+    facts = defaults(host, params["default_routes"])
+    own: dict[str, t.Any] = services(host)
+    own["paths"] = sorted({path for pattern in params["paths"] for path in host.glob(pattern)})
+    if params["firewall"]:
+        try:
+            own["firewall"] = _gre_firewall.summary(host)
+        except _gre_firewall.FirewallError as exc:
+            raise HostError(exc.msg, **exc.details) from exc
+    facts["linuxnet_gre"] = own
+    return facts

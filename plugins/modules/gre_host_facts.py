@@ -1,0 +1,179 @@
+#!/usr/bin/python
+# Copyright (c) linuxnet.gre contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: gre_host_facts
+short_description: Read what GRE tunnels depend on, cheaply - the default underlay, systemd and the firewall
+version_added: 0.1.0
+description:
+  - Reads, without changing anything, what the role C(linuxnet.gre.gre_mesh) needs to know of a host before it
+    plans and builds its tunnels, in one module run.
+  - With O(default_routes), the facts C(default_ipv4) and C(default_ipv6) - the interface of the default route,
+    its MTU, the address the host sends from - under the names and with the keys (a subset) the setup module
+    gathers them, from C(ip -json route show default) and C(ip -json address show). Gathering the setup
+    module's whole network subset for them costs more, and more with every interface the host has.
+  - Whether systemd runs the host, the state of C(systemd-networkd) and C(systemd-udevd) (one C(systemctl
+    show)), and whether D-Bus's system bus is there.
+  - Which of O(paths) exist, and with O(firewall) what filters the host's input and whether the objects of
+    M(linuxnet.gre.gre_firewall) are in place, read as that module reads them.
+author:
+  - linuxnet.gre maintainers (@linuxnet)
+attributes:
+  check_mode:
+    support: full
+    description: It only reads, in check mode too.
+  diff_mode:
+    support: none
+    description: It changes nothing, so there is nothing to show.
+  facts:
+    support: full
+    description: Returns C(ansible_facts); the setup module's names for C(default_ipv4) and C(default_ipv6).
+  idempotent:
+    support: full
+    description: Never changes the host.
+  platform:
+    support: full
+    platforms: posix
+    description: Linux.
+options:
+  default_routes:
+    description:
+      - The IP versions whose default route to report, as the facts C(default_ipv4) and C(default_ipv6). A version
+        without a default route, or whose route's interface has no global address, gets no fact.
+    type: list
+    elements: int
+    choices: [4, 6]
+    default: []
+  paths:
+    description: Glob patterns; the paths that match are returned in C(linuxnet_gre.paths).
+    type: list
+    elements: str
+    default: []
+  firewall:
+    description: Also read the packet filters (nftables, iptables-legacy, iptables-nft), for C(linuxnet_gre.firewall).
+    type: bool
+    default: false
+notes:
+  - The role C(linuxnet.gre.gre_mesh) runs it first on every host, with O(default_routes) only on hosts whose
+    underlay address it must discover.
+seealso:
+  - module: linuxnet.gre.gre_tunnel
+  - module: linuxnet.gre.gre_firewall
+  - module: ansible.builtin.setup
+"""
+
+EXAMPLES = r"""
+- name: Read the default IPv4 underlay, as the setup module's network facts would give it
+  linuxnet.gre.gre_host_facts:
+    default_routes: [4]
+
+- name: Show the address and MTU GRE would use
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.default_ipv4.address }}, MTU {{ ansible_facts.default_ipv4.mtu }}"
+
+- name: Read how the host starts its network and what filters its input
+  linuxnet.gre.gre_host_facts:
+    paths: [/etc/systemd/network/60-linuxnet-gre*]
+    firewall: true
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: The facts read.
+  returned: always
+  type: dict
+  contains:
+    default_ipv4:
+      description:
+        - The IPv4 default route's interface and the address the host sends from (the route's C(src), else the
+          interface's first primary global address). Only with 4 in O(default_routes), and when found.
+      returned: when asked for and found
+      type: dict
+      sample:
+        address: 203.0.113.1
+        prefix: "24"
+        netmask: 255.255.255.0
+        network: 203.0.113.0
+        gateway: 203.0.113.254
+        interface: eth1
+        mtu: 1500
+        macaddress: "02:00:00:00:01:01"
+        type: ether
+    default_ipv6:
+      description: The same for IPv6 (with C(scope) instead of C(netmask) and C(network)).
+      returned: when asked for and found
+      type: dict
+      sample:
+        address: "2001:db8:1::1"
+        prefix: "64"
+        scope: global
+        gateway: "2001:db8:1::fe"
+        interface: eth1
+        mtu: 1500
+        macaddress: "02:00:00:00:01:01"
+        type: ether
+    linuxnet_gre:
+      description: What else the role needs of the host.
+      returned: always
+      type: dict
+      contains:
+        systemd:
+          description: Whether systemd runs the host (C(/run/systemd/system) exists).
+          type: bool
+        networkd_active:
+          description: Whether C(systemd-networkd.service) is active.
+          type: bool
+        networkd_enabled:
+          description: Whether C(systemd-networkd.service) is enabled (C(enabled) or C(enabled-runtime)).
+          type: bool
+        udevd_active:
+          description: Whether C(systemd-udevd.service) is active.
+          type: bool
+        dbus:
+          description: Whether the system bus socket C(/run/dbus/system_bus_socket) exists.
+          type: bool
+        paths:
+          description: The paths that O(paths) matched, sorted.
+          type: list
+          elements: str
+        firewall:
+          description: With O(firewall) only.
+          type: dict
+          contains:
+            filtered_by:
+              description: The chains that filter input (a drop policy or a rule of their own), as gre_firewall names them.
+              type: list
+              elements: str
+              sample: ["iptables-legacy: INPUT (ipv4)"]
+            managed:
+              description: Whether objects of M(linuxnet.gre.gre_firewall) are in place.
+              type: bool
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.linuxnet.gre.plugins.module_utils._gre_host import Host, HostError, gather
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "default_routes": {"type": "list", "elements": "int", "choices": [4, 6], "default": []},
+            "paths": {"type": "list", "elements": "str", "default": []},
+            "firewall": {"type": "bool", "default": False},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        facts = gather(Host(module), module.params)
+    except HostError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    module.exit_json(changed=False, ansible_facts=facts)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+# Copyright (c) linuxnet.gre contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The whole gre_host_facts module through main(), its commands answered from real-kernel captures.
+
+fixtures/host/*.json were written by fixtures/host/capture.py on a lab guest: each holds every
+command the module can run there with its exact answer. The packet filter part replays the reads
+of the gre_firewall captures (fixtures/firewall/), and must see what gre_firewall saw.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import typing as t
+
+import pytest
+from ansible.module_utils import basic
+
+from ansible_collections.linuxnet.gre.plugins.module_utils import _gre_host
+from ansible_collections.linuxnet.gre.plugins.modules import gre_host_facts
+
+from .conftest import AnsibleExitJson, AnsibleFailJson, _exit_json, _fail_json, patch_module_args
+
+FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
+FIREWALL_READS = ("nft", "iptables-legacy-save", "ip6tables-legacy-save", "iptables-nft-save", "ip6tables-nft-save")
+
+
+def load(path: str) -> dict[str, t.Any]:
+    return json.loads((FIXTURES / f"{path}.json").read_text())
+
+
+class FakeHost:
+    """A captured guest: commands answered from its reads, paths as captured, globs as the test says."""
+
+    def __init__(self, name: str, files: list[str] | None = None) -> None:
+        self.fixture = load(f"host/{name}")
+        self.answers = [(read["argv"], (read["rc"], read["stdout"], read["stderr"])) for read in self.fixture["reads"]]
+        self.exists = dict(self.fixture["exists"])
+        self.files = files or []
+        self.installed: dict[str, bool] = {}
+        self.calls: list[list[str]] = []
+
+    def run(self, argv: list[str], stdin: str | None = None) -> tuple[int, str, str]:
+        self.calls.append(argv)
+        for recorded, answer in self.answers:
+            if recorded == argv:
+                return answer
+        raise AssertionError(f"unexpected command {argv}")
+
+    def glob(self, pattern: str) -> list[str]:
+        return sorted(path for path in self.files if pathlib.PurePath(path).match(pattern))
+
+    def firewall(self, name: str, index: int) -> dict[str, t.Any]:
+        """Answer the packet filter reads of run ``index`` of fixtures/firewall/``name``; that run's record."""
+        fixture = load(f"firewall/{name}")
+        record = fixture["runs"][index]
+        self.installed = fixture["which"]
+        for call in record["calls"]:
+            if call["argv"][0] not in FIREWALL_READS or call["argv"][:2] == ["nft", "-j"]:
+                break
+            self.answers.append((call["argv"], (call["rc"], call["stdout"], call["stderr"])))
+        return record
+
+
+@pytest.fixture
+def facts(monkeypatch: pytest.MonkeyPatch) -> t.Callable[..., dict[str, t.Any]]:
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", _exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", _fail_json)
+
+    def run(host: FakeHost, **args: t.Any) -> dict[str, t.Any]:
+        monkeypatch.setattr(_gre_host.Host, "run", lambda _self, argv, stdin=None: host.run(argv, stdin))
+        monkeypatch.setattr(
+            _gre_host.Host,
+            "which",
+            lambda _self, program: f"/usr/sbin/{program}" if host.installed.get(program, True) else None,
+        )
+        monkeypatch.setattr(_gre_host.Host, "exists", lambda _self, path: host.exists[path])
+        monkeypatch.setattr(_gre_host.Host, "glob", lambda _self, pattern: host.glob(pattern))
+        with (
+            patch_module_args(dict(args, _ansible_check_mode=True)),
+            pytest.raises((AnsibleExitJson, AnsibleFailJson)) as caught,
+        ):
+            gre_host_facts.main()
+        return caught.value.args[0]
+
+    return run
+
+
+def eth1(fixture: dict[str, t.Any]) -> dict[str, t.Any]:
+    links = json.loads(next(read for read in fixture["reads"] if read["argv"] == _gre_host.ADDRESSES)["stdout"])
+    return next(link for link in links if link["ifname"] == "eth1")
+
+
+def test_the_ipv4_default_route_gives_setups_default_ipv4(facts):
+    host = FakeHost("default4")
+    result = facts(host, default_routes=[4])
+    assert result["changed"] is False
+    assert result["ansible_facts"]["default_ipv4"] == {
+        "address": "203.0.113.1",
+        "prefix": "24",
+        "netmask": "255.255.255.0",
+        "network": "203.0.113.0",
+        "gateway": "203.0.113.254",
+        "interface": "eth1",
+        "mtu": 1500,
+        "macaddress": eth1(host.fixture)["address"],
+        "type": "ether",
+    }
+    assert "default_ipv6" not in result["ansible_facts"]
+    assert host.calls == [_gre_host.ROUTES[4], _gre_host.ADDRESSES, _gre_host.SYSTEMCTL]
+
+
+def test_both_versions_take_the_primary_address_and_the_interfaces_mtu(facts):
+    result = facts(FakeHost("dual-stack"), default_routes=[6, 4])
+    v4, v6 = result["ansible_facts"]["default_ipv4"], result["ansible_facts"]["default_ipv6"]
+    assert (v4["address"], v4["mtu"]) == ("203.0.113.1", 1400)  # not the secondary 203.0.113.7
+    assert v6 == {
+        "address": "2001:db8:1::1",
+        "prefix": "64",
+        "scope": "global",
+        "gateway": "2001:db8:1::fe",
+        "interface": "eth1",
+        "mtu": 1400,
+        "macaddress": v4["macaddress"],
+        "type": "ether",
+    }
+
+
+def test_a_route_that_names_its_source_address_gives_that_address(facts):
+    result = facts(FakeHost("prefsrc"), default_routes=[4])
+    assert result["ansible_facts"]["default_ipv4"]["address"] == "203.0.113.7"
+
+
+def test_no_default_route_no_fact_and_no_address_read(facts):
+    host = FakeHost("no-default")
+    result = facts(host, default_routes=[4, 6])
+    assert set(result["ansible_facts"]) == {"linuxnet_gre"}
+    assert _gre_host.ADDRESSES not in host.calls
+
+
+def test_without_default_routes_asked_for_no_ip_command_runs(facts):
+    host = FakeHost("default4")
+    result = facts(host)
+    assert set(result["ansible_facts"]) == {"linuxnet_gre"}
+    assert host.calls == [_gre_host.SYSTEMCTL]
+
+
+@pytest.mark.parametrize(
+    ("name", "networkd"),
+    [("no-default", False), ("networkd", True)],
+)
+def test_systemd_networkd_and_udevd_as_systemctl_shows_them(facts, name, networkd):
+    own = facts(FakeHost(name))["ansible_facts"]["linuxnet_gre"]
+    assert own == {
+        "systemd": True,
+        "networkd_active": networkd,
+        "networkd_enabled": networkd,
+        "udevd_active": True,
+        "dbus": False,
+        "paths": [],
+    }
+
+
+def test_without_systemd_systemctl_is_not_asked(facts):
+    host = FakeHost("default4")
+    host.exists["/run/systemd/system"] = False
+    own = facts(host)["ansible_facts"]["linuxnet_gre"]
+    assert host.calls == []
+    assert not any(own[key] for key in ("systemd", "networkd_active", "networkd_enabled", "udevd_active"))
+
+
+def test_the_paths_that_match(facts):
+    host = FakeHost("default4", files=["/etc/systemd/network/60-linuxnet-gre-gre-b.netdev", "/etc/linuxnet-gre"])
+    own = facts(host, paths=["/etc/systemd/network/60-linuxnet-gre*", "/etc/linuxnet-gre", "/etc/nothing"])
+    assert own["ansible_facts"]["linuxnet_gre"]["paths"] == [
+        "/etc/linuxnet-gre",
+        "/etc/systemd/network/60-linuxnet-gre-gre-b.netdev",
+    ]
+
+
+RUNS_WITH_A_BEFORE = [
+    (path.stem, index)
+    for path in sorted((FIXTURES / "firewall").glob("*.json"))
+    for index, run in enumerate(json.loads(path.read_text())["runs"])
+    if "diff" in run.get("result", {})
+]
+
+
+@pytest.mark.parametrize(("name", "index"), RUNS_WITH_A_BEFORE)
+def test_the_firewall_as_gre_firewall_sees_it(facts, name, index):
+    host = FakeHost("default4")
+    record = host.firewall(name, index)
+    firewall = facts(host, firewall=True)["ansible_facts"]["linuxnet_gre"]["firewall"]
+    assert firewall == {
+        "filtered_by": record["result"]["filtered_by"],
+        "managed": bool(record["result"]["diff"]["before"]),
+    }
+
+
+def test_both_firewall_cases_are_covered():
+    seen = set()
+    for name, index in RUNS_WITH_A_BEFORE:
+        result = load(f"firewall/{name}")["runs"][index]["result"]
+        seen.add((bool(result["filtered_by"]), bool(result["diff"]["before"])))
+    assert {(False, False), (True, False), (True, True)} <= seen
+
+
+def test_a_failing_command_is_named(facts):
+    host = FakeHost("default4")
+    host.answers.insert(0, (_gre_host.ROUTES[4], (1, "", "Cannot open netlink socket: Permission denied\n")))
+    result = facts(host, default_routes=[4])
+    assert result["failed"] is True
+    assert result["msg"] == "ip -json route show default failed: Cannot open netlink socket: Permission denied"
+
+
+def test_bad_versions_are_refused_before_anything_runs(facts):
+    host = FakeHost("default4")
+    result = facts(host, default_routes=[5])
+    assert result["failed"] is True
+    assert "default_routes" in result["msg"]
+    assert host.calls == []
