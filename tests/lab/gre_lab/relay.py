@@ -20,13 +20,21 @@ def relay(host: str, port: int) -> int:
     selector = selectors.DefaultSelector()
     selector.register(0, selectors.EVENT_READ)
     selector.register(connection, selectors.EVENT_READ)
+    # Once ssh has closed our stdin, the guest has this long to close its side. A guest that was
+    # stopped never does (its network is gone, no reset comes): without a limit the relay would
+    # outlive the lab.
+    deadline: float | None = None
     while True:
-        for key, _events in selector.select():
+        events = selector.select(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if not events and deadline is not None:
+            return 0
+        for key, _events in events:
             if key.fileobj == 0:
                 data = os.read(0, 65536)
                 if not data:
                     connection.shutdown(socket.SHUT_WR)
                     selector.unregister(0)
+                    deadline = time.monotonic() + 30
                     continue
                 connection.sendall(data)
             else:
