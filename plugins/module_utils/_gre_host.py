@@ -34,13 +34,8 @@ FAMILY = {4: "inet", 6: "inet6"}
 ENABLED = ("enabled", "enabled-runtime")
 
 
-class HostError(Exception):
-    """The one error the helpers raise; main() turns it into fail_json."""
-
-    def __init__(self, msg: str, **details: t.Any) -> None:
-        super().__init__(msg)
-        self.msg = msg
-        self.details = details
+class HostError(_gre_firewall.FirewallError):
+    """The helpers' error; the firewall reads raise its base, FirewallError. main() turns either into fail_json."""
 
 
 class Host(_gre_firewall.Host):
@@ -53,10 +48,16 @@ class Host(_gre_firewall.Host):
         return sorted(glob.glob(pattern))
 
 
-def read_json(host: Host, argv: list[str]) -> t.Any:
+def output(host: Host, argv: list[str]) -> str:
+    """What a command printed; HostError naming it when it fails."""
     rc, out, err = host.run(argv)
     if rc != 0:
         raise HostError(f"{' '.join(argv)} failed: {err.strip() or f'exit code {rc}'}", command=argv, stderr=err)
+    return out
+
+
+def read_json(host: Host, argv: list[str]) -> t.Any:
+    out = output(host, argv)
     try:
         return json.loads(out or "[]")
     except ValueError as exc:
@@ -126,10 +127,7 @@ def services(host: Host) -> dict[str, bool]:
     found = {"systemd": host.exists("/run/systemd/system"), "dbus": host.exists("/run/dbus/system_bus_socket")}
     units: dict[str, dict[str, str]] = {}
     if found["systemd"]:
-        rc, out, err = host.run(SYSTEMCTL)
-        if rc != 0:
-            raise HostError(f"{' '.join(SYSTEMCTL)} failed: {err.strip() or f'exit code {rc}'}", command=SYSTEMCTL)
-        for block in out.strip().split("\n\n"):
+        for block in output(host, SYSTEMCTL).strip().split("\n\n"):
             properties = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
             units[properties.get("Id", "")] = properties
     networkd, udevd = (units.get(unit, {}) for unit in UNITS)
@@ -145,9 +143,6 @@ def gather(host: Host, params: dict[str, t.Any]) -> dict[str, t.Any]:
     own: dict[str, t.Any] = services(host)
     own["paths"] = sorted({path for pattern in params["paths"] for path in host.glob(pattern)})
     if params["firewall"]:
-        try:
-            own["firewall"] = _gre_firewall.summary(host)
-        except _gre_firewall.FirewallError as exc:
-            raise HostError(exc.msg, **exc.details) from exc
+        own["firewall"] = _gre_firewall.summary(host)
     facts["linuxnet_gre"] = own
     return facts

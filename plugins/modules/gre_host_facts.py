@@ -156,7 +156,8 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._gre_host import Host, HostError, gather
+from ansible_collections.linuxnet.gre.plugins.module_utils._gre_firewall import FirewallError
+from ansible_collections.linuxnet.gre.plugins.module_utils._gre_host import Host, gather
 
 
 def main() -> None:
@@ -170,7 +171,7 @@ def main() -> None:
     )
     try:
         facts = gather(Host(module), module.params)
-    except HostError as exc:
+    except FirewallError as exc:  # HostError is one too
         module.fail_json(msg=exc.msg, **exc.details)
     module.exit_json(changed=False, ansible_facts=facts)
 
