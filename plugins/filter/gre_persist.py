@@ -13,7 +13,8 @@ author:
 description:
   - Turns a host's tunnels, in the shape the O(linuxnet.gre.gre_tunnel#module:tunnels) option of
     M(linuxnet.gre.gre_tunnel) takes, into what makes them come back at boot. The role
-    C(linuxnet.gre.gre_mesh) writes the result to files (its C(gre_mesh_persist) variable).
+    M(linuxnet.gre.gre_tunnel) writes the same, with its O(linuxnet.gre.gre_tunnel#module:persist) option,
+    from the same code; this filter is for writing them in a form of your own.
   - "V(batch) gives C(ip -batch) lines, exactly the commands M(linuxnet.gre.gre_tunnel) runs to create the
     tunnels (including the alias C(managed-by: linuxnet.gre) that marks them as its own, so that the module
     still manages them after a reboot)."
@@ -87,13 +88,8 @@ import typing as t
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._gre_desired import wanted_tunnels
-from ansible_collections.linuxnet.gre.plugins.module_utils._gre_model import (
-    IPV6_MODES,
-    TOS_INHERIT,
-    GreError,
-    Tunnel,
-)
-from ansible_collections.linuxnet.gre.plugins.module_utils._gre_plan import Plan, add_create_steps
+from ansible_collections.linuxnet.gre.plugins.module_utils._gre_model import GreError, Tunnel
+from ansible_collections.linuxnet.gre.plugins.module_utils._gre_persist import batch_lines, networkd_settings
 
 # The defaults of the suboptions of gre_tunnel's `tunnels` option (plugins/modules/gre_tunnel.py).
 MODULE_DEFAULTS: dict[str, t.Any] = {
@@ -118,9 +114,12 @@ def gre_persist(tunnels: t.Any, format: t.Any) -> list[t.Any]:
     if format not in FORMATS:
         raise AnsibleFilterError(f"gre_persist: format must be one of {', '.join(FORMATS)}, not {format!r}")
     present = checked_tunnels(tunnels)
-    if format == "batch":
-        return batch_lines(present)
-    return [networkd_settings(tunnel) for tunnel in present]
+    try:
+        if format == "batch":
+            return batch_lines(present)
+        return [networkd_settings(tunnel) for tunnel in present]
+    except GreError as exc:
+        raise AnsibleFilterError(f"gre_persist: {exc.msg}") from None
 
 
 def checked_tunnels(tunnels: t.Any) -> list[Tunnel]:
@@ -139,51 +138,6 @@ def checked_tunnels(tunnels: t.Any) -> list[Tunnel]:
     except GreError as exc:
         raise AnsibleFilterError(f"gre_persist: {exc.msg}") from None
     return [tunnel for tunnel in wanted if isinstance(tunnel, Tunnel)]
-
-
-def batch_lines(tunnels: list[Tunnel]) -> list[str]:
-    """What gre_tunnel runs to create these tunnels on a host that has none of them: links, then addresses."""
-    plan = Plan()
-    for tunnel in tunnels:
-        add_create_steps(plan, tunnel)
-    return [line for _name, line in plan.creates + plan.address_adds]
-
-
-def networkd_settings(tunnel: Tunnel) -> dict[str, t.Any]:
-    """The .netdev sections of a tunnel (systemd 252 and later, for Independent=) and its addresses."""
-    name = tunnel.name
-    if tunnel.dev is not None:
-        raise AnsibleFilterError(
-            f"gre_persist: tunnel {name}: dev: a tunnel bound to an underlay device cannot be persisted with "
-            "systemd-networkd here; use the unit (gre_mesh_persist: unit)"
-        )
-    netdev = [["Name", name], ["Kind", tunnel.mode]]
-    if tunnel.mtu is not None:
-        netdev.append(["MTUBytes", str(tunnel.mtu)])
-    settings = []
-    if tunnel.local is not None:
-        settings.append(["Local", tunnel.local])
-    settings += [["Remote", tunnel.remote], ["TTL", str(tunnel.ttl)]]
-    if tunnel.tos != "0x00":
-        if tunnel.mode in IPV6_MODES:
-            raise AnsibleFilterError(
-                f"gre_persist: tunnel {name}: tos: systemd-networkd has no traffic class setting for {tunnel.mode}; "
-                "use the unit (gre_mesh_persist: unit)"
-            )
-        # The kernel's TOS 1 means inherit, as `ip … tos inherit` sets it.
-        settings.append(["TOS", "1" if tunnel.tos == TOS_INHERIT else str(int(tunnel.tos, 16))])
-    if tunnel.ikey is not None and tunnel.ikey == tunnel.okey:
-        settings.append(["Key", str(tunnel.ikey)])
-    else:
-        if tunnel.ikey is not None:
-            settings.append(["InputKey", str(tunnel.ikey)])
-        if tunnel.okey is not None:
-            settings.append(["OutputKey", str(tunnel.okey)])
-    if tunnel.pmtudisc is not None:
-        settings.append(["DiscoverPathMTU", "yes" if tunnel.pmtudisc else "no"])
-    # Created when networkd starts, bound to no underlay link: the local address may come later.
-    settings.append(["Independent", "yes"])
-    return {"name": name, "netdev": netdev, "tunnel": settings, "addresses": list(tunnel.addresses)}
 
 
 class FilterModule:

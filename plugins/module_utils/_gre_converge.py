@@ -11,12 +11,20 @@ import typing as t
 from ansible_collections.linuxnet.gre.plugins.module_utils._gre_desired import wanted_tunnels
 from ansible_collections.linuxnet.gre.plugins.module_utils._gre_kernel import Kernel
 from ansible_collections.linuxnet.gre.plugins.module_utils._gre_model import Interface, Tunnel, absent_dict
+from ansible_collections.linuxnet.gre.plugins.module_utils._gre_persist import Files, prepare
 from ansible_collections.linuxnet.gre.plugins.module_utils._gre_plan import Change, Plan, plan
 
 
-def converge(kernel: Kernel, params: dict[str, t.Any], check_mode: bool, diff: bool) -> dict[str, t.Any]:
-    """Make the host's GRE tunnels what ``params`` say; the module's result. Raises GreError."""
+def converge(
+    kernel: Kernel, params: dict[str, t.Any], check_mode: bool, diff: bool, files: Files | None = None
+) -> dict[str, t.Any]:
+    """Make the host's GRE tunnels (and with ``persist``, their boot files) what ``params`` say. Raises GreError."""
     wanted = wanted_tunnels(params)
+    persist = params.get("persist")
+    persistence = None
+    if persist is not None:
+        # Checked and decided before the kernel changes: a persistence that cannot work fails the run whole.
+        persistence = prepare(t.cast(Files, files), persist, [w for w in wanted if isinstance(w, Tunnel)])
     interfaces = kernel.read()
     pending = kernel.pending_creations()
     leftovers = interrupted(interfaces, pending)
@@ -43,6 +51,13 @@ def converge(kernel: Kernel, params: dict[str, t.Any], check_mode: bool, diff: b
     }
     if diff:
         result["diff"] = {"before": todo.before, "after": todo.after}
+    if persistence is not None:
+        if persistence.changed and not check_mode:
+            persistence.apply(t.cast(Files, files))
+        result["changed"] = result["changed"] or persistence.changed
+        result["persisted"] = persistence.as_dict()
+        if diff and persistence.diff:
+            result["diff"] = [result["diff"], *persistence.diff]
     return result
 
 

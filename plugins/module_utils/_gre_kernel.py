@@ -4,8 +4,8 @@
 
 """Private to the linuxnet.gre collection: the one seam to the host (ip, modprobe) and the reading of its state.
 
-Nothing else in the collection runs a command. Tests replace Kernel.run with answers captured
-from a real kernel.
+Nothing else in gre_tunnel runs ip or modprobe (the files of its persist option, and their systemctl,
+go through _gre_persist.Files). Tests replace Kernel.run with answers captured from a real kernel.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ description:
   - Reads the host's state with one C(ip -details -json address show) and applies all changes with one
     C(ip -batch -), whatever the number of tunnels. Loads the C(ip_gre) or C(ip6_gre) kernel module when a
     tunnel of that family must be created and the module is not loaded yet.
+  - With O(persist), also writes what brings the listed tunnels back at boot, in the same run.
   - "The target needs Python 3 and iproute2 (C(ip)), and root privileges (C(become: true))."
 author:
   - linuxnet.gre maintainers (@linuxnet)
@@ -33,7 +34,8 @@ attributes:
     description: Predicts exactly whether the host would change and which C(ip) commands would run; runs none that changes the host.
   diff_mode:
     support: full
-    description: Shows each tunnel before and after.
+    description:
+      - Shows each tunnel before and after; with O(persist), each file written or removed too (the diff is then a list).
   idempotent:
     support: full
     description: A second run with the same options reports no change and runs only the read command.
@@ -189,6 +191,26 @@ options:
       - Only with O(tunnels).
     type: bool
     default: false
+  persist:
+    description:
+      - With O(tunnels), make the listed tunnels (those with O(tunnels[].state=present)), their addresses and their
+        link state come back at boot. Not given, the boot configuration is left as it is.
+      - "V(unit): C(/etc/linuxnet-gre/tunnels.batch), the C(ip -batch) lines this module runs to create the tunnels
+        (the alias included), and C(/etc/systemd/system/linuxnet-gre.service), a oneshot that runs
+        C(ip -force -batch) on that file at boot, enabled (C(systemctl enable --no-reload): the unit is for the
+        next boot, and reloading systemd costs seconds on a small host). Needs systemd."
+      - "V(networkd): per tunnel C(/etc/systemd/network/60-linuxnet-gre-NAME.netdev) and C(.network), and one
+        C(60-linuxnet-gre.link) whose C(Alias=) marks the tunnels systemd-networkd creates as this module's.
+        Needs systemd-networkd active and enabled and systemd-udevd running (it applies the C(.link) file);
+        networkd is told to reload (C(networkctl reload), or a restart of C(systemd-networkd.service) without
+        D-Bus) when its files change. Cannot express O(tunnels[].dev), nor O(tunnels[].tos) for the IPv6 modes."
+      - V(none) persists nothing.
+      - Whatever this option wrote before and is not wanted now is removed (the unit disabled first), so
+        switching between the values, or listing no tunnels, leaves no stale file behind. A host where nothing
+        changes costs a read of the files and runs no command.
+      - Checked before anything changes; a value that cannot work on the host fails the run, naming it.
+    type: str
+    choices: [unit, networkd, none]
 seealso:
   - name: ip-link(8)
     description: The iproute2 manual page for GRE tunnel options.
@@ -233,6 +255,17 @@ EXAMPLES = r"""
     purge: true
   become: true
   register: gre
+
+- name: The same tunnels, and make them come back at boot with a oneshot unit
+  linuxnet.gre.gre_tunnel:
+    tunnels:
+      - name: gre-b
+        local: 203.0.113.1
+        remote: 198.51.100.1
+        addresses: [10.0.0.1/30]
+    purge: true
+    persist: unit
+  become: true
 
 - name: Show the ip commands that ran
   ansible.builtin.debug:
@@ -350,6 +383,30 @@ commands:
     - ip link add name gre1 type gre remote 198.51.100.1 local 203.0.113.1 ttl 255 tos 0x00 pmtudisc
     - 'ip link set dev gre1 alias "managed-by: linuxnet.gre" up'
     - ip address add 10.0.0.1/30 dev gre1
+persisted:
+  description: What O(persist) wrote, removed and ran (or would, in check mode).
+  returned: when O(persist) is given
+  type: dict
+  contains:
+    mechanism:
+      description: The value of O(persist).
+      type: str
+      sample: unit
+    written:
+      description: The files written (created or changed), sorted.
+      type: list
+      elements: str
+      sample: [/etc/linuxnet-gre/tunnels.batch, /etc/systemd/system/linuxnet-gre.service]
+    removed:
+      description: The files (and the directory C(/etc/linuxnet-gre)) removed.
+      type: list
+      elements: str
+      sample: []
+    commands:
+      description: The C(systemctl) and C(networkctl) commands run, in order.
+      type: list
+      elements: str
+      sample: [systemctl enable --no-reload linuxnet-gre.service]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -357,6 +414,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.linuxnet.gre.plugins.module_utils._gre_converge import converge
 from ansible_collections.linuxnet.gre.plugins.module_utils._gre_kernel import Kernel
 from ansible_collections.linuxnet.gre.plugins.module_utils._gre_model import MODES, GreError
+from ansible_collections.linuxnet.gre.plugins.module_utils._gre_persist import MECHANISMS, Files
 
 TUNNEL_OPTIONS = dict(
     name=dict(type="str"),
@@ -388,6 +446,7 @@ def argument_spec() -> dict:
             required_if=[("state", "present", ("remote",))],
         ),
         purge=dict(type="bool", default=False),
+        persist=dict(type="str", choices=list(MECHANISMS)),
     )
 
 
@@ -397,10 +456,13 @@ def main() -> None:
         mutually_exclusive=[*KEY_EXCLUSIVE, ["name", "purge"], *(["tunnels", option] for option in TUNNEL_OPTIONS)],
         required_one_of=[["name", "tunnels"]],
         required_if=[("state", "present", ("remote", "tunnels"), True)],
+        required_by={"persist": "tunnels"},
         supports_check_mode=True,
     )
     try:
-        result = converge(Kernel(module), module.params, check_mode=module.check_mode, diff=module._diff)
+        result = converge(
+            Kernel(module), module.params, check_mode=module.check_mode, diff=module._diff, files=Files(module)
+        )
     except GreError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     module.exit_json(**result)

@@ -1,0 +1,291 @@
+# Copyright (c) linuxnet.gre contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""gre_tunnel's persist option through main(): the boot files, on a directory standing for the host's /.
+
+The kernel answers from captures (conftest.py); systemctl show from the captures of
+fixtures/host/ (lab guest solo, networkd running or not); the files are real files under a
+temporary root. Other systemctl and networkctl calls are recorded and answer success.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import typing as t
+
+import pytest
+
+from ansible_collections.linuxnet.gre.plugins.module_utils import _gre_persist
+
+from .conftest import BATCH, FIXTURES, READ, answer, load
+
+SYSTEMCTL_SHOW = [
+    "systemctl",
+    "show",
+    "--property=Id,ActiveState,UnitFileState",
+    "systemd-networkd.service",
+    "systemd-udevd.service",
+]
+SEED = {"name": "gre1", "local": "203.0.113.1", "remote": "198.51.100.1", "addresses": ["10.0.0.1/30"]}
+SEED_LINES = [
+    "link add name gre1 type gre remote 198.51.100.1 local 203.0.113.1 ttl 255 tos 0x00 pmtudisc",
+    'link set dev gre1 alias "managed-by: linuxnet.gre" up',
+    "address add 10.0.0.1/30 dev gre1",
+]
+BATCH_FILE = "/etc/linuxnet-gre/tunnels.batch"
+UNIT_FILE = "/etc/systemd/system/linuxnet-gre.service"
+WANTS = "/etc/systemd/system/multi-user.target.wants/linuxnet-gre.service"
+NETDEV = "/etc/systemd/network/60-linuxnet-gre-gre1.netdev"
+NETWORK = "/etc/systemd/network/60-linuxnet-gre-gre1.network"
+LINK = "/etc/systemd/network/60-linuxnet-gre.link"
+ENABLE = ["systemctl", "enable", "--no-reload", "linuxnet-gre.service"]
+DISABLE = ["systemctl", "disable", "--no-reload", "linuxnet-gre.service"]
+
+
+class Host:
+    """The host's files under a temporary root; systemctl show as captured on the lab guest."""
+
+    def __init__(self, root: pathlib.Path, capture: str, systemd: bool = True, dbus: bool = False) -> None:
+        self.root = root
+        reads = json.loads((FIXTURES / "host" / f"{capture}.json").read_text())["reads"]
+        self.show = next(read for read in reads if read["argv"] == SYSTEMCTL_SHOW)
+        self.calls: list[list[str]] = []
+        if systemd:
+            (root / "run/systemd/system").mkdir(parents=True)
+        if dbus:
+            (root / "run/dbus").mkdir(parents=True)
+            (root / "run/dbus/system_bus_socket").touch()
+
+    def run(self, argv: list[str]) -> tuple[int, str, str]:
+        self.calls.append(list(argv))
+        if argv == SYSTEMCTL_SHOW:
+            return self.show["rc"], self.show["stdout"], self.show["stderr"]
+        if argv[:2] == ["systemctl", "enable"]:
+            (self.root / WANTS.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+            (self.root / WANTS.lstrip("/")).symlink_to(UNIT_FILE)
+        if argv[:2] == ["systemctl", "disable"]:
+            assert self.exists(UNIT_FILE), "disabled after its file went"
+            (self.root / WANTS.lstrip("/")).unlink()
+        return 0, "", ""
+
+    def path(self, path: str) -> pathlib.Path:
+        return self.root / path.lstrip("/")
+
+    def exists(self, path: str) -> bool:
+        return self.path(path).exists() or self.path(path).is_symlink()
+
+    def text(self, path: str) -> str:
+        return self.path(path).read_text()
+
+    def put(self, path: str, content: str) -> None:
+        self.path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path(path).write_text(content)
+
+    def files(self) -> list[str]:
+        return sorted(
+            "/" + str(p.relative_to(self.root)) for p in self.root.rglob("*") if p.is_file() or p.is_symlink()
+        )
+
+
+@pytest.fixture
+def host(monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path) -> t.Callable[..., Host]:
+    def make(capture: str = "default4", **options: bool) -> Host:
+        fake = Host(tmp_path / "root", capture, **options)
+        monkeypatch.setattr(_gre_persist.Files, "root", str(fake.root))
+        monkeypatch.setattr(_gre_persist.Files, "run", lambda _self, argv: fake.run(argv))
+        return fake
+
+    return make
+
+
+def persisted(tunnels: list[dict[str, t.Any]], mechanism: str, purge: bool = True) -> dict[str, t.Any]:
+    return {"tunnels": tunnels, "purge": purge, "persist": mechanism}
+
+
+def test_unit_writes_the_module_s_own_lines_and_enables_without_a_reload(run, host):
+    kernel = run.host("fresh")
+    fake = host()
+    result = run(persisted([SEED], "unit"))
+    assert kernel.batch_lines == SEED_LINES
+    batch = fake.text(BATCH_FILE).splitlines()
+    assert batch[0].startswith("# Written by linuxnet.gre.gre_tunnel (persist: unit)")
+    assert [line for line in batch if not line.startswith("#")] == SEED_LINES
+    unit = fake.text(UNIT_FILE)
+    assert "ExecStart=ip -force -batch /etc/linuxnet-gre/tunnels.batch\n" in unit
+    assert "WantedBy=multi-user.target\n" in unit
+    assert oct(fake.path(BATCH_FILE).stat().st_mode & 0o777) == "0o644"
+    assert fake.calls == [ENABLE]
+    assert result["changed"] is True
+    assert result["persisted"] == {
+        "mechanism": "unit",
+        "written": [BATCH_FILE, UNIT_FILE],
+        "removed": [],
+        "commands": ["systemctl enable --no-reload linuxnet-gre.service"],
+    }
+
+
+def test_a_second_run_reads_the_files_and_runs_nothing(run, host):
+    run.host("fresh")
+    fake = host()
+    run(persisted([SEED], "unit"))
+    kernel = run.host("managed-gre1")
+    fake.calls.clear()
+    result = run(persisted([SEED], "unit"))
+    assert kernel.calls == [READ]
+    assert fake.calls == []
+    assert result["changed"] is False
+    assert result["persisted"]["written"] == result["persisted"]["commands"] == []
+
+
+def test_check_mode_predicts_the_files_and_writes_nothing(run, host):
+    kernel = run.host("managed-gre1")
+    fake = host()
+    result = run(persisted([SEED], "unit"), check_mode=True, diff=True)
+    assert kernel.calls == [READ]
+    assert fake.calls == []
+    assert fake.files() == []
+    assert result["changed"] is True
+    assert result["persisted"]["written"] == [BATCH_FILE, UNIT_FILE]
+    tunnels, *files = result["diff"]
+    assert tunnels["before"] == tunnels["after"]
+    assert [(d["before_header"], d["before"]) for d in files] == [(BATCH_FILE, ""), (UNIT_FILE, "")]
+    assert SEED_LINES[0] in files[0]["after"]
+
+
+def test_only_a_changed_batch_is_rewritten_and_the_unit_needs_no_reload(run, host):
+    run.host("managed-gre1")
+    fake = host()
+    run(persisted([SEED], "unit"))
+    fake.calls.clear()
+    moved = dict(SEED, remote="198.51.100.2")
+    result = run(persisted([moved], "unit"))
+    assert "remote 198.51.100.2" in fake.text(BATCH_FILE)
+    assert result["persisted"]["written"] == [BATCH_FILE]
+    assert fake.calls == []
+
+
+def test_an_edited_unit_is_put_back_and_systemd_reloaded(run, host):
+    run.host("managed-gre1")
+    fake = host()
+    run(persisted([SEED], "unit"))
+    fake.put(UNIT_FILE, "[Service]\nExecStart=/bin/false\n")
+    fake.calls.clear()
+    result = run(persisted([SEED], "unit"))
+    assert result["persisted"]["written"] == [UNIT_FILE]
+    assert fake.calls == [["systemctl", "daemon-reload"]]
+    assert "ExecStart=ip -force -batch" in fake.text(UNIT_FILE)
+
+
+def test_networkd_files_and_a_restart_without_dbus(run, host):
+    run.host("managed-gre1")
+    fake = host("networkd")
+    result = run(persisted([dict(SEED, mtu=1400)], "networkd"))
+    assert fake.text(NETDEV).split("\n[NetDev]\n")[1] == (
+        "Name=gre1\nKind=gre\nMTUBytes=1400\n\n[Tunnel]\nLocal=203.0.113.1\nRemote=198.51.100.1\nTTL=255\n"
+        "DiscoverPathMTU=yes\nIndependent=yes\n"
+    )
+    assert fake.text(NETWORK).endswith(
+        "[Network]\n# Router advertisements from the peer configure nothing here.\n"
+        "IPv6AcceptRA=no\nAddress=10.0.0.1/30\n"
+    )
+    assert "[Match]\nOriginalName=gre1\n\n[Link]\nAlias=managed-by: linuxnet.gre\n" in fake.text(LINK)
+    assert fake.calls == [SYSTEMCTL_SHOW, ["systemctl", "restart", "systemd-networkd.service"]]
+    assert result["persisted"]["written"] == [NETDEV, NETWORK, LINK]
+
+
+def test_networkd_reloads_through_networkctl_with_dbus(run, host):
+    run.host("managed-gre1")
+    fake = host("networkd", dbus=True)
+    run(persisted([SEED], "networkd"))
+    assert fake.calls == [SYSTEMCTL_SHOW, ["networkctl", "reload"]]
+
+
+def test_a_switch_from_unit_to_networkd_leaves_nothing_of_the_unit(run, host):
+    run.host("managed-gre1")
+    fake = host("networkd")
+    run(persisted([SEED], "unit"))
+    fake.put("/etc/systemd/network/60-linuxnet-gre-gre-old.netdev", "[NetDev]\nName=gre-old\n")
+    fake.calls.clear()
+    result = run(persisted([SEED], "networkd"))
+    assert fake.files() == [NETDEV, NETWORK, LINK]
+    assert not fake.exists("/etc/linuxnet-gre")
+    assert fake.calls == [
+        SYSTEMCTL_SHOW,
+        DISABLE,
+        ["systemctl", "daemon-reload"],
+        ["systemctl", "restart", "systemd-networkd.service"],
+    ]
+    assert result["persisted"]["removed"] == [
+        UNIT_FILE,
+        "/etc/systemd/network/60-linuxnet-gre-gre-old.netdev",
+        BATCH_FILE,
+        "/etc/linuxnet-gre",
+    ]
+
+
+def test_none_removes_everything_but_a_file_of_someone_else(run, host):
+    run.host("managed-gre1")
+    fake = host("networkd")
+    run(persisted([SEED], "networkd"))
+    fake.put("/etc/linuxnet-gre/notes.txt", "mine\n")
+    fake.put("/etc/systemd/network/60-linuxnet-gre-notes.txt", "mine too\n")
+    fake.calls.clear()
+    result = run(persisted([SEED], "none"))
+    assert fake.files() == ["/etc/linuxnet-gre/notes.txt", "/etc/systemd/network/60-linuxnet-gre-notes.txt"]
+    assert result["persisted"]["removed"] == [LINK, NETWORK, NETDEV]
+    assert fake.calls == [SYSTEMCTL_SHOW, ["systemctl", "restart", "systemd-networkd.service"]]
+
+
+def test_no_tunnels_listed_with_unit_removes_the_unit(run, host):
+    run.host("managed-gre1")
+    fake = host()
+    run(persisted([SEED], "unit"))
+    fake.calls.clear()
+    result = run(persisted([], "unit"))
+    assert fake.files() == []
+    assert fake.calls == [DISABLE, ["systemctl", "daemon-reload"]]
+    assert result["changed"] is True
+
+
+@pytest.mark.parametrize(
+    ("capture", "options", "mechanism", "message"),
+    [
+        ("default4", {}, "networkd", "persist: networkd: systemd-networkd is not active and enabled here"),
+        ("default4", {"systemd": False}, "unit", "persist: unit: this host does not run systemd"),
+    ],
+)
+def test_a_mechanism_the_host_cannot_run_fails_before_the_kernel_is_read(
+    run, host, capture, options, mechanism, message
+):
+    kernel = run.host("fresh")
+    fake = host(capture, **options)
+    result = run.fails(persisted([SEED], mechanism))
+    assert result["msg"].startswith(message)
+    assert kernel.calls == []
+    assert fake.files() == []
+
+
+def test_what_networkd_cannot_express_fails_naming_the_tunnel_before_any_change(run, host):
+    kernel = run.host("fresh")
+    host("networkd")
+    result = run.fails(persisted([dict(SEED, dev="eth1")], "networkd"))
+    assert result["msg"].startswith("tunnel gre1: dev: a tunnel bound to an underlay device")
+    assert kernel.calls == []
+
+
+def test_persist_needs_the_set_form(run, host):
+    run.host("fresh")
+    host()
+    result = run.fails(dict(SEED, persist="unit"))
+    assert result["msg"] == "missing parameter(s) required by 'persist': tunnels"
+
+
+def test_a_failed_batch_writes_no_file(run, host):
+    kernel = run.host("fresh")
+    fake = host()
+    kernel.batch_answer = answer([step for step in load("batch-ipv6-refused")["setup"] if "batch" in step][-1])
+    run.fails(persisted([SEED], "unit"))
+    assert kernel.calls[-1] == BATCH
+    assert fake.files() == []
+    assert fake.calls == []
