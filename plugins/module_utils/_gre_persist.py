@@ -92,8 +92,10 @@ class Files:
         try:
             with open(self._at(path), encoding="utf-8") as handle:
                 return handle.read()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise GreError(f"persist: cannot read {path}: {getattr(exc, 'strerror', None) or exc}", path=path) from None
 
     def exists(self, path: str) -> bool:
         return os.path.lexists(self._at(path))
@@ -101,6 +103,13 @@ class Files:
     def glob(self, pattern: str) -> list[str]:
         root = self._at("")
         return sorted("/" + os.path.relpath(path, root) for path in glob.glob(self._at(pattern)))
+
+    def blocking_file(self, path: str) -> str | None:
+        """The first existing ancestor of ``path`` when it is not a directory: nothing could be written there."""
+        parent = os.path.dirname(path)
+        while not self.exists(parent):
+            parent = os.path.dirname(parent)
+        return None if os.path.isdir(self._at(parent)) else parent
 
     def write(self, path: str, content: str) -> None:
         """Atomically, mode 0644; the directory is made (0755) when missing."""
@@ -250,13 +259,21 @@ class Persistence:
         for argv in self.commands:
             if argv[1] == "disable":
                 self.run(files, argv)
-        for path, content in self.write.items():
-            files.write(path, content)
+        for path in self.write:
+            self.change(files.write, path, self.write[path])
         for path in self.remove:
-            files.remove(path)
+            self.change(files.remove, path)
         for argv in self.commands:
             if argv[1] != "disable":
                 self.run(files, argv)
+
+    @staticmethod
+    def change(action: t.Callable[..., None], path: str, *content: str) -> None:
+        try:
+            action(path, *content)
+        except OSError as exc:
+            verb = "write" if content else "remove"
+            raise GreError(f"persist: cannot {verb} {path}: {exc.strerror or exc}", path=path) from None
 
     @staticmethod
     def run(files: Files, argv: list[str]) -> None:
@@ -282,6 +299,10 @@ def prepare(files: Files, mechanism: str, tunnels: list[Tunnel]) -> Persistence:
     found = found_files(files)
     current = {path: files.read(path) for path in wanted}
     write = {path: content for path, content in wanted.items() if current[path] != content}
+    for path in write:
+        blocked = files.blocking_file(path)
+        if blocked:
+            raise GreError(f"persist: cannot write {path}: {blocked} is not a directory", path=path)
     # Deepest first; the directory of the batch file goes last, and only when nothing else is in it.
     remove = sorted((path for path in found if path not in wanted and path != BATCH_DIR), reverse=True)
     if BATCH_DIR in found and BATCH not in wanted and set(files.glob(f"{BATCH_DIR}/*")) <= set(remove):

@@ -38,7 +38,9 @@ attributes:
       - Shows each tunnel before and after; with O(persist), each file written or removed too (the diff is then a list).
   idempotent:
     support: full
-    description: A second run with the same options reports no change and runs only the read command.
+    description:
+      - A second run with the same options reports no change and runs only the read command (with
+        O(persist=networkd), also the C(systemctl show) that checks networkd).
   platform:
     support: full
     platforms: posix

@@ -289,3 +289,15 @@ def test_a_failed_batch_writes_no_file(run, host):
     assert kernel.calls[-1] == BATCH
     assert fake.files() == []
     assert fake.calls == []
+
+
+def test_a_file_that_cannot_be_written_is_named_before_the_kernel_changes(run, host):
+    kernel = run.host("fresh")
+    fake = host()
+    fake.put("/etc/linuxnet-gre", "a file where the directory goes\n")
+    result = run.fails(persisted([SEED], "unit"))
+    assert result["msg"] == (
+        "persist: cannot write /etc/linuxnet-gre/tunnels.batch: /etc/linuxnet-gre is not a directory"
+    )
+    assert result["path"] == BATCH_FILE
+    assert kernel.calls == []
