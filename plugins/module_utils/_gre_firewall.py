@@ -41,6 +41,8 @@ GRE_NAMES = ("gre", "47")
 
 NFT_PROBE = ["nft", "--check", "add", "table", "inet", TABLE]
 NFT_READ = ["nft", "--json", "list", "ruleset"]
+# The legacy tables the kernel has loaded: what iptables-legacy-save lists, and all it lists.
+LEGACY_TABLES = {4: "/proc/net/ip_tables_names", 6: "/proc/net/ip6_tables_names"}
 
 
 class FirewallError(Exception):
@@ -67,6 +69,14 @@ class Host:
         if program is None:
             raise FirewallError(f"{argv[0]} is not installed", command=argv)
         return self._module.run_command([program, *argv[1:]], data=stdin, binary_data=stdin is not None)
+
+    def read_text(self, path: str) -> str | None:
+        """A file of the kernel's (/proc); None when it is not there."""
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
 
 
 def split_peers(peers: list[str]) -> dict[int, list[str]]:
@@ -383,16 +393,27 @@ class Iptables:
         self.installed = {v: all(host.which(tool) for tool in self.tools[v][1:]) for v in VERSIONS}
         self.tables: dict[int, dict[str, t.Any]] = {}
 
-    def read(self) -> None:
-        """The filter table of each IP version whose tools are installed (iptables-save loads no kernel module)."""
+    def read(self, loaded_only: bool = False) -> None:
+        """The filter table of each IP version whose tools are installed (iptables-save loads no kernel module).
+
+        ``loaded_only``, for iptables-legacy: a version whose kernel has no legacy filter table loaded
+        reads as an empty table without running iptables-save, which would list no filter table.
+        """
         for version in VERSIONS:
             if not self.installed[version]:
+                continue
+            if loaded_only and self.variant == "legacy" and not self.filter_loaded(version):
+                self.tables[version] = parse_save("")
                 continue
             argv = [self.tools[version][1], "--counters"]
             rc, out, err = self.host.run(argv)
             if rc != 0:
                 raise FirewallError(f"{' '.join(argv)} failed: {err.strip()}", command=argv, stderr=err)
             self.tables[version] = parse_save(out)
+
+    def filter_loaded(self, version: int) -> bool:
+        """Whether the kernel has the legacy filter table of this version (iptables-legacy only)."""
+        return "filter" in (self.host.read_text(LEGACY_TABLES[version]) or "").split()
 
     def filtering(self, versions: t.Iterable[int]) -> list[str]:
         found = []
@@ -521,8 +542,12 @@ def _is_jump(words: list[str]) -> bool:
 # --- the run ------------------------------------------------------------------------------------------------------
 
 
-def read_frameworks(host: Host) -> tuple[Nftables, list[t.Any]]:
-    """nftables (probed) and the frameworks that work on the host, each read."""
+def read_frameworks(host: Host, look_only: bool = False) -> tuple[Nftables, list[t.Any]]:
+    """nftables (probed) and the frameworks that work on the host, each read.
+
+    ``look_only``, for a verdict that changes nothing: legacy iptables is read only where its filter
+    table is loaded (the common case of a host filtering with nftables runs no iptables-legacy-save).
+    """
     nft = Nftables(host)
     frameworks: list[t.Any] = []
     if nft.probe():
@@ -534,14 +559,14 @@ def read_frameworks(host: Host) -> tuple[Nftables, list[t.Any]]:
         candidates.append(Iptables(host, "nft"))
     for framework in candidates:
         if any(framework.installed.values()):
-            framework.read()
+            framework.read(loaded_only=look_only)
             frameworks.append(framework)
     return nft, frameworks
 
 
 def summary(host: Host) -> dict[str, t.Any]:
     """What filters the host's input, and whether anything of this module is in place (read-only)."""
-    _nft, frameworks = read_frameworks(host)
+    _nft, frameworks = read_frameworks(host, look_only=True)
     return {
         "filtered_by": [line for f in frameworks for line in f.filtering(VERSIONS)],
         "managed": any(f.state() for f in frameworks),

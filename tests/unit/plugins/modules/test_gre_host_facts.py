@@ -24,6 +24,10 @@ from .conftest import AnsibleExitJson, AnsibleFailJson, _exit_json, _fail_json, 
 
 FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
 FIREWALL_READS = ("nft", "iptables-legacy-save", "ip6tables-legacy-save", "iptables-nft-save", "ip6tables-nft-save")
+LEGACY_SAVE = {
+    "iptables-legacy-save": "/proc/net/ip_tables_names",
+    "ip6tables-legacy-save": "/proc/net/ip6_tables_names",
+}
 
 
 def load(path: str) -> dict[str, t.Any]:
@@ -39,6 +43,7 @@ class FakeHost:
         self.exists = dict(self.fixture["exists"])
         self.files = files or []
         self.installed: dict[str, bool] = {}
+        self.proc: dict[str, str] = {}
         self.calls: list[list[str]] = []
 
     def run(self, argv: list[str], stdin: str | None = None) -> tuple[int, str, str]:
@@ -60,6 +65,11 @@ class FakeHost:
             if call["argv"][0] not in FIREWALL_READS or call["argv"][:2] == ["nft", "-j"]:
                 break
             self.answers.append((call["argv"], (call["rc"], call["stdout"], call["stderr"])))
+            if call["argv"][0] in LEGACY_SAVE:
+                # iptables-legacy-save prints exactly the tables /proc/net/ip*_tables_names lists (and
+                # nothing when the file is missing): the file as the captured output shows it.
+                tables = [line[1:] for line in call["stdout"].splitlines() if line.startswith("*")]
+                self.proc[LEGACY_SAVE[call["argv"][0]]] = "".join(f"{table}\n" for table in tables)
         return record
 
 
@@ -77,6 +87,7 @@ def facts(monkeypatch: pytest.MonkeyPatch) -> t.Callable[..., dict[str, t.Any]]:
         )
         monkeypatch.setattr(_gre_host.Host, "exists", lambda _self, path: host.exists[path])
         monkeypatch.setattr(_gre_host.Host, "glob", lambda _self, pattern: host.glob(pattern))
+        monkeypatch.setattr(_gre_host.Host, "read_text", lambda _self, path: host.proc.get(path))
         with (
             patch_module_args(dict(args, _ansible_check_mode=True)),
             pytest.raises((AnsibleExitJson, AnsibleFailJson)) as caught,
@@ -196,6 +207,21 @@ def test_the_firewall_as_gre_firewall_sees_it(facts, name, index):
         "filtered_by": record["result"]["filtered_by"],
         "managed": bool(record["result"]["diff"]["before"]),
     }
+
+
+@pytest.mark.parametrize(
+    ("name", "index", "saves"),
+    [
+        ("nft-open", 0, []),
+        ("nft-with-legacy", 0, ["iptables-legacy-save"]),
+        ("legacy-open", 0, ["iptables-legacy-save", "ip6tables-legacy-save"]),
+    ],
+)
+def test_iptables_legacy_save_runs_only_where_its_filter_table_is_loaded(facts, name, index, saves):
+    host = FakeHost("default4")
+    host.firewall(name, index)
+    facts(host, firewall=True)
+    assert [argv[0] for argv in host.calls if argv[0] in LEGACY_SAVE] == saves
 
 
 def test_both_firewall_cases_are_covered():
