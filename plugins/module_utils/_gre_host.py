@@ -6,8 +6,9 @@
 
 - ``default_ipv4`` / ``default_ipv6``: the interface of the default route, its MTU and the address
   the kernel sends from, in the shape (a subset of the keys) of the facts ``ansible.builtin.setup``
-  gathers under these names, from ``ip -json route show default`` and ``ip -json address show``.
-  Unlike the setup module's network subset, the cost does not grow with the host's interfaces.
+  gathers under these names, from ``route show default`` and ``address show``, both in one
+  ``ip -json [-6] -batch -`` per IP version. Unlike the setup module's network subset, the cost
+  does not grow with the host's interfaces.
 - ``systemd``, ``networkd_active``, ``networkd_enabled``, ``udevd_active``, ``dbus``: what decides how
   the role persists tunnels, from one ``systemctl show``.
 - ``paths``: which of the given glob patterns match (what the role persisted before).
@@ -22,12 +23,19 @@ import glob
 import ipaddress
 import json
 import os
+import re
 import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils import _gre_firewall
 
-ROUTES = {4: ["ip", "-json", "route", "show", "default"], 6: ["ip", "-json", "-6", "route", "show", "default"]}
+# IPv4's default routes and the addresses (with their links' MTU and MAC) in one process. IPv6's
+# default routes need -6, which applies to a whole batch and leaves the link-layer details out of
+# `address show`: a process of their own.
+BATCH = ["ip", "-json", "-batch", "-"]
+BATCH_LINES = "route show default\naddress show\n"
+ROUTES6 = ["ip", "-json", "-6", "route", "show", "default"]
 ADDRESSES = ["ip", "-json", "address", "show"]
+WHITESPACE = re.compile(r"\s*")
 UNITS = ("systemd-networkd.service", "systemd-udevd.service")
 SYSTEMCTL = ["systemctl", "show", "--property=Id,ActiveState,UnitFileState", *UNITS]
 FAMILY = {4: "inet", 6: "inet6"}
@@ -48,20 +56,33 @@ class Host(_gre_firewall.Host):
         return sorted(glob.glob(pattern))
 
 
-def output(host: Host, argv: list[str]) -> str:
+def output(host: Host, argv: list[str], stdin: str | None = None) -> str:
     """What a command printed; HostError naming it when it fails."""
-    rc, out, err = host.run(argv)
+    rc, out, err = host.run(argv, stdin)
     if rc != 0:
         raise HostError(f"{' '.join(argv)} failed: {err.strip() or f'exit code {rc}'}", command=argv, stderr=err)
     return out
 
 
-def read_json(host: Host, argv: list[str]) -> t.Any:
-    out = output(host, argv)
+def read_json(host: Host, argv: list[str], stdin: str | None = None) -> list[t.Any]:
+    """The JSON documents a command printed: one, or one per line of ``stdin`` for an ``ip -json -batch -``."""
+    text = output(host, argv, stdin).strip()
+    expected = len(stdin.splitlines()) if stdin is not None else 1
+    decoder = json.JSONDecoder()
+    documents: list[t.Any] = []
+    position = 0
     try:
-        return json.loads(out or "[]")
+        while position < len(text):
+            document, end = decoder.raw_decode(text, position)
+            documents.append(document)
+            position = WHITESPACE.match(text, end).end()  # type: ignore[union-attr]
     except ValueError as exc:
-        raise HostError(f"{' '.join(argv)} printed no JSON: {exc}", command=argv, stdout=out) from exc
+        raise HostError(f"{' '.join(argv)} printed no JSON: {exc}", command=argv, stdout=text) from exc
+    if len(documents) != expected:
+        raise HostError(
+            f"{' '.join(argv)} printed {len(documents)} JSON documents, not {expected}", command=argv, stdout=text
+        )
+    return documents
 
 
 def default_route(routes: list[dict[str, t.Any]]) -> dict[str, t.Any] | None:
@@ -110,13 +131,19 @@ def default_interface(route: dict[str, t.Any], links: list[dict[str, t.Any]], ve
 
 def defaults(host: Host, versions: t.Iterable[int]) -> dict[str, t.Any]:
     """``default_ipv4`` / ``default_ipv6`` for the versions asked for and found."""
-    routes = {version: default_route(read_json(host, ROUTES[version])) for version in sorted(set(versions))}
-    if not any(routes.values()):
-        return {}
-    links = read_json(host, ADDRESSES)
+    versions = set(versions)
+    routes: dict[int, dict[str, t.Any] | None] = {}
+    links: list[dict[str, t.Any]] | None = None
+    if 4 in versions:
+        routes4, links = read_json(host, BATCH, BATCH_LINES)
+        routes[4] = default_route(routes4)
+    if 6 in versions:
+        routes[6] = default_route(read_json(host, ROUTES6)[0])
+    if links is None and any(routes.values()):
+        (links,) = read_json(host, ADDRESSES)
     facts = {}
     for version, route in routes.items():
-        fact = default_interface(route, links, version) if route else None
+        fact = default_interface(route, links or [], version) if route else None
         if fact:
             facts[f"default_ipv{version}"] = fact
     return facts

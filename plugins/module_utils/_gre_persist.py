@@ -132,10 +132,10 @@ class Files:
         else:
             os.unlink(target)
 
-    def run(self, argv: list[str]) -> tuple[int, str, str]:
+    def run(self, argv: list[str], stdin: str | None = None) -> tuple[int, str, str]:
         """systemctl or networkctl."""
         program = self._module.get_bin_path(argv[0], required=True)
-        return self._module.run_command([program, *argv[1:]])
+        return self._module.run_command([program, *argv[1:]], data=stdin, binary_data=stdin is not None)
 
 
 def batch_lines(tunnels: list[Tunnel]) -> list[str]:
@@ -305,7 +305,8 @@ def prepare(files: Files, mechanism: str, tunnels: list[Tunnel]) -> Persistence:
             raise GreError(f"persist: cannot write {path}: {blocked} is not a directory", path=path)
     # Deepest first; the directory of the batch file goes last, and only when nothing else is in it.
     remove = sorted((path for path in found if path not in wanted and path != BATCH_DIR), reverse=True)
-    if BATCH_DIR in found and BATCH not in wanted and set(files.glob(f"{BATCH_DIR}/*")) <= set(remove):
+    inside = files.glob(f"{BATCH_DIR}/*") + files.glob(f"{BATCH_DIR}/.*")
+    if BATCH_DIR in found and BATCH not in wanted and set(inside) <= set(remove):
         remove.append(BATCH_DIR)
     networkd_touched = any(path.startswith(f"{NETWORKD_DIR}/") for path in [*write, *remove])
     state = host_services(files) if systemd and (mechanism == "networkd" or networkd_touched) else {}

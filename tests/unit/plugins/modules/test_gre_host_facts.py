@@ -39,7 +39,10 @@ class FakeHost:
 
     def __init__(self, name: str, files: list[str] | None = None) -> None:
         self.fixture = load(f"host/{name}")
-        self.answers = [(read["argv"], (read["rc"], read["stdout"], read["stderr"])) for read in self.fixture["reads"]]
+        self.answers = [
+            ((read["argv"], read["stdin"]), (read["rc"], read["stdout"], read["stderr"]))
+            for read in self.fixture["reads"]
+        ]
         self.exists = dict(self.fixture["exists"])
         self.files = files or []
         self.installed: dict[str, bool] = {}
@@ -49,9 +52,9 @@ class FakeHost:
     def run(self, argv: list[str], stdin: str | None = None) -> tuple[int, str, str]:
         self.calls.append(argv)
         for recorded, answer in self.answers:
-            if recorded == argv:
+            if recorded == (argv, stdin):
                 return answer
-        raise AssertionError(f"unexpected command {argv}")
+        raise AssertionError(f"unexpected command {argv} with input {stdin!r}")
 
     def glob(self, pattern: str) -> list[str]:
         return sorted(path for path in self.files if pathlib.PurePath(path).match(pattern))
@@ -64,7 +67,7 @@ class FakeHost:
         for call in record["calls"]:
             if call["argv"][0] not in FIREWALL_READS or call["argv"][:2] == ["nft", "-j"]:
                 break
-            self.answers.append((call["argv"], (call["rc"], call["stdout"], call["stderr"])))
+            self.answers.append(((call["argv"], call["stdin"]), (call["rc"], call["stdout"], call["stderr"])))
             if call["argv"][0] in LEGACY_SAVE:
                 # iptables-legacy-save prints exactly the tables /proc/net/ip*_tables_names lists (and
                 # nothing when the file is missing): the file as the captured output shows it.
@@ -119,7 +122,7 @@ def test_the_ipv4_default_route_gives_setups_default_ipv4(facts):
         "type": "ether",
     }
     assert "default_ipv6" not in result["ansible_facts"]
-    assert host.calls == [_gre_host.ROUTES[4], _gre_host.ADDRESSES, _gre_host.SYSTEMCTL]
+    assert host.calls == [_gre_host.BATCH, _gre_host.SYSTEMCTL]
 
 
 def test_both_versions_take_the_primary_address_and_the_interfaces_mtu(facts):
@@ -143,11 +146,25 @@ def test_a_route_that_names_its_source_address_gives_that_address(facts):
     assert result["ansible_facts"]["default_ipv4"]["address"] == "203.0.113.7"
 
 
+def test_ipv4_route_and_addresses_are_one_process_and_ipv6_adds_one(facts):
+    host = FakeHost("dual-stack")
+    facts(host, default_routes=[4, 6])
+    assert host.calls == [_gre_host.BATCH, _gre_host.ROUTES6, _gre_host.SYSTEMCTL]
+
+
+def test_ipv6_alone_reads_the_addresses_after_its_route(facts):
+    host = FakeHost("dual-stack")
+    result = facts(host, default_routes=[6])
+    assert result["ansible_facts"]["default_ipv6"]["address"] == "2001:db8:1::1"
+    assert host.calls == [_gre_host.ROUTES6, _gre_host.ADDRESSES, _gre_host.SYSTEMCTL]
+
+
 def test_no_default_route_no_fact_and_no_address_read(facts):
     host = FakeHost("no-default")
-    result = facts(host, default_routes=[4, 6])
+    result = facts(host, default_routes=[6])
     assert set(result["ansible_facts"]) == {"linuxnet_gre"}
     assert _gre_host.ADDRESSES not in host.calls
+    assert set(facts(FakeHost("no-default"), default_routes=[4, 6])["ansible_facts"]) == {"linuxnet_gre"}
 
 
 def test_without_default_routes_asked_for_no_ip_command_runs(facts):
@@ -234,10 +251,10 @@ def test_both_firewall_cases_are_covered():
 
 def test_a_failing_command_is_named(facts):
     host = FakeHost("default4")
-    host.answers.insert(0, (_gre_host.ROUTES[4], (1, "", "Cannot open netlink socket: Permission denied\n")))
-    result = facts(host, default_routes=[4])
+    host.answers.insert(0, ((_gre_host.ROUTES6, None), (1, "", "Cannot open netlink socket: Permission denied\n")))
+    result = facts(host, default_routes=[6])
     assert result["failed"] is True
-    assert result["msg"] == "ip -json route show default failed: Cannot open netlink socket: Permission denied"
+    assert result["msg"] == "ip -json -6 route show default failed: Cannot open netlink socket: Permission denied"
 
 
 def test_bad_versions_are_refused_before_anything_runs(facts):

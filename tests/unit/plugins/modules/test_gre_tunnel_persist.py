@@ -57,7 +57,8 @@ class Host:
             (root / "run/dbus").mkdir(parents=True)
             (root / "run/dbus/system_bus_socket").touch()
 
-    def run(self, argv: list[str]) -> tuple[int, str, str]:
+    def run(self, argv: list[str], stdin: str | None) -> tuple[int, str, str]:
+        assert stdin is None
         self.calls.append(list(argv))
         if argv == SYSTEMCTL_SHOW:
             return self.show["rc"], self.show["stdout"], self.show["stderr"]
@@ -93,7 +94,7 @@ def host(monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path) -> t.Callable[
     def make(capture: str = "default4", **options: bool) -> Host:
         fake = Host(tmp_path / "root", capture, **options)
         monkeypatch.setattr(_gre_persist.Files, "root", str(fake.root))
-        monkeypatch.setattr(_gre_persist.Files, "run", lambda _self, argv: fake.run(argv))
+        monkeypatch.setattr(_gre_persist.Files, "run", lambda _self, argv, stdin=None: fake.run(argv, stdin))
         return fake
 
     return make
@@ -228,11 +229,11 @@ def test_none_removes_everything_but_a_file_of_someone_else(run, host):
     run.host("managed-gre1")
     fake = host("networkd")
     run(persisted([SEED], "networkd"))
-    fake.put("/etc/linuxnet-gre/notes.txt", "mine\n")
+    fake.put("/etc/linuxnet-gre/.notes", "mine\n")
     fake.put("/etc/systemd/network/60-linuxnet-gre-notes.txt", "mine too\n")
     fake.calls.clear()
     result = run(persisted([SEED], "none"))
-    assert fake.files() == ["/etc/linuxnet-gre/notes.txt", "/etc/systemd/network/60-linuxnet-gre-notes.txt"]
+    assert fake.files() == ["/etc/linuxnet-gre/.notes", "/etc/systemd/network/60-linuxnet-gre-notes.txt"]
     assert result["persisted"]["removed"] == [LINK, NETWORK, NETDEV]
     assert fake.calls == [SYSTEMCTL_SHOW, ["systemctl", "restart", "systemd-networkd.service"]]
 
