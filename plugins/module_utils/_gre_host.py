@@ -11,7 +11,6 @@
   does not grow with the host's interfaces.
 - ``systemd``, ``networkd_active``, ``networkd_enabled``, ``udevd_active``, ``dbus``: what decides how
   the role persists tunnels, from one ``systemctl show``.
-- ``paths``: which of the given glob patterns match (what the role persisted before).
 - ``firewall``: what filters input, and whether gre_firewall's objects are in place (_gre_firewall).
 
 Host is the only place that touches the host; tests replace it with answers captured from real kernels.
@@ -19,7 +18,6 @@ Host is the only place that touches the host; tests replace it with answers capt
 
 from __future__ import annotations
 
-import glob
 import ipaddress
 import json
 import os
@@ -47,13 +45,10 @@ class HostError(_gre_firewall.FirewallError):
 
 
 class Host(_gre_firewall.Host):
-    """The host: its commands (run, which) and its files (exists, glob)."""
+    """The host: its commands (run, which), its files (exists) and its kernel's /proc (read_text)."""
 
     def exists(self, path: str) -> bool:
         return os.path.lexists(path)
-
-    def glob(self, pattern: str) -> list[str]:
-        return sorted(glob.glob(pattern))
 
 
 def output(host: Host, argv: list[str], stdin: str | None = None) -> str:
@@ -168,7 +163,6 @@ def gather(host: Host, params: dict[str, t.Any]) -> dict[str, t.Any]:
     """The module's ansible_facts."""
     facts = defaults(host, params["default_routes"])
     own: dict[str, t.Any] = services(host)
-    own["paths"] = sorted({path for pattern in params["paths"] for path in host.glob(pattern)})
     if params["firewall"]:
         own["firewall"] = _gre_firewall.summary(host)
     facts["linuxnet_gre"] = own

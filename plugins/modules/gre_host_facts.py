@@ -14,12 +14,13 @@ description:
     plans and builds its tunnels, in one module run.
   - With O(default_routes), the facts C(default_ipv4) and C(default_ipv6) - the interface of the default route,
     its MTU, the address the host sends from - under the names and with the keys (a subset) the setup module
-    gathers them, from C(ip -json route show default) and C(ip -json address show). Gathering the setup
-    module's whole network subset for them costs more, and more with every interface the host has.
+    gathers them, from C(route show default) and C(address show) (one C(ip -json -batch -) for IPv4, and
+    C(ip -json -6 route show default) for IPv6). Gathering the setup module's whole network subset for them
+    costs more, and more with every interface the host has.
   - Whether systemd runs the host, the state of C(systemd-networkd) and C(systemd-udevd) (one C(systemctl
     show)), and whether D-Bus's system bus is there.
-  - Which of O(paths) exist, and with O(firewall) what filters the host's input and whether the objects of
-    M(linuxnet.gre.gre_firewall) are in place, read as that module reads them.
+  - With O(firewall), what filters the host's input and whether the objects of M(linuxnet.gre.gre_firewall)
+    are in place, read as that module reads them.
 author:
   - linuxnet.gre maintainers (@linuxnet)
 attributes:
@@ -48,11 +49,6 @@ options:
     elements: int
     choices: [4, 6]
     default: []
-  paths:
-    description: Glob patterns; the paths that match are returned in C(linuxnet_gre.paths).
-    type: list
-    elements: str
-    default: []
   firewall:
     description: Also read the packet filters (nftables, iptables-legacy, iptables-nft), for C(linuxnet_gre.firewall).
     type: bool
@@ -77,7 +73,6 @@ EXAMPLES = r"""
 
 - name: Read how the host starts its network and what filters its input
   linuxnet.gre.gre_host_facts:
-    paths: [/etc/systemd/network/60-linuxnet-gre*]
     firewall: true
 """
 
@@ -136,10 +131,6 @@ ansible_facts:
         dbus:
           description: Whether the system bus socket C(/run/dbus/system_bus_socket) exists.
           type: bool
-        paths:
-          description: The paths that O(paths) matched, sorted.
-          type: list
-          elements: str
         firewall:
           description: With O(firewall) only.
           type: dict
@@ -164,7 +155,6 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "default_routes": {"type": "list", "elements": "int", "choices": [4, 6], "default": []},
-            "paths": {"type": "list", "elements": "str", "default": []},
             "firewall": {"type": "bool", "default": False},
         },
         supports_check_mode=True,

@@ -35,16 +35,15 @@ def load(path: str) -> dict[str, t.Any]:
 
 
 class FakeHost:
-    """A captured guest: commands answered from its reads, paths as captured, globs as the test says."""
+    """A captured guest: commands answered from its reads, paths as captured."""
 
-    def __init__(self, name: str, files: list[str] | None = None) -> None:
+    def __init__(self, name: str) -> None:
         self.fixture = load(f"host/{name}")
         self.answers = [
             ((read["argv"], read["stdin"]), (read["rc"], read["stdout"], read["stderr"]))
             for read in self.fixture["reads"]
         ]
         self.exists = dict(self.fixture["exists"])
-        self.files = files or []
         self.installed: dict[str, bool] = {}
         self.proc: dict[str, str] = {}
         self.calls: list[list[str]] = []
@@ -55,9 +54,6 @@ class FakeHost:
             if recorded == (argv, stdin):
                 return answer
         raise AssertionError(f"unexpected command {argv} with input {stdin!r}")
-
-    def glob(self, pattern: str) -> list[str]:
-        return sorted(path for path in self.files if pathlib.PurePath(path).match(pattern))
 
     def firewall(self, name: str, index: int) -> dict[str, t.Any]:
         """Answer the packet filter reads of run ``index`` of fixtures/firewall/``name``; that run's record."""
@@ -89,7 +85,6 @@ def facts(monkeypatch: pytest.MonkeyPatch) -> t.Callable[..., dict[str, t.Any]]:
             lambda _self, program: f"/usr/sbin/{program}" if host.installed.get(program, True) else None,
         )
         monkeypatch.setattr(_gre_host.Host, "exists", lambda _self, path: host.exists[path])
-        monkeypatch.setattr(_gre_host.Host, "glob", lambda _self, pattern: host.glob(pattern))
         monkeypatch.setattr(_gre_host.Host, "read_text", lambda _self, path: host.proc.get(path))
         with (
             patch_module_args(dict(args, _ansible_check_mode=True)),
@@ -186,7 +181,6 @@ def test_systemd_networkd_and_udevd_as_systemctl_shows_them(facts, name, network
         "networkd_enabled": networkd,
         "udevd_active": True,
         "dbus": False,
-        "paths": [],
     }
 
 
@@ -196,15 +190,6 @@ def test_without_systemd_systemctl_is_not_asked(facts):
     own = facts(host)["ansible_facts"]["linuxnet_gre"]
     assert host.calls == []
     assert not any(own[key] for key in ("systemd", "networkd_active", "networkd_enabled", "udevd_active"))
-
-
-def test_the_paths_that_match(facts):
-    host = FakeHost("default4", files=["/etc/systemd/network/60-linuxnet-gre-gre-b.netdev", "/etc/linuxnet-gre"])
-    own = facts(host, paths=["/etc/systemd/network/60-linuxnet-gre*", "/etc/linuxnet-gre", "/etc/nothing"])
-    assert own["ansible_facts"]["linuxnet_gre"]["paths"] == [
-        "/etc/linuxnet-gre",
-        "/etc/systemd/network/60-linuxnet-gre-gre-b.netdev",
-    ]
 
 
 RUNS_WITH_A_BEFORE = [
