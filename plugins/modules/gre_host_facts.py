@@ -27,19 +27,11 @@ attributes:
   check_mode:
     support: full
     description: It only reads, in check mode too.
-  diff_mode:
-    support: none
-    description: It changes nothing, so there is nothing to show.
   facts:
     support: full
     description: Returns C(ansible_facts); the setup module's names for C(default_ipv4) and C(default_ipv6).
-  idempotent:
-    support: full
-    description: Never changes the host.
-  platform:
-    support: full
-    platforms: posix
-    description: Linux.
+extends_documentation_fragment:
+  - linuxnet.gre.attributes.read_only
 options:
   default_routes:
     description:

@@ -36,16 +36,8 @@ attributes:
   check_mode:
     support: full
     description: It only reads and sends pings, which change nothing on the host; it probes in check mode too.
-  diff_mode:
-    support: none
-    description: It changes nothing, so there is nothing to show.
-  idempotent:
-    support: full
-    description: Never changes the host.
-  platform:
-    support: full
-    platforms: posix
-    description: Linux.
+extends_documentation_fragment:
+  - linuxnet.gre.attributes.read_only
 options:
   tunnels:
     description:
