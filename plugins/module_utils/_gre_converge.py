@@ -15,16 +15,14 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._gre_persist import F
 from ansible_collections.linuxnet.gre.plugins.module_utils._gre_plan import Change, Plan, plan
 
 
-def converge(
-    kernel: Kernel, params: dict[str, t.Any], check_mode: bool, diff: bool, files: Files | None = None
-) -> dict[str, t.Any]:
+def converge(kernel: Kernel, files: Files, params: dict[str, t.Any], check_mode: bool, diff: bool) -> dict[str, t.Any]:
     """Make the host's GRE tunnels (and with ``persist``, their boot files) what ``params`` say. Raises GreError."""
     wanted = wanted_tunnels(params)
     persist = params.get("persist")
     persistence = None
     if persist is not None:
         # Checked and decided before the kernel changes: a persistence that cannot work fails the run whole.
-        persistence = prepare(t.cast(Files, files), persist, [w for w in wanted if isinstance(w, Tunnel)])
+        persistence = prepare(files, persist, [w for w in wanted if isinstance(w, Tunnel)])
     interfaces = kernel.read()
     pending = kernel.pending_creations()
     leftovers = interrupted(interfaces, pending)
@@ -53,7 +51,7 @@ def converge(
         result["diff"] = {"before": todo.before, "after": todo.after}
     if persistence is not None:
         if persistence.changed and not check_mode:
-            persistence.apply(t.cast(Files, files))
+            persistence.apply(files)
         result["changed"] = result["changed"] or persistence.changed
         result["persisted"] = persistence.as_dict()
         if diff and persistence.diff:

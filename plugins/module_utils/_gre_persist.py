@@ -321,9 +321,9 @@ def prepare(files: Files, mechanism: str, tunnels: list[Tunnel]) -> Persistence:
         )
     commands = []
     if systemd:
-        commands += unit_commands(files, UNIT_FILE in wanted, UNIT_FILE in write and current[UNIT_FILE] is not None)
-        if UNIT_FILE in remove and ["systemctl", "daemon-reload"] not in commands:
-            commands.append(["systemctl", "daemon-reload"])
+        # A unit file systemd may have loaded changed or went away: the running systemd must re-read it.
+        reread = (UNIT_FILE in write and current[UNIT_FILE] is not None) or UNIT_FILE in remove
+        commands += unit_commands(files, UNIT_FILE in wanted, reread)
     if networkd_touched and state.get("networkd_active"):
         # networkctl needs D-Bus; without it a restart, which leaves links and their configuration in place.
         reload = ["networkctl", "reload"] if state.get("dbus") else ["systemctl", "restart", "systemd-networkd.service"]
@@ -346,8 +346,8 @@ def host_services(files: Files) -> dict[str, bool]:
         raise GreError(exc.msg, **exc.details) from None
 
 
-def unit_commands(files: Files, wanted: bool, rewritten: bool) -> list[list[str]]:
-    """Enable or disable the unit; reload systemd when a unit file it may have loaded changed.
+def unit_commands(files: Files, wanted: bool, reread: bool) -> list[list[str]]:
+    """Enable or disable the unit, and reload systemd when asked to.
 
     ``--no-reload``: a unit enabled for the next boot needs no reload of the running systemd (a
     reload takes seconds on a small VM), and systemd loads a unit it never saw from disk on demand.
@@ -358,6 +358,6 @@ def unit_commands(files: Files, wanted: bool, rewritten: bool) -> list[list[str]
         commands.append(["systemctl", "enable", "--no-reload", UNIT])
     if not wanted and enabled:
         commands.append(["systemctl", "disable", "--no-reload", UNIT])
-    if rewritten:
+    if reread:
         commands.append(["systemctl", "daemon-reload"])
     return commands

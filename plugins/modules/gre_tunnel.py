@@ -462,9 +462,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     try:
-        result = converge(
-            Kernel(module), module.params, check_mode=module.check_mode, diff=module._diff, files=Files(module)
-        )
+        result = converge(Kernel(module), Files(module), module.params, check_mode=module.check_mode, diff=module._diff)
     except GreError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     module.exit_json(**result)
