@@ -20,7 +20,7 @@ i=0
 while [ $i -lt 200 ]; do
     a=$((i / 250))
     b=$((i % 250 + 1))
-    echo "link add name gx$i type gre remote 198.51.$a.$b local 203.0.113.1 ttl 255 tos 0x00 pmtudisc"
+    echo "link add name gx$i type gre remote 198.51.100.$b local 203.0.113.1 ttl 255 tos 0x00 pmtudisc"
     if [ "$variant" != addonly ]; then
         echo "link set dev gx$i$extra alias \"managed-by: linuxnet.gre\" up"
         echo "address add 10.1.$a.$b/32 dev gx$i"
