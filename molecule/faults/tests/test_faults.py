@@ -95,10 +95,13 @@ FAULTS = [
             ("router", "ip rule add from 203.0.113.1 to 198.51.100.4 table 100 priority 100"),
             ("router", "iptables-legacy -I OUTPUT -p icmp --icmp-type fragmentation-needed -j DROP"),
         ],
+        # The narrow route goes before the ICMP it makes may pass again, and node1 forgets any path
+        # MTU it learned all the same (it would refuse full-size pings to node4 for 10 minutes).
         [
-            ("router", "iptables-legacy -D OUTPUT -p icmp --icmp-type fragmentation-needed -j DROP"),
             ("router", "ip rule del from 203.0.113.1 to 198.51.100.4 table 100 priority 100"),
             ("router", "ip route flush table 100"),
+            ("router", "iptables-legacy -D OUTPUT -p icmp --icmp-type fragmentation-needed -j DROP"),
+            ("node1", "ip route flush cache"),
         ],
     ),
 ]
