@@ -241,7 +241,7 @@ def direction_cause(sender: End, receiver: End) -> Cause | None:
         return Cause(
             "inconclusive",
             f"{s}'s pings and {r}'s capture did not run at the same time, so where {s}'s GRE is lost is not known",
-            "run verify.yml again with forks at least the number of hosts",
+            "run verify.yml again; check that the hosts' clocks agree (NTP), and give more forks (-f) if connections are slow",
         )
     arrived = into["capture"]["received"] > 0 if capture_in else None
     nics = ", ".join(into["capture"]["received_on"]) or into["rp_filter"]["interface"] or "its NICs"

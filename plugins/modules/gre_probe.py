@@ -23,8 +23,9 @@ description:
     (C(iptables-legacy), C(iptables-nft), C(nft)) that can drop GRE from the remote address, with the packets
     they counted during the probe."
   - All pings and the capture run at once, in O(rounds) rounds spread over O(window) seconds, and the capture
-    goes on O(timeout) seconds after the last round. Run it on every host of the links in one task (Ansible's
-    C(forks) at least the number of hosts), so that each host's capture sees its peers' packets arrive.
+    goes on O(timeout) seconds after the last round. Run it on every host of the links with the same O(start_at)
+    (as async jobs when Ansible's C(forks) are fewer than the hosts), so that each host's capture sees its peers'
+    packets arrive.
   - Reads C(ip -details -statistics -json address show) twice, the packet filters' rules twice, and the routes
     back with one C(ip -json -batch); the capture uses a packet socket with a filter for IP protocol 47, so no
     C(tcpdump) is needed.
