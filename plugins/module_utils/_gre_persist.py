@@ -305,9 +305,10 @@ def prepare(files: Files, mechanism: str, tunnels: list[Tunnel]) -> Persistence:
             raise GreError(f"persist: cannot write {path}: {blocked} is not a directory", path=path)
     # Deepest first; the directory of the batch file goes last, and only when nothing else is in it.
     remove = sorted((path for path in found if path not in wanted and path != BATCH_DIR), reverse=True)
-    inside = files.glob(f"{BATCH_DIR}/*") + files.glob(f"{BATCH_DIR}/.*")
-    if BATCH_DIR in found and BATCH not in wanted and set(inside) <= set(remove):
-        remove.append(BATCH_DIR)
+    if BATCH_DIR in found and BATCH not in wanted:
+        inside = files.glob(f"{BATCH_DIR}/*") + files.glob(f"{BATCH_DIR}/.*")
+        if set(inside) <= set(remove):
+            remove.append(BATCH_DIR)
     networkd_touched = any(path.startswith(f"{NETWORKD_DIR}/") for path in [*write, *remove])
     state = host_services(files) if systemd and (mechanism == "networkd" or networkd_touched) else {}
     if (
