@@ -258,7 +258,7 @@ EXAMPLES = r"""
   become: true
   register: gre
 
-- name: The same tunnels, and make them come back at boot with a oneshot unit
+- name: Keep only gre-b (purge deletes gre-c), and make it come back at boot with a oneshot unit
   linuxnet.gre.gre_tunnel:
     tunnels:
       - name: gre-b
