@@ -268,11 +268,15 @@ class Lab:
 
         step = time.monotonic()
         addresses = {}
+        environment = uml.guest_environment(image.cache_dir())
         for index, host in enumerate(topology.hosts, 1):
             mgmt = mgmt_link(slot, index)[1]
             command = self._kernel_command(lab_id, host, mgmt, nics[host.name], base, tmp)
             process = uml.boot(
-                [*self._nsenter(holder["pid"]), *command], self.directory / "logs" / f"{host.name}.log", tmp
+                [*self._nsenter(holder["pid"]), *command],
+                self.directory / "logs" / f"{host.name}.log",
+                tmp,
+                environment,
             )
             addresses[host.name] = str(ipaddress.ip_interface(mgmt).ip)
             state["hosts"][host.name] = {
