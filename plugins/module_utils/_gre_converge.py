@@ -2,7 +2,11 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Private to the linuxnet.gre collection: gre_tunnel's run — check input, read the kernel once, plan, apply once."""
+"""Private to the linuxnet.gre collection: gre_tunnel's run — check input, read the kernel once, plan, apply once.
+
+Everything that can fail is decided before the host changes: the input, what the kernel's interfaces
+allow, and the persistence (prepared from the plan's settled tunnels, the ones the run leaves).
+"""
 
 from __future__ import annotations
 
@@ -11,23 +15,30 @@ import typing as t
 from ansible_collections.linuxnet.gre.plugins.module_utils._gre_desired import wanted_tunnels
 from ansible_collections.linuxnet.gre.plugins.module_utils._gre_kernel import Kernel
 from ansible_collections.linuxnet.gre.plugins.module_utils._gre_model import Interface, Tunnel, absent_dict
-from ansible_collections.linuxnet.gre.plugins.module_utils._gre_persist import Files, prepare
+from ansible_collections.linuxnet.gre.plugins.module_utils._gre_persist import Files, keep_boot_mtus, prepare
 from ansible_collections.linuxnet.gre.plugins.module_utils._gre_plan import Change, Plan, plan
 
 
 def converge(kernel: Kernel, files: Files, params: dict[str, t.Any], check_mode: bool, diff: bool) -> dict[str, t.Any]:
     """Make the host's GRE tunnels (and with ``persist``, their boot files) what ``params`` say. Raises GreError."""
     wanted = wanted_tunnels(params)
-    persist = params.get("persist")
-    persistence = None
-    if persist is not None:
-        # Checked and decided before the kernel changes: a persistence that cannot work fails the run whole.
-        persistence = prepare(files, persist, [w for w in wanted if isinstance(w, Tunnel)])
     interfaces = kernel.read()
     pending = kernel.pending_creations()
     leftovers = interrupted(interfaces, pending)
-    todo = plan(wanted, {n: i for n, i in interfaces.items() if n not in leftovers}, purge=params["purge"])
+    todo = plan(
+        wanted,
+        {n: i for n, i in interfaces.items() if n not in leftovers},
+        purge=params["purge"],
+        adopt=params["adopt"],
+    )
     redo_interrupted(todo, leftovers, interfaces)
+    persist = params.get("persist")
+    persistence = None
+    if persist is not None:
+        # Decided before the kernel changes (a persistence that cannot work fails the run whole), from the
+        # tunnels as the run leaves them: one whose MTU is not given keeps the MTU it has at boot.
+        omitted = {w.name for w in wanted if isinstance(w, Tunnel) and w.mtu is None}
+        persistence = prepare(files, persist, keep_boot_mtus(files, todo.settled, omitted))
     commands = []
     for name in todo.modules:
         if not kernel.module_loaded(name):

@@ -82,14 +82,34 @@ def fail(name: str, field: str, problem: str) -> t.NoReturn:
     raise GreError(f"tunnel {name!r}: {field}: {problem}", tunnel=name, field=field)
 
 
-def check_name(name: str) -> None:
-    """The kernel's rules for interface names (dev_valid_name), plus ':' which iproute2 reserves for labels."""
+def name_bytes(name: str) -> int:
+    """The length of an interface name as the kernel counts it: bytes of UTF-8, not characters."""
+    return len(name.encode("utf-8", "surrogateescape"))
+
+
+def interface_name_problem(name: str) -> str | None:
+    """What the kernel (dev_valid_name) and iproute2 refuse in an interface name, or None.
+
+    The kernel counts bytes (IFNAMSIZ - 1 of them), so ``gre-münchen-dc1`` (15 characters, 16
+    bytes) is too long. ``/`` and whitespace the kernel refuses, ``:`` iproute2 reserves for labels,
+    and ``%`` makes `ip link add` expand the name as a template.
+    """
     if not name:
-        fail(name, "name", "must not be empty")
-    if len(name) > MAX_NAME_LENGTH:
-        fail(name, "name", f"is {len(name)} characters long; the kernel allows at most {MAX_NAME_LENGTH}")
-    if name in (".", "..") or any(c == "/" or c == ":" or c.isspace() for c in name):
-        fail(name, "name", "must not be '.' or '..' nor contain '/', ':' or whitespace")
+        return "must not be empty"
+    length = name_bytes(name)
+    if length > MAX_NAME_LENGTH:
+        characters = "" if length == len(name) else f" in UTF-8 ({len(name)} characters)"
+        return f"is {length} bytes long{characters}; the kernel allows at most {MAX_NAME_LENGTH} bytes"
+    if name in (".", "..") or any(c in "/:%" or c.isspace() for c in name):
+        return "must not be '.' or '..' nor contain '/', ':', '%' or whitespace"
+    return None
+
+
+def check_name(name: str) -> None:
+    """The kernel's rules for interface names (interface_name_problem), and the GRE fallback devices."""
+    problem = interface_name_problem(name)
+    if problem is not None:
+        fail(name, "name", problem)
     if name in FALLBACK_DEVICES:
         fail(name, "name", "is the fallback device the GRE kernel modules create for themselves; choose another name")
 
@@ -115,12 +135,13 @@ def check_no_twins(tunnels: list[Tunnel]) -> None:
             raise_twin(tunnel, f"tunnel {other!r}")
 
 
-def raise_twin(tunnel: Tunnel, other: str) -> t.NoReturn:
+def raise_twin(tunnel: Tunnel, other: str, other_fixes: str = "") -> t.NoReturn:
+    """``other_fixes``: what else would do, offered before different keys (ending in "; or ")."""
     fail(
         tunnel.name,
         "remote",
         f"{other} has the same mode, local, remote, dev and input key; "
-        "the kernel refuses two such tunnels (give them different keys)",
+        f"the kernel refuses two such tunnels ({other_fixes}give them different keys)",
     )
 
 
@@ -206,8 +227,8 @@ def parse_mtu(name: str, mtu: int | None, addresses: list[IPInterface], mode: st
 def parse_dev(name: str, dev: str | None) -> str | None:
     if dev is None:
         return None
-    if not dev or len(dev) > MAX_NAME_LENGTH or any(c == "/" or c.isspace() for c in dev):
-        fail(name, "dev", f"{dev!r} is not an interface name")
+    if interface_name_problem(dev) is not None:
+        fail(name, "dev", f"{dev!r} is not an interface name: {interface_name_problem(dev)}")
     return dev
 
 

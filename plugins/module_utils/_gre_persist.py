@@ -234,6 +234,41 @@ def wanted_files(mechanism: str, tunnels: list[Tunnel]) -> dict[str, str]:
     return networkd_files(tunnels) if mechanism == "networkd" else unit_files(tunnels)
 
 
+def keep_boot_mtus(files: Files, tunnels: list[Tunnel], omitted: set[str]) -> list[Tunnel]:
+    """The tunnels to persist: one whose MTU the user left out keeps the MTU its boot files give it.
+
+    An omitted MTU means "leave it alone" (the role omits it when a peer's underlay MTU is unknown,
+    as with --limit), in the kernel and at boot alike: a tunnel the boot files already hold keeps
+    their MTU (or their lack of one); one they do not hold yet is persisted as the run leaves it
+    (``tunnels`` are the plan's settled ones: an existing tunnel at its current MTU).
+    """
+    if not omitted:
+        return tunnels
+    booted = boot_mtus(files)
+    return [
+        dataclasses.replace(tunnel, mtu=booted[tunnel.name])
+        if tunnel.name in omitted and tunnel.name in booted
+        else tunnel
+        for tunnel in tunnels
+    ]
+
+
+def boot_mtus(files: Files) -> dict[str, int | None]:
+    """The MTU of each tunnel in the files persisted before (None where they leave it to the kernel)."""
+    result: dict[str, int | None] = {}
+    for line in (files.read(BATCH) or "").splitlines():
+        words = line.split()
+        if words[:3] == ["link", "add", "name"] and len(words) > 3:  # link add name NAME [mtu N] type …
+            mtu = words[5] if words[4:5] == ["mtu"] and len(words) > 5 else ""
+            result[words[3]] = int(mtu) if mtu.isdigit() else None
+    for path in files.glob(f"{NETWORKD_DIR}/{PREFIX}-*.netdev"):
+        settings = dict(line.strip().split("=", 1) for line in (files.read(path) or "").splitlines() if "=" in line)
+        if "Name" in settings:
+            mtu = settings.get("MTUBytes", "")
+            result[settings["Name"]] = int(mtu) if mtu.isdigit() else None
+    return result
+
+
 def found_files(files: Files) -> list[str]:
     """What gre_tunnel may have persisted before, found on the host."""
     networkd = [p for p in files.glob(f"{NETWORKD_DIR}/{PREFIX}*") if p.endswith(NETWORKD_SUFFIXES)]

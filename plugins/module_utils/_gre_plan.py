@@ -16,6 +16,7 @@ import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._gre_desired import raise_twin, sort_addresses, twin_key
 from ansible_collections.linuxnet.gre.plugins.module_utils._gre_model import (
+    FALLBACK_DEVICES,
     IPV6_MODES,
     KERNEL_MODULE,
     MANAGED_ALIAS,
@@ -35,11 +36,15 @@ FIELDS = ("mode", *TYPE_FIELDS, "mtu", "addresses", "up")
 @dataclasses.dataclass(frozen=True)
 class Change:
     name: str
-    action: str  # create, update, recreate or delete
+    action: str  # create, update, recreate, delete or adopt
     fields: tuple[str, ...] = ()
+    adopted: tuple[str, ...] = ()  # for adopt: the interfaces not made by this module that it replaces
 
     def as_dict(self) -> dict[str, t.Any]:
-        return {"name": self.name, "action": self.action, "fields": list(self.fields)}
+        result: dict[str, t.Any] = {"name": self.name, "action": self.action, "fields": list(self.fields)}
+        if self.adopted:
+            result["adopted"] = list(self.adopted)
+        return result
 
 
 @dataclasses.dataclass
@@ -47,6 +52,9 @@ class Plan:
     changes: list[Change] = dataclasses.field(default_factory=list)
     modules: list[str] = dataclasses.field(default_factory=list)
     tunnels: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
+    # The present tunnels as the run leaves them, in the order wanted: what persist writes for boot.
+    # An existing tunnel keeps its MTU when the user gives none; a created one is as wanted.
+    settled: list[Tunnel] = dataclasses.field(default_factory=list)
     before: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
     after: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
     # ip -batch lines by phase, and the interface each line is about.
@@ -62,9 +70,10 @@ class Plan:
         return self.deletes + self.updates + self.creates + self.address_deletes + self.address_adds
 
 
-def plan(wanted: list[Wanted], interfaces: dict[str, Interface], purge: bool) -> Plan:
+def plan(wanted: list[Wanted], interfaces: dict[str, Interface], purge: bool, adopt: bool = False) -> Plan:
     """What must change so that the host has exactly the wanted tunnels."""
-    check_against_host(wanted, interfaces, purge)
+    taken = adoptions(wanted, interfaces) if adopt else {}
+    check_against_host(wanted, interfaces, purge, taken)
     result = Plan()
     for item in wanted:
         iface = interfaces.get(item.name)
@@ -72,8 +81,10 @@ def plan(wanted: list[Wanted], interfaces: dict[str, Interface], purge: bool) ->
         if isinstance(item, Absent):
             plan_absent(result, item.name, current)
             result.tunnels.append(absent_dict(item.name))
-        else:  # iface is None, or a managed GRE tunnel: check_against_host refused the rest
-            plan_present(result, item, iface)
+        else:  # iface is None, managed, or replaced: check_against_host refused the rest
+            plan_present(result, item, iface if iface is not None and iface.managed else None)
+            if item.name in taken:
+                plan_adoption(result, item.name, [interfaces[name] for name in taken[item.name]])
     if purge:
         for name in purge_names(wanted, interfaces):
             plan_absent(result, name, interfaces[name].tunnel)
@@ -84,7 +95,46 @@ def plan(wanted: list[Wanted], interfaces: dict[str, Interface], purge: bool) ->
 
 
 def created(result: Plan, name: str) -> bool:
-    return any(c.name == name and c.action in ("create", "recreate") for c in result.changes)
+    return any(c.name == name and c.action in ("create", "recreate", "adopt") for c in result.changes)
+
+
+def adoptable(iface: Interface) -> bool:
+    """A GRE tunnel of the four kinds this module handles that it did not create (nor the kernel for itself)."""
+    return iface.is_gre and not iface.managed and iface.name not in FALLBACK_DEVICES
+
+
+def adoptions(wanted: list[Wanted], interfaces: dict[str, Interface]) -> dict[str, list[str]]:
+    """With adopt: the unmanaged GRE tunnels each wanted tunnel replaces, by its name.
+
+    Those with its name, and those the kernel would take for it (same twin_key) unless their own
+    name is listed (then they are that entry's). Nothing else is ever taken.
+    """
+    listed = {w.name for w in wanted}
+    taken: dict[str, list[str]] = {}
+    for item in wanted:
+        if not isinstance(item, Tunnel):
+            continue
+        names = sorted(
+            iface.name
+            for iface in interfaces.values()
+            if adoptable(iface)
+            and (
+                iface.name == item.name
+                or (iface.name not in listed and twin_key(t.cast(Tunnel, iface.tunnel)) == twin_key(item))
+            )
+        )
+        if names:
+            taken[item.name] = names
+    return taken
+
+
+def adopt_hint(name: str) -> str:
+    return f"set adopt: true to replace it with this tunnel, or delete it with 'ip link del {name}'"
+
+
+def twin_fixes(other: Interface) -> str:
+    """Besides different keys: for a tunnel made by hand, what migrating to this module wants."""
+    return "" if other.managed else f"{other.name} was not created by linuxnet.gre: {adopt_hint(other.name)}; or "
 
 
 def purge_names(wanted: list[Wanted], interfaces: dict[str, Interface]) -> list[str]:
@@ -92,8 +142,14 @@ def purge_names(wanted: list[Wanted], interfaces: dict[str, Interface]) -> list[
     return sorted(n for n, i in interfaces.items() if i.managed and i.is_gre and n not in listed)
 
 
-def check_against_host(wanted: list[Wanted], interfaces: dict[str, Interface], purge: bool) -> None:
-    """Refuse, before anything changes, what the host's interfaces make impossible."""
+def check_against_host(
+    wanted: list[Wanted], interfaces: dict[str, Interface], purge: bool, taken: dict[str, list[str]]
+) -> None:
+    """Refuse, before anything changes, what the host's interfaces make impossible.
+
+    ``taken``: what adopt replaces (adoptions), allowed here and otherwise refused.
+    """
+    adopted = {name for names in taken.values() for name in names}
     for item in wanted:
         iface = interfaces.get(item.name)
         if iface is not None and not iface.is_gre:
@@ -104,10 +160,12 @@ def check_against_host(wanted: list[Wanted], interfaces: dict[str, Interface], p
                 tunnel=item.name,
                 field="name",
             )
-        if iface is not None and not iface.managed:
+        if iface is not None and not iface.managed and item.name not in adopted:
+            # adopt replaces only with a tunnel, never to delete: the hint is for the present ones.
+            hint = f": {adopt_hint(item.name)}" if isinstance(item, Tunnel) else ""
             raise GreError(
                 f"tunnel {item.name!r}: name: interface {item.name} exists but was not created by linuxnet.gre "
-                f"(its alias is not {MANAGED_ALIAS!r}); it is never changed or deleted",
+                f"(its alias is not {MANAGED_ALIAS!r}); it is never changed or deleted{hint}",
                 tunnel=item.name,
                 field="name",
             )
@@ -117,21 +175,23 @@ def check_against_host(wanted: list[Wanted], interfaces: dict[str, Interface], p
                 tunnel=item.name,
                 field="dev",
             )
-    staying = remaining_tunnels(wanted, interfaces, purge)
+    staying = remaining_tunnels(wanted, interfaces, purge, adopted)
     for item in wanted:
         if isinstance(item, Tunnel):
             for other in staying:
                 if twin_key(other) == twin_key(item):
-                    raise_twin(item, f"existing interface {other.name!r}")
+                    raise_twin(item, f"existing interface {other.name!r}", twin_fixes(interfaces[other.name]))
 
 
-def remaining_tunnels(wanted: list[Wanted], interfaces: dict[str, Interface], purge: bool) -> list[Tunnel]:
+def remaining_tunnels(
+    wanted: list[Wanted], interfaces: dict[str, Interface], purge: bool, adopted: set[str]
+) -> list[Tunnel]:
     """Tunnels of the host that this invocation leaves as they are."""
     listed = {w.name for w in wanted}
     return [
         i.tunnel
         for i in interfaces.values()
-        if i.tunnel is not None and i.name not in listed and not (purge and i.managed)
+        if i.tunnel is not None and i.name not in listed and i.name not in adopted and not (purge and i.managed)
     ]
 
 
@@ -145,12 +205,14 @@ def plan_absent(result: Plan, name: str, current: Tunnel | None) -> None:
 
 
 def plan_present(result: Plan, wanted: Tunnel, iface: Interface | None) -> None:
+    """``iface``: the managed tunnel of that name, None when there is none (or adopt replaces it)."""
     if iface is None or iface.tunnel is None:
         result.changes.append(Change(wanted.name, "create"))
         add_create_steps(result, wanted)
         result.before[wanted.name] = absent_dict(wanted.name)
         result.after[wanted.name] = wanted.as_dict()
         result.tunnels.append(wanted.as_dict())
+        result.settled.append(wanted)
         return
     current = with_listed_link_local(iface.tunnel, iface, wanted)
     after = settled(current, wanted)
@@ -159,6 +221,7 @@ def plan_present(result: Plan, wanted: Tunnel, iface: Interface | None) -> None:
     result.before[wanted.name] = current.as_dict()
     result.after[wanted.name] = (wanted if recreate else after).as_dict()
     result.tunnels.append(result.after[wanted.name])
+    result.settled.append(wanted if recreate else after)
     if not fields:
         return
     if recreate:
@@ -168,6 +231,23 @@ def plan_present(result: Plan, wanted: Tunnel, iface: Interface | None) -> None:
         return
     result.changes.append(Change(wanted.name, "update", fields))
     add_update_steps(result, iface, current, after, wanted.mtu)
+
+
+def plan_adoption(result: Plan, name: str, replaced: list[Interface]) -> None:
+    """Delete the unmanaged tunnels that wanted tunnel ``name`` replaces (adopt), in the batch's first phase.
+
+    The tunnel's own change (planned before, as if they were not there) becomes ``adopt``; the diff
+    shows them before, gone (or, with the same name, replaced) after.
+    """
+    names = tuple(iface.name for iface in replaced)
+    for iface in replaced:
+        result.deletes.append((iface.name, f"link del dev {iface.name}"))
+        result.before[iface.name] = t.cast(Tunnel, iface.tunnel).as_dict()
+        result.after.setdefault(iface.name, absent_dict(iface.name))
+    own = [c for c in result.changes if c.name == name]
+    fields = own[0].fields if own else ()
+    result.changes[:] = [c for c in result.changes if c.name != name]
+    result.changes.append(Change(name, "adopt", fields, names))
 
 
 def with_listed_link_local(current: Tunnel, iface: Interface, wanted: Tunnel) -> Tunnel:

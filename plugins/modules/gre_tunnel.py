@@ -15,8 +15,8 @@ description:
   - Configures one tunnel (O(name) and the other top-level options) or the complete set of tunnels of a
     host (O(tunnels), with O(purge) to delete the tunnels it created earlier and that are no longer listed).
   - "Marks every interface it creates with the interface alias C(managed-by: linuxnet.gre). It never
-    changes or deletes an interface without that mark, and never converts an interface that is not a
-    GRE tunnel; it fails instead, before it changes anything."
+    changes or deletes an interface without that mark (unless O(adopt) replaces it), and never converts
+    an interface that is not a GRE tunnel; it fails instead, before it changes anything."
   - Converges every setting. A changed O(local), O(remote), O(ttl), O(tos), key, O(pmtudisc), O(dev) or O(mtu)
     is changed in place; a changed O(mode), or dropping a key or the O(dev) binding, deletes and recreates the
     interface, because iproute2 cannot undo those in place. Addresses not listed are removed; the IPv6
@@ -41,13 +41,16 @@ attributes:
     description:
       - A second run with the same options reports no change and runs only the read command (with
         O(persist=networkd), also the C(systemctl show) that checks networkd).
+      - One exception, with O(persist) - a tunnel created without O(tunnels[].mtu) is persisted without an MTU;
+        the next run writes the MTU the kernel gave it into the boot files (once).
   platform:
     support: full
     platforms: posix
     description: Linux hosts with a kernel that has GRE support and iproute2.
 notes:
   - All input is checked before any command that changes the host runs. Errors name the tunnel and the option.
-  - The MTU is left to the kernel unless O(mtu) is given; then it is converged too.
+  - The MTU is converged when O(mtu) is given. Without it, a tunnel that exists keeps its MTU, in the kernel and
+    in the boot files of O(persist); a tunnel created (or recreated) gets the kernel's choice.
   - "A batch cut short (the module killed, or a command of it failing) can leave a tunnel created but not yet
     marked, since the alias is set by a line of its own. The module notes the interfaces a batch creates in
     C(/run/linuxnet-gre/creating.json) before running it and removes the note when it succeeds; the next run deletes
@@ -55,7 +58,8 @@ notes:
 options:
   name:
     description:
-      - Name of the tunnel interface, at most 15 characters, without C(/), C(:) or whitespace.
+      - Name of the tunnel interface, at most 15 bytes in UTF-8 (C(gre-münchen-dc1) is 16), without C(/), C(:),
+        C(%) or whitespace.
       - Required unless O(tunnels) is given; mutually exclusive with O(tunnels).
     type: str
   mode:
@@ -107,7 +111,9 @@ options:
   mtu:
     description:
       - MTU of the tunnel interface, from C(68) to C(65535), at least C(1280) when O(addresses) has an IPv6 address.
-      - Left to the kernel when not given.
+      - Not given, a tunnel that exists keeps its current MTU, in the kernel and in the boot files of O(persist)
+        (so a run that does not know the MTU never drops it from them); a tunnel created or recreated in this run
+        gets the kernel's choice.
     type: int
   dev:
     description:
@@ -210,9 +216,25 @@ options:
       - Whatever this option wrote before and is not wanted now is removed (the unit disabled first), so
         switching between the values, or listing no tunnels, leaves no stale file behind. A host where nothing
         changes costs a read of the files and runs no command.
-      - Checked before anything changes; a value that cannot work on the host fails the run, naming it.
+      - The files hold the tunnels as the run leaves them. A tunnel that exists and whose O(tunnels[].mtu) is not
+        given is persisted with the MTU it has in the kernel, so it comes back with it; one created in this run
+        without O(tunnels[].mtu), without an MTU (the kernel chooses again at boot) until the next run.
+      - Checked after the read of the kernel and before anything changes; a value that cannot work on the host
+        fails the run, naming it.
     type: str
     choices: [unit, networkd, none]
+  adopt:
+    description:
+      - "Take over GRE tunnels that this module did not create (without the alias C(managed-by: linuxnet.gre)),
+        for migrating tunnels made by hand: an interface of one of the four GRE kinds that has the name of a
+        listed tunnel with O(state=present), or that the kernel would refuse next to one (the same mode, local,
+        remote, underlay device and input key), is deleted and the listed tunnel created, marked, in its place,
+        in the same C(ip -batch) (deletions first)."
+      - Any other interface without the mark is left alone, also with O(purge); an interface that is not a GRE
+        tunnel is never deleted. A tunnel with O(state=absent) does not adopt.
+      - Reported as RV(changes[].action=adopt), with the interfaces replaced in RV(changes[].adopted).
+    type: bool
+    default: false
 seealso:
   - name: ip-link(8)
     description: The iproute2 manual page for GRE tunnel options.
@@ -266,6 +288,19 @@ EXAMPLES = r"""
         remote: 198.51.100.1
         addresses: [10.0.0.1/30]
     purge: true
+    persist: unit
+  become: true
+
+- name: >-
+    Migrate the seed's gre1, made by hand (ip tunnel add gre1 …): delete it and create it marked, in one batch;
+    a listed tunnel of another name with the same mode, local, remote and key would replace it too
+  linuxnet.gre.gre_tunnel:
+    tunnels:
+      - name: gre1
+        local: 203.0.113.1
+        remote: 198.51.100.1
+        addresses: [10.0.0.1/30]
+    adopt: true
     persist: unit
   become: true
 
@@ -359,20 +394,34 @@ changes:
     action:
       description:
         - V(create), V(update) (in place), V(recreate) (deleted and created again, for a new mode or a dropped
-          key or underlay device) or V(delete).
+          key or underlay device), V(delete), or V(adopt) (with O(adopt), the tunnels in RV(changes[].adopted),
+          not created by this module, deleted and this one created in their place).
       type: str
       sample: update
     fields:
       description:
-        - The settings that differed, for V(update) and V(recreate); V(interrupted) for a tunnel that a batch cut
-          short left unmarked, deleted (and created whole again when listed).
+        - The settings that differed, for V(update) and V(recreate) (and V(adopt) of a tunnel of this module that
+          exists and is changed); V(interrupted) for a tunnel that a batch cut short left unmarked, deleted (and
+          created whole again when listed).
       type: list
       elements: str
       sample: [remote, addresses]
+    adopted:
+      description:
+        - The interfaces not created by this module that this tunnel replaces; deleted in the same C(ip -batch)
+          (RV(diff) shows them before). Its own name when it replaces a tunnel of its name.
+      returned: when RV(changes[].action) is V(adopt)
+      type: list
+      elements: str
+      sample: [gre1]
   sample:
     - name: gre1
       action: update
       fields: [remote]
+    - name: gre-b
+      action: adopt
+      fields: []
+      adopted: [gre1]
 commands:
   description:
     - The commands that ran (or would run, in check mode) to change the host, in order. The C(ip) ones ran
@@ -449,6 +498,7 @@ def argument_spec() -> dict:
         ),
         purge=dict(type="bool", default=False),
         persist=dict(type="str", choices=list(MECHANISMS)),
+        adopt=dict(type="bool", default=False),
     )
 
 

@@ -427,11 +427,16 @@ INPUT_ERRORS = [
     (gre1(name=""), "tunnel '': name: must not be empty"),
     (
         gre1(name="gre-to-hostb-123"),
-        "tunnel 'gre-to-hostb-123': name: is 16 characters long; the kernel allows at most 15",
+        "tunnel 'gre-to-hostb-123': name: is 16 bytes long; the kernel allows at most 15 bytes",
     ),
-    (gre1(name="gre/1"), "tunnel 'gre/1': name: must not be '.' or '..' nor contain '/', ':' or whitespace"),
-    (gre1(name="gre 1"), "tunnel 'gre 1': name: must not be '.' or '..' nor contain '/', ':' or whitespace"),
-    (gre1(name="gre:1"), "tunnel 'gre:1': name: must not be '.' or '..' nor contain '/', ':' or whitespace"),
+    (gre1(name="gre/1"), "tunnel 'gre/1': name: must not be '.' or '..' nor contain '/', ':', '%' or whitespace"),
+    (gre1(name="gre 1"), "tunnel 'gre 1': name: must not be '.' or '..' nor contain '/', ':', '%' or whitespace"),
+    (gre1(name="gre:1"), "tunnel 'gre:1': name: must not be '.' or '..' nor contain '/', ':', '%' or whitespace"),
+    (gre1(name="gre%d"), "tunnel 'gre%d': name: must not be '.' or '..' nor contain '/', ':', '%' or whitespace"),
+    (
+        gre1(name="gre-münchen-dc1"),
+        "tunnel 'gre-münchen-dc1': name: is 16 bytes long in UTF-8 (15 characters); the kernel allows at most 15 bytes",
+    ),
     (
         gre1(name="gre0"),
         "tunnel 'gre0': name: is the fallback device the GRE kernel modules create for themselves; choose another name",
@@ -484,7 +489,15 @@ HOST_ERRORS = [
         "seed-by-hand",
         SEED,
         "tunnel 'gre1': name: interface gre1 exists but was not created by linuxnet.gre "
-        "(its alias is not 'managed-by: linuxnet.gre'); it is never changed or deleted",
+        "(its alias is not 'managed-by: linuxnet.gre'); it is never changed or deleted: "
+        "set adopt: true to replace it with this tunnel, or delete it with 'ip link del gre1'",
+    ),
+    (
+        "seed-by-hand",
+        dict(SEED, name="gre-b"),
+        "tunnel 'gre-b': remote: existing interface 'gre1' has the same mode, local, remote, dev and input key; "
+        "the kernel refuses two such tunnels (gre1 was not created by linuxnet.gre: set adopt: true to replace it "
+        "with this tunnel, or delete it with 'ip link del gre1'; or give them different keys)",
     ),
     (
         "seed-by-hand",
@@ -506,7 +519,19 @@ HOST_ERRORS = [
         "managed-set",
         {"tunnels": [{"name": "gre-z", "local": "203.0.113.1", "remote": "198.51.100.99"}], "purge": True},
         "tunnel 'gre-z': remote: existing interface 'gre-hand' has the same mode, local, remote, dev and input key; "
+        "the kernel refuses two such tunnels (gre-hand was not created by linuxnet.gre: set adopt: true to replace "
+        "it with this tunnel, or delete it with 'ip link del gre-hand'; or give them different keys)",
+    ),
+    (
+        "managed-set",
+        {"tunnels": [{"name": "gre-z", "local": "203.0.113.1", "remote": "198.51.100.8"}]},
+        "tunnel 'gre-z': remote: existing interface 'gre-old' has the same mode, local, remote, dev and input key; "
         "the kernel refuses two such tunnels (give them different keys)",
+    ),
+    (
+        "managed-set",
+        {"tunnels": [{"name": "tun-x", "remote": "198.51.100.1"}], "adopt": True},
+        "tunnel 'tun-x': name: interface tun-x exists and is not a GRE tunnel (dummy); it is never converted or deleted",
     ),
     ("fresh", dict(SEED, dev="eth9"), "tunnel 'gre1': dev: there is no interface eth9 on this host"),
 ]
@@ -532,6 +557,17 @@ def test_a_twin_of_a_purged_tunnel_is_fine(run):
     )
     assert kernel.batch_lines[0] == "link del dev gre-old"
     assert kernel.batch_lines[1].startswith("link add name gre-new ")
+
+
+def test_a_name_of_15_bytes_with_a_non_ascii_letter_is_accepted(run):
+    name = "gre-münchen-d1"
+    assert (len(name), len(name.encode())) == (14, 15)
+    kernel = run.host("fresh")
+    result = run(gre1(name=name), check_mode=True)
+    assert kernel.calls == [READ, ["modprobe", "--dry-run", "ip_gre"]]
+    assert result["commands"][1] == (
+        f"ip link add name {name} type gre remote 198.51.100.1 local 203.0.113.1 ttl 255 tos 0x00 pmtudisc"
+    )
 
 
 def test_good_edge_values_are_accepted(run):
@@ -620,3 +656,101 @@ def test_a_failed_batch_leaves_the_note_for_the_next_run(run):
     kernel.batch_answer = (1, "", "Command failed -:2\n")
     run.fails(SEED)
     assert json.loads(run.pending_file.read_text()) == ["gre1"]
+
+
+# --- adopt: migrating from tunnels made by hand ---------------------------------------------------
+# seed-by-hand.json holds the seed's gre1 as `ip tunnel add` made it: the same settings as SEED,
+# without the mark.
+
+ADOPTED_GRE1 = "link del dev gre1"
+
+
+def test_without_adopt_the_hand_made_twin_is_refused_before_any_change(run):
+    kernel = run.host("seed-by-hand")
+    result = run.fails({"tunnels": [dict(SEED, name="gre-b")], "purge": True})
+    assert result["msg"] == (
+        "tunnel 'gre-b': remote: existing interface 'gre1' has the same mode, local, remote, dev and input key; "
+        "the kernel refuses two such tunnels (gre1 was not created by linuxnet.gre: set adopt: true to replace it "
+        "with this tunnel, or delete it with 'ip link del gre1'; or give them different keys)"
+    )
+    assert kernel.calls == [READ]
+
+
+def test_adopt_replaces_the_hand_made_tunnel_of_the_same_name_in_one_batch(run):
+    kernel = run.host("seed-by-hand")
+    result = run(dict(SEED, adopt=True))
+    assert kernel.calls == [READ, BATCH]
+    assert kernel.batch_lines == [ADOPTED_GRE1, *SEED_LINES]
+    assert result["changed"] is True
+    assert result["changes"] == [{"name": "gre1", "action": "adopt", "fields": [], "adopted": ["gre1"]}]
+    assert result["commands"] == [f"ip {line}" for line in [ADOPTED_GRE1, *SEED_LINES]]
+    assert result["tunnels"] == [dict(SEED_TUNNEL, mtu=None)]
+
+
+def test_adopt_replaces_a_hand_made_twin_with_the_listed_tunnel(run):
+    kernel = run.host("seed-by-hand")
+    result = run({"tunnels": [dict(SEED, name="gre-b")], "adopt": True})
+    assert kernel.batch_lines == [
+        ADOPTED_GRE1,
+        "link add name gre-b type gre remote 198.51.100.1 local 203.0.113.1 ttl 255 tos 0x00 pmtudisc",
+        ALIAS_LINE.format("gre-b"),
+        "address add 10.0.0.1/30 dev gre-b",
+    ]
+    assert result["changes"] == [{"name": "gre-b", "action": "adopt", "fields": [], "adopted": ["gre1"]}]
+
+
+def test_check_mode_predicts_the_adoption_and_runs_only_the_read(run):
+    kernel = run.host("seed-by-hand")
+    result = run({"tunnels": [SEED], "adopt": True}, check_mode=True)
+    assert kernel.calls == [READ]
+    assert result["changed"] is True
+    assert result["commands"] == [f"ip {line}" for line in [ADOPTED_GRE1, *SEED_LINES]]
+    assert result["changes"] == [{"name": "gre1", "action": "adopt", "fields": [], "adopted": ["gre1"]}]
+
+
+def test_diff_of_an_adoption_shows_the_hand_made_tunnel_before(run):
+    run.host("seed-by-hand")
+    same_name = run(dict(SEED, adopt=True), diff=True)["diff"]
+    assert same_name == {"before": {"gre1": SEED_TUNNEL}, "after": {"gre1": dict(SEED_TUNNEL, mtu=None)}}
+    twin = run({"tunnels": [dict(SEED, name="gre-b")], "adopt": True}, diff=True)["diff"]
+    assert twin["before"] == {"gre-b": {"name": "gre-b", "state": "absent"}, "gre1": SEED_TUNNEL}
+    assert twin["after"] == {
+        "gre-b": dict(SEED_TUNNEL, name="gre-b", mtu=None),
+        "gre1": {"name": "gre1", "state": "absent"},
+    }
+
+
+@pytest.mark.parametrize(
+    "state, args, lines",
+    [
+        ("seed-by-hand", {"tunnels": [], "purge": True, "adopt": True}, None),
+        (
+            "seed-by-hand",
+            {"tunnels": [dict(SEED, name="gre-b", key="1")], "purge": True, "adopt": True},
+            [
+                "link add name gre-b type gre remote 198.51.100.1 local 203.0.113.1 ttl 255 tos 0x00 pmtudisc "
+                "ikey 1 okey 1",
+                ALIAS_LINE.format("gre-b"),
+                "address add 10.0.0.1/30 dev gre-b",
+            ],
+        ),
+        ("managed-set", dict(SET, purge=True, adopt=True), ["link del dev gre-old"]),
+        ("managed-gre1", dict(SEED, adopt=True), None),
+    ],
+)
+def test_adopt_leaves_unrelated_hand_made_tunnels_alone_even_with_purge(run, state, args, lines):
+    """seed-by-hand's gre1 (a key tells it from gre-b) and managed-set's gre-hand stay; purge takes gre-old only."""
+    kernel = run.host(state)
+    result = run(args)
+    assert kernel.batch_lines == lines
+    assert all(change["action"] != "adopt" for change in result["changes"])
+
+
+def test_adopt_does_not_delete_for_a_tunnel_listed_absent(run):
+    kernel = run.host("seed-by-hand")
+    result = run.fails({"name": "gre1", "state": "absent", "adopt": True})
+    assert result["msg"] == (
+        "tunnel 'gre1': name: interface gre1 exists but was not created by linuxnet.gre "
+        "(its alias is not 'managed-by: linuxnet.gre'); it is never changed or deleted"
+    )
+    assert kernel.calls == [READ]
