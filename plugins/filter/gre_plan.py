@@ -31,6 +31,13 @@ description:
     address, the one the host sends from: C(gre_mesh_local), else the C(address) of the fact
     C(ansible_default_ipv4) (C(ansible_default_ipv6) for the IPv6 modes). On NAT clouds they differ: the local
     address is the private one, and peers send to the public one."
+  - "B(Underlay addresses) (C(gre_mesh_public), C(gre_mesh_local), an external peer's C(address) and C(local))
+    are IP addresses: names are not resolved, and an address with a prefix length is refused. Addresses that
+    cannot be the end of a tunnel are refused: loopback (so a link to C(localhost), the control node, fails
+    with a message saying so), unspecified, multicast, broadcast, 240.0.0.0/4, IPv4-mapped IPv6, and IPv6
+    link-local (a tunnel's end cannot carry its zone). An IPv4 link-local address (169.254.0.0/16) is taken
+    when set explicitly, since it works within one segment, but never from C(ansible_host), where it is a
+    management address peers do not route to."
   - "B(Inner addresses.) The link between the nodes with ids i < j is link number j*(j-1)/2+i. Its subnet is
     that many O(prefix) blocks after the start of O(pool) (and of O(pool6) for IPv6, alongside). The end with the
     lower id takes the first address (.1 of a /30, .0 of a /31), the other end the next one. The two hosts of
@@ -40,8 +47,9 @@ description:
     space: ids from 0 to N need N*(N+1)/2 subnets, so the default /16 pool holds ids up to 180 with /30 links
     (255 with /31); more hosts need a larger pool (ids up to 1000 fit a /11 with /30 links)."
   - "B(Interface names) are C(gre-<peer>) (C(gre_mesh_short_name) of the peer, default its name); a name that
-    does not fit in 15 characters is cut and ends with the peer's id, C(gre-customer-17). They depend on the
-    peer alone, so they are stable too."
+    does not fit in the kernel's 15 bytes of UTF-8 is cut, never inside a character, and ends with the peer's id:
+    C(gre-customer-17), C(gre-münchen-1). They depend on the peer alone, so they are stable too. An external
+    peer's own interfaces are named C(gre-<host>) too, unless its C(interfaces) names them."
   - "B(Keys.) The kernel tells tunnels apart by mode, endpoints and key. When two tunnels of one node would
     share mode and remote address (two peers behind one NAT address, two external peers on one router), the
     links without a key get the key I(link number + 1), the same on both ends. Other links have no key,
@@ -55,7 +63,9 @@ description:
     MTU is C(gre_mesh_underlay_mtu), else the C(mtu) of the fact C(ansible_default_ipv4) (C(ansible_default_ipv6)
     for the IPv6 modes); an external peer's is its C(mtu). When either end's is unknown (no facts, as for a peer
     outside C(--limit)), the link gets no MTU: the kernel's choice for a new tunnel, and an existing tunnel keeps
-    its own."
+    its own. An MTU that is given (O(mtu), or a link's own) must fit the underlay MTUs that are known: at most
+    the smaller of them less the overhead; a larger one is an error naming the link, the largest that fits
+    and both ends' underlay MTUs."
 positional: _input, groups, host
 options:
   _input:
@@ -100,15 +110,23 @@ options:
     description:
       - Unmanaged peers outside the inventory (the role's C(gre_mesh_external_peers)), each a dict with C(name),
         C(address) (its public underlay address) and optionally C(local) (the address it sends from, default
-        C(address)), C(id), C(short_name) and C(mtu) (its underlay MTU, for the tunnel MTU of its links). Link them
-        with O(links). Their side of each tunnel is in the result of P(linuxnet.gre.gre_plan_check#filter).
+        C(address)), C(id), C(short_name), C(mtu) (its underlay MTU, for the tunnel MTU of its links) and
+        C(interfaces). Link them with O(links). Their side of each tunnel is in the result of
+        P(linuxnet.gre.gre_plan_check#filter).
+      - "C(interfaces) names the peer's own interfaces, for a peer that already has its tunnels (made by hand,
+        C({hosta: gre1})): a dict from an inventory host the peer links to, to the name of the peer's interface
+        for it. Default C(gre-<host>) (as the hosts' names are made). It changes only the peer's side; the
+        managed host still names its interface C(gre-<peer>). A host the peer has no link with, a name the
+        kernel refuses, or two tunnels of the peer with one name are errors."
     type: list
     elements: dict
   pool:
     description:
       - IPv4 pool of the inner subnets (the role's C(gre_mesh_pool)). Empty for no IPv4 inner addresses; then
         O(pool6) must be set.
-      - It must not contain any underlay address.
+      - It must not contain any underlay address, nor overlap 127.0.0.0/8 (loopback), 169.254.0.0/16
+        (link-local, where clouds answer metadata requests at 169.254.169.254), 224.0.0.0/4 (multicast) or
+        240.0.0.0/4 (reserved); nor may a link's C(subnet).
     type: str
     default: 10.0.0.0/16
   prefix:
@@ -117,7 +135,10 @@ options:
     choices: [30, 31]
     default: 30
   pool6:
-    description: IPv6 pool of the inner subnets (the role's C(gre_mesh_pool6)), for IPv6 addresses alongside IPv4 ones.
+    description:
+      - IPv6 pool of the inner subnets (the role's C(gre_mesh_pool6)), for IPv6 addresses alongside IPv4 ones.
+      - It must not overlap ::1, fe80::/10 (link-local, which the kernel gives every interface itself) or ff00::/8
+        (multicast); nor may a link's C(subnet6).
     type: str
   prefix6:
     description: Prefix length of each link's IPv6 subnet (the role's C(gre_mesh_prefix6)).
@@ -142,7 +163,8 @@ options:
     type: str
   mtu:
     description:
-      - MTU of the tunnels of links without their own (the role's C(gre_mesh_mtu)).
+      - MTU of the tunnels of links without their own (the role's C(gre_mesh_mtu)). It must fit the underlay MTUs
+        that are known (see above).
       - Default is the smaller underlay MTU of the link's two ends less the GRE overhead (see above), or the
         kernel's choice when either is unknown.
     type: int
@@ -273,6 +295,16 @@ class HostView(c.Mapping):
 
     def __iter__(self) -> t.Iterator[str]:
         return iter(self._variables)
+
+    def origin(self, key: str) -> str | None:
+        """The file and line the variable was read from, where ansible-core tags values with it (2.19 and later)."""
+        try:
+            from ansible._internal._datatag._tags import Origin  # noqa: PLC0415  (2.19+; private, so guarded)
+
+            tag = Origin.get_tag(self._variables[key])
+        except Exception:  # noqa: BLE001  (older ansible-core, or a value without a tag: no origin to tell)
+            return None
+        return str(tag) if tag is not None and getattr(tag, "path", None) else None
 
     def __len__(self) -> int:
         return len(self._variables)

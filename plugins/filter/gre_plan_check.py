@@ -16,13 +16,19 @@ description:
     (C(run_once)), or once per batch with C(serial); each host then takes its entry from RV(_value.hosts).
   - Also returns what to configure by hand on the external peers, and what P(linuxnet.gre.gre_plan#filter) needs
     to plan any host alone (O(linuxnet.gre.gre_plan#filter:check)).
-  - Fails, naming the host (or the link) and the variable, on a link to an unknown host, a host linked to
-    itself, a link listed twice, mixed address families on a link, a missing underlay address, two nodes with
-    the same id, two tunnels of a host whose names are the same after being cut to 15 characters, a pool too
-    small for the links, overlapping inner subnets, a pool or per-link subnet that contains an underlay address,
-    two tunnels of a host that the kernel could not tell apart, a malformed underlay MTU, and an MTU (given, or
-    computed from the underlay MTUs) the M(linuxnet.gre.gre_tunnel) module would refuse. All problems of a kind
-    are reported together.
+  - Fails, naming the host (or the link) and the variable, on a link to an unknown host (or to C(localhost),
+    the control node), a host linked to itself, a link listed twice, a group that is not in the inventory (with
+    the closest names), mixed address families on a link, a missing underlay address, an underlay address that
+    is a name, has a prefix length, or cannot be a tunnel's end (loopback, unspecified, multicast, broadcast,
+    240.0.0.0/4, IPv4-mapped, IPv6 link-local; IPv4 link-local when taken from C(ansible_host)), two nodes with
+    the same id, an interface name the kernel would refuse (15 bytes of UTF-8 at most), two tunnels of a host
+    whose names are the same after being cut, a pool too small for the links, overlapping inner subnets, a pool or
+    per-link subnet that contains an underlay address or overlaps loopback, link-local, multicast or reserved
+    ranges, two tunnels of a host that the kernel could not tell apart, a malformed underlay MTU, an MTU (given,
+    or computed from the underlay MTUs) the M(linuxnet.gre.gre_tunnel) module would refuse, a given MTU larger
+    than the known underlay MTUs take, and an external peer's C(interfaces) that is not a dict, names a host the
+    peer has no link with, or gives a name the kernel refuses or two of its tunnels one name. All problems of a
+    kind are reported together.
   - Works from the inventory (O(_input) is C(hostvars), O(groups) is C(groups)), never from the hosts of the
     current play, so with C(--limit) the limited hosts still get their tunnels to peers outside the limit.
     Reads the variables of every host of the topology once, and does work in proportion to the number of links.
@@ -51,6 +57,24 @@ options:
         are checked all the same, and each host plans its own with P(linuxnet.gre.gre_plan#filter).
     type: bool
     default: true
+  play_hosts:
+    description:
+      - The hosts of the play, normally C(ansible_play_hosts_all). When given, the topology settings are first read
+        from the variables of every host the run concerns (the play's hosts, the nodes of the topology, and the hosts
+        whose own variables give a topology that reaches them), and the filter fails when they disagree, naming the
+        variable, the hosts on each side and where each value was found. Without this check, a topology variable kept
+        in one group's variables makes the plan depend on which host plans it.
+      - A setting given by the play itself (play vars, role parameters) is the same for every host and is not
+        compared.
+    type: list
+    elements: str
+  role_settings:
+    description:
+      - The gre_mesh role's other settings as the planning host sees them (C(gre_mesh_verify_count) and the like).
+        When given, they and every play host's own values of them (O(play_hosts)) are checked against the role's
+        argument specs and the ranges the modules accept, so that one host's bad value fails the play before any
+        host changes, not that host alone.
+    type: dict
   links:
     description: Explicit links; see O(linuxnet.gre.gre_plan#filter:links).
     type: list
@@ -129,9 +153,12 @@ EXAMPLES = r"""
     purge: true
   become: true
 
-- name: Show what to configure on the router outside the inventory
+- name: Show what to configure on each router outside the inventory, one block per peer
   ansible.builtin.debug:
-    msg: "{{ gre_mesh.external_peers.datacenter.commands }}"
+    msg: "{{ item.value.commands }}"
+  loop: "{{ gre_mesh.external_peers | dict2items }}"
+  loop_control:
+    label: "on external peer {{ item.key }} ({{ item.value.address }})"
   run_once: true
 """
 
@@ -172,8 +199,14 @@ _value:
       description: For each external peer with links, what to configure on it by hand.
       type: dict
       contains:
+        address:
+          description: Its public underlay address (its C(address)), to tell the peers apart.
+          type: str
+          sample: 198.51.100.250
         tunnels:
-          description: Its tunnels, in the shape of the O(linuxnet.gre.gre_tunnel#module:tunnels) option.
+          description:
+            - Its tunnels, in the shape of the O(linuxnet.gre.gre_tunnel#module:tunnels) option. Each is named
+              C(gre-<host>) after the inventory host it leads to, or as the peer's C(interfaces) says.
           type: list
           elements: dict
         commands:
@@ -199,9 +232,14 @@ _value:
       sample: [[hub, site2, 2], [hub, site3, 4]]
 """
 
+import collections.abc as c
+import functools
+import pathlib
 import typing as t
 
+import yaml
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.linuxnet.gre.plugins.filter.gre_plan import HostVarsView, check_inventory
 from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_model import (
@@ -211,8 +249,10 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_model import (
     DEFAULT_PREFIX6,
     DEFAULT_TTL,
     MeshError,
+    Problems,
 )
 from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_plan import check_mesh
+from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_role_settings import check_role_settings
 
 
 def gre_plan_check(
@@ -220,6 +260,8 @@ def gre_plan_check(
     groups: t.Any,
     hosts: t.Any = None,
     plans: t.Any = True,
+    play_hosts: t.Any = None,
+    role_settings: t.Any = None,
     links: t.Any = None,
     full_mesh: t.Any = None,
     hub_spoke: t.Any = None,
@@ -234,12 +276,16 @@ def gre_plan_check(
     mtu: t.Any = None,
 ) -> dict[str, t.Any]:
     check_inventory("gre_plan_check", hostvars, groups)
+    view = HostVarsView(hostvars)
     try:
+        if role_settings is not None:
+            check_role(view, play_hosts or [], role_settings)
         return check_mesh(
-            HostVarsView(hostvars),
+            view,
             groups,
             hosts,
             plans=bool(plans),
+            play_hosts=play_hosts,
             links=links,
             full_mesh=full_mesh,
             hub_spoke=hub_spoke,
@@ -255,6 +301,36 @@ def gre_plan_check(
         )
     except MeshError as exc:
         raise AnsibleFilterError(exc.msg) from None
+
+
+def check_role(view: HostVarsView, play_hosts: t.Sequence[str], values: t.Any) -> None:
+    """The role's other settings, for every host of the play at once (see _mesh_role_settings)."""
+    if not isinstance(values, c.Mapping):
+        raise AnsibleFilterError(f"linuxnet.gre.gre_plan_check: role_settings must be a dict, not {values!r}")
+    specs = role_specs()
+    unknown = sorted(set(values) - set(specs))
+    if unknown:
+        raise AnsibleFilterError(
+            f"linuxnet.gre.gre_plan_check: role_settings: {unknown[0]!r} is no option of the gre_mesh role"
+        )
+    problems = Problems()
+    check_role_settings(view, play_hosts, {name: specs[name] for name in values}, values, problems, validate)
+    problems.raise_any()
+
+
+@functools.lru_cache(maxsize=1)
+def role_specs() -> dict[str, dict[str, t.Any]]:
+    """The gre_mesh role's argument specs, read from the role itself (one source of truth)."""
+    path = pathlib.Path(__file__).resolve().parents[2] / "roles" / "gre_mesh" / "meta" / "argument_specs.yml"
+    options = yaml.safe_load(path.read_text(encoding="utf-8"))["argument_specs"]["main"]["options"]
+    keys = ("type", "elements", "choices")
+    return {name: {key: spec[key] for key in keys if key in spec} for name, spec in options.items()}
+
+
+def validate(spec: dict[str, t.Any], values: dict[str, t.Any]) -> list[str]:
+    """Ansible's own check of role arguments: its error messages."""
+    result = ArgumentSpecValidator(spec).validate(values)
+    return [str(error) for error in result.error_messages]
 
 
 class FilterModule:

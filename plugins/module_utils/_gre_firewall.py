@@ -566,11 +566,20 @@ def read_frameworks(host: Host, look_only: bool = False) -> tuple[Nftables, list
 
 def summary(host: Host) -> dict[str, t.Any]:
     """What filters the host's input, and whether anything of this module is in place (read-only)."""
-    _nft, frameworks = read_frameworks(host, look_only=True)
+    nft, frameworks = read_frameworks(host, look_only=True)
     return {
         "filtered_by": [line for f in frameworks for line in f.filtering(VERSIONS)],
         "managed": any(f.state() for f in frameworks),
+        "backends": usable_backends(nft, frameworks),
+        "nftables": nft.probe_error or "works",
     }
+
+
+def usable_backends(nft: Nftables, frameworks: list[t.Any]) -> list[str]:
+    """The values of the backend option that converge can act on here (nftables where nft works, iptables where installed)."""
+    return (["nftables"] if nft.works else []) + (
+        ["iptables"] if any(isinstance(f, Iptables) for f in frameworks) else []
+    )
 
 
 def converge(host: Host, params: dict[str, t.Any], check_mode: bool, diff: bool) -> dict[str, t.Any]:

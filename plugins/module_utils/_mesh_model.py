@@ -25,6 +25,9 @@ DEFAULT_PREFIX6 = 127
 DEFAULT_MODE = "gre"
 DEFAULT_TTL = 255
 
+# The names Ansible takes for its control node (its implicit localhost): never a tunnel's end.
+LOCALHOST_NAMES = ("localhost", "127.0.0.1", "::1")
+
 # Every problem found in one phase is reported together, up to this many lines.
 MAX_PROBLEMS = 20
 
@@ -105,7 +108,8 @@ class Node:
     ``local`` maps an address family (4 or 6) to the address, filled only for the nodes whose
     tunnels are planned (and for external peers). ``underlay_mtu`` maps a family to the MTU of the
     node's underlay, when known. The ``*_source`` fields name the variable a value came from, for
-    error messages.
+    error messages. An external peer has an ``origin`` (``gre_mesh_external_peers[3]``) and may
+    name its own interfaces: ``interfaces`` maps a peer to the name of its tunnel there.
     """
 
     name: str
@@ -120,6 +124,8 @@ class Node:
     public_text: str = ""
     underlay_mtu: dict[int, int] = dataclasses.field(default_factory=dict)
     underlay_mtu_source: dict[int, str] = dataclasses.field(default_factory=dict)
+    origin: str = ""
+    interfaces: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.public_text:

@@ -10,6 +10,10 @@ full-size packet with DF set fits through the whole path. When either end's unde
 unknown, the link gets none: the kernel chooses when the tunnel is created, and the gre_tunnel
 module leaves an existing tunnel's MTU alone, so runs with and without a peer's facts (``--limit``)
 never undo each other.
+
+A link's own MTU (or ``gre_mesh_mtu``) must fit the underlay MTUs that are known: a larger one
+would be refused, or dropped, on the path (``underlay_fit_problem``). Where neither end's underlay
+MTU is known, there is nothing to check it against.
 """
 
 from __future__ import annotations
@@ -111,3 +115,36 @@ def assign_mtus(links: list[Link]) -> None:
             f"{link.high.label}: {high}, {link.high.underlay_mtu_source[version]}) less {cost} for {link.mode}"
             f"{' with a key' if keyed else ''}"
         )
+
+
+def underlay_fit_problem(link: Link) -> str | None:
+    """Why a given tunnel MTU is too large for the known underlay MTUs of the link's ends, or None.
+
+    The largest MTU that fits is the smaller known underlay MTU less the overhead of the link's mode
+    and key (an automatic key too: keys must be known). An end whose underlay MTU is unknown does
+    not count; when neither is known, nothing is checked. An MTU above what the kernel takes for the
+    mode at all is left to the module's own rule (check_mtus).
+    """
+    if link.mtu is None or link.mtu_source.startswith(COMPUTED):
+        return None
+    version = family(link.mode)
+    ends = (link.low, link.high)
+    known = [node.underlay_mtu[version] for node in ends if version in node.underlay_mtu]
+    keyed = link.key is not None
+    if not known or link.mtu > MAX_TUNNEL_MTU[link.mode][keyed]:
+        return None
+    cost = overhead(link.mode, keyed)
+    largest = min(known) - cost
+    if link.mtu <= largest:
+        return None
+    underlays = "; ".join(
+        f"{node.label}: {node.underlay_mtu[version]}, {node.underlay_mtu_source[version]}"
+        if version in node.underlay_mtu
+        else f"{node.label}: unknown"
+        for node in ends
+    )
+    return (
+        f"{link.label}: {link.mtu_source}: {link.mtu} does not fit the underlay MTUs ({underlays}): {link.mode}"
+        f"{' with a key' if keyed else ''} adds {cost} bytes, so the largest tunnel MTU that fits is {largest}; lower "
+        f"{link.mtu_source}, or unset it to have the MTU follow the underlay"
+    )

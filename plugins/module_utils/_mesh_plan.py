@@ -36,6 +36,7 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_addresses impor
     check_underlay,
     pair_index,
 )
+from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_agreement import check_agreement
 from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_model import (
     DEFAULT_MODE,
     DEFAULT_POOL,
@@ -55,6 +56,7 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_mtu import (
     add_underlay_mtus,
     assign_mtus,
     family,
+    underlay_fit_problem,
 )
 from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_nodes import (
     external_nodes,
@@ -127,6 +129,7 @@ def check_mesh(
     groups: t.Mapping[str, t.Sequence[str]],
     hosts: t.Any = None,
     plans: bool = True,
+    play_hosts: t.Sequence[str] | None = None,
     **settings: t.Any,
 ) -> dict[str, t.Any]:
     """Check the whole topology, plan ``hosts``, and add what ``plan_host`` needs to plan any host alone.
@@ -136,7 +139,16 @@ def check_mesh(
     of hosts with links, links and external peers), ``"nodes"`` (``{name: [id, public address,
     interface name, external, underlay MTU for IPv4, for IPv6]}``) and ``"keys"`` (the automatic keys,
     ``[[node, node, key], ...]``).
+
+    With ``play_hosts`` (the play's hosts), it first checks that every host the run concerns sees
+    the same topology settings in its variables (see _mesh_agreement), so that the plan does not
+    depend on which host plans.
     """
+    if play_hosts is not None:
+        problems = Problems()
+        values = {name: settings.get(name, default) for name, default in DEFAULTS.items() if name in settings}
+        check_agreement(hostvars, groups, play_hosts, values, DEFAULTS, problems)
+        problems.raise_any()
     mesh = build(hostvars, groups, hosts, settings)
     keys = [[*link.spec.ends, link.key] for link in mesh.links if link.key_source == AUTOMATIC_KEY]
     return {
@@ -313,6 +325,7 @@ def build(
 
     links = resolve_links(specs, nodes, settings_, problems)
     add_locals(links, hostvars, planned, problems, check_externals=table is None)
+    check_own_addresses(links, nodes, problems)
     if table is None:
         add_underlay_mtus(links, hostvars, problems)
     problems.raise_any()
@@ -412,6 +425,13 @@ def resolve_links(
 
 def check_public_family(link: Link, problems: Problems) -> bool:
     low, high = link.low, link.high
+    if low.public == high.public:
+        problems.add(
+            f"{link.label}: {low.label} and {high.label} have the same public address {low.public} ({low.name}: "
+            f"{low.public_source}, {high.name}: {high.public_source}), so each end would send GRE to itself or its own "
+            "NAT address; give each its own gre_mesh_public, the address its peers reach it at"
+        )
+        return False
     if low.public.version != high.public.version:
         problems.add(
             f"{link.label} mixes address families: the public address of {low.label} is {low.public} "
@@ -474,6 +494,42 @@ def add_host_local(node: Node, host_vars: t.Mapping[str, t.Any], link: Link, ver
     return None
 
 
+def check_own_addresses(links: list[Link], nodes: dict[str, Node], problems: Problems) -> None:
+    """No tunnel is sent to its own host: a peer's public address is never the address a node sends from.
+
+    Hosts may share a public address only as the one NAT address they are all behind (their links
+    then get keys); a host that sends from an address itself owns it, and no other node may claim it.
+    """
+    sharing: dict[t.Any, list[Node]] = {}
+    for node in nodes.values():
+        sharing.setdefault(node.public, []).append(node)
+    reported: set[tuple[str, str]] = set()
+    for link in links:
+        for node in (link.low, link.high):
+            peer = link.peer_of(node)
+            version = peer.public.version
+            if node.local.get(version) == peer.public and (node.name, peer.name) not in reported:
+                reported.add((node.name, peer.name))
+                problems.add(
+                    f"{link.label}: {node.label} would send GRE to {peer.public}, the public address of {peer.label} "
+                    f"({peer.public_source}), which is {node.name}'s own local address ({node.local_source[version]}); "
+                    f"give {peer.name} its own gre_mesh_public, the address its peers reach it at"
+                )
+    for owners in sharing.values():
+        # External peers may share one: several tunnels on one router.
+        senders = [node for node in owners if not node.external and node.local.get(node.public.version) == node.public]
+        for sender in senders[:1]:
+            for other in owners:
+                if other is not sender and (other.name, sender.name) not in reported:
+                    reported.add((other.name, sender.name))
+                    problems.add(
+                        f"{other.label}: its public address {other.public} ({other.public_source}) is the address "
+                        f"{sender.label} sends from ({sender.local_source[sender.public.version]}); give {other.name} "
+                        "its own gre_mesh_public. Hosts share a public address only behind one NAT address, which "
+                        "none of them sends from"
+                    )
+
+
 def adjacent_links(links: list[Link]) -> Adjacency:
     result: Adjacency = {}
     for link in links:
@@ -488,7 +544,7 @@ def node_of(links: list[Link], name: str) -> Node:
 
 
 def check_interface_names(adjacency: Adjacency, names: dict[str, str], problems: Problems) -> None:
-    """On each node, the interfaces to its peers need distinct names (long names are cut to 15 characters)."""
+    """On each node, the interfaces to its peers need distinct names (long names are cut to 15 bytes)."""
     for name, links in adjacency.items():
         node = node_of(links, name)
         seen: dict[str, Node] = {}
@@ -499,7 +555,7 @@ def check_interface_names(adjacency: Adjacency, names: dict[str, str], problems:
                 first, second = sorted((other, peer), key=lambda n: n.name)
                 problems.add(
                     f"{node.label}: the tunnels to {first.name} and {second.name} would both be named "
-                    f"{names[peer.name]!r} (interface names have at most 15 characters); give one of them another "
+                    f"{names[peer.name]!r} (interface names have at most 15 bytes); give one of them another "
                     "gre_mesh_short_name (short_name for an external peer)"
                 )
 
@@ -583,16 +639,24 @@ def check_mtus(links: list[Link], problems: Problems) -> None:
                 else ""
             )
             problems.add(f"{link.label}: {link.mtu_source}: {problem}{hint}")
+        else:
+            too_large = underlay_fit_problem(link)
+            if too_large is not None:
+                problems.add(too_large)
 
 
 def tunnel_of(
     node: Node, link: Link, names: dict[str, str], local: dict[int, str]
 ) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
-    """This node's tunnel of the link, in gre_tunnel's shape, and what the role needs to ping its peer."""
+    """This node's tunnel of the link, in gre_tunnel's shape, and what the role needs to ping its peer.
+
+    The tunnel is named after the peer (``names``), unless the node is an external peer that names
+    its own interface to this peer (``interfaces``).
+    """
     peer = link.peer_of(node)
     mine, theirs = ("low", "high") if node is link.low else ("high", "low")
     tunnel: dict[str, t.Any] = {
-        "name": names[peer.name],
+        "name": node.interfaces.get(peer.name, names[peer.name]),
         "mode": link.mode,
         "local": local[family(link.mode)],
         "remote": peer.public_text,
@@ -625,17 +689,52 @@ def node_plan(node: Node | None, mesh: Mesh) -> dict[str, list[dict[str, t.Any]]
     return {"tunnels": [tunnel for tunnel, _peer in pairs], "peers": [peer for _tunnel, peer in pairs]}
 
 
-def external_plans(mesh: Mesh) -> dict[str, dict[str, list[t.Any]]]:
-    """What the user configures on each external peer: its tunnels and the iproute2 commands that make them."""
+def external_plans(mesh: Mesh) -> dict[str, dict[str, t.Any]]:
+    """What the user configures on each external peer: its address, its tunnels and the iproute2 commands for them.
+
+    The address tells apart the peers, whose commands may look alike (``ip link add name gre-hosta ...``).
+    """
+    check_own_interfaces(mesh)
     result = {}
     for name in sorted(mesh.externals):
         if name in mesh.adjacency:
-            tunnels = node_plan(mesh.externals[name], mesh)["tunnels"]
+            node = mesh.externals[name]
+            tunnels = node_plan(node, mesh)["tunnels"]
             result[name] = {
+                "address": node.public_text,
                 "tunnels": tunnels,
                 "commands": [line for tunnel in tunnels for line in ip_commands(tunnel)],
             }
     return result
+
+
+def check_own_interfaces(mesh: Mesh) -> None:
+    """The interface names external peers give themselves (``interfaces``), checked against their links.
+
+    Each names a peer it has a link with, and differs from the names of its other tunnels. Raises
+    MeshError with every problem of every external peer.
+    """
+    problems = Problems()
+    for name in sorted(mesh.externals):
+        node = mesh.externals[name]
+        if not node.interfaces:
+            continue
+        linked = sorted(link.peer_of(node).name for link in mesh.adjacency.get(name, []))
+        variable = f"{node.origin}.interfaces"
+        for host in sorted(set(node.interfaces) - set(linked)):
+            problems.add(
+                f"{variable}: {name} has no link with {host!r}; the keys are the inventory hosts it links to "
+                f"({', '.join(linked) or 'none yet'})"
+            )
+        owners: dict[str, str] = {}
+        for peer in sorted(linked, key=lambda peer: peer not in node.interfaces):  # its own names first
+            interface = node.interfaces.get(peer, mesh.names[peer])
+            first = owners.setdefault(interface, peer)
+            if first != peer:
+                problems.add(
+                    f"{variable}.{first}: {interface!r} is the name of its tunnel to {peer} too; choose another name"
+                )
+    problems.raise_any()
 
 
 def ip_commands(tunnel: dict[str, t.Any]) -> list[str]:

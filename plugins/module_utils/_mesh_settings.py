@@ -23,6 +23,22 @@ MIN_MTU = 68
 MAX_MTU = 65535
 # The keys an explicit link (an item of gre_mesh_links) may have besides `hosts`.
 OVERRIDES = ("mode", "key", "ttl", "mtu", "subnet", "subnet6")
+# Ranges no inner subnet (pool, pool6, a link's subnet or subnet6) may overlap: they are not the
+# ordinary unicast addresses two ends of a link can route between. 169.254.0.0/16 is link-local,
+# which would suit a point-to-point link, but clouds answer at 169.254.169.254 (their metadata
+# service), which a tunnel's subnet would take over; so it is refused too.
+UNUSABLE_INNER = tuple(
+    (ipaddress.ip_network(network), what)
+    for network, what in (
+        ("127.0.0.0/8", "the loopback range"),
+        ("169.254.0.0/16", "the link-local range, where clouds keep their metadata service (169.254.169.254)"),
+        ("224.0.0.0/4", "the multicast range"),
+        ("240.0.0.0/4", "the reserved range"),
+        ("::1/128", "the loopback address"),
+        ("fe80::/10", "the link-local range, from which the kernel addresses every interface itself"),
+        ("ff00::/8", "the multicast range"),
+    )
+)
 
 
 def as_int(value: t.Any) -> int | None:
@@ -99,6 +115,16 @@ class Checker:
         if network.prefixlen > longest:
             self.fail(variable, f"{value} is too small for a link: the prefix must be /{longest} or shorter")
             return None
+        for unusable, what in UNUSABLE_INNER:
+            if unusable.version == version and network.overlaps(unusable):
+                # Two CIDR blocks that overlap: the one with the longer prefix lies in the other.
+                where = "is in" if network.prefixlen >= unusable.prefixlen else "overlaps"
+                self.fail(
+                    variable,
+                    f"{network} {where} {unusable}, {what}; inner addresses must be ordinary unicast ones, choose "
+                    "another range",
+                )
+                return None
         return network
 
     def choice(self, variable: str, value: t.Any, choices: tuple[int, ...]) -> int | None:

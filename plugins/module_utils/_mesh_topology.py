@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import collections.abc as c
 import dataclasses
+import difflib
 import typing as t
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_model import LinkSpec, Problems
+from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_model import LOCALHOST_NAMES, LinkSpec, Problems
 from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_settings import OVERRIDES, parse_overrides
 
 Pair = t.Tuple[str, str]
 HUB_SPOKE_KEYS = ("hubs", "spokes")
+# How many of the inventory's groups a message about a group that is not there lists.
+LISTED_GROUPS = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,9 +94,7 @@ def add_explicit_links(
             continue
         unknown = [name for name in ends if not (name in external_names or is_host(name))]
         for name in unknown:
-            problems.add(
-                f"{origin}: {name!r} is neither a host of the inventory nor the name of one of gre_mesh_external_peers"
-            )
+            problems.add(f"{origin}: {unknown_end(name)}")
         if unknown:
             continue
         if ends[0] == ends[1]:
@@ -104,6 +105,15 @@ def add_explicit_links(
             problems.add(f"{origin}: the link {pair[0]} <-> {pair[1]} is already {result[pair].origin}")
             continue
         result[pair] = LinkSpec(pair, origin, overrides, origin)
+
+
+def unknown_end(name: str) -> str:
+    if name in LOCALHOST_NAMES:
+        return (
+            f"{name!r} is Ansible's control node, not a host of the inventory, and a loopback address cannot be a GRE "
+            "endpoint; link the managed host by its inventory name"
+        )
+    return f"{name!r} is neither a host of the inventory nor the name of one of gre_mesh_external_peers"
 
 
 def mentions(item: t.Any, name: str) -> bool:
@@ -147,8 +157,21 @@ def group_members(
 def group_exists(groups: t.Mapping[str, t.Sequence[str]], variable: str, group: t.Any, problems: Problems) -> bool:
     if isinstance(group, str) and group in groups:
         return True
-    problems.add(f"{variable}: group {group!r} is not in the inventory")
+    problems.add(f"{variable}: group {group!r} is not in the inventory; {group_hint(groups, group)}")
     return False
+
+
+def group_hint(groups: t.Mapping[str, t.Sequence[str]], group: t.Any) -> str:
+    """The groups closest to a name that is not one (a typo), or else the first of the inventory's groups."""
+    names = sorted(str(name) for name in groups)
+    close = difflib.get_close_matches(group, names) if isinstance(group, str) else []
+    if close:
+        return f"did you mean {' or '.join(repr(name) for name in close)}?"
+    if not names:
+        return "the inventory has no groups"
+    listed = ", ".join(names[:LISTED_GROUPS])
+    more = f" and {len(names) - LISTED_GROUPS} more" if len(names) > LISTED_GROUPS else ""
+    return f"its groups are {listed}{more}"
 
 
 def add_full_meshes(

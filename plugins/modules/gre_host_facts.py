@@ -135,6 +135,19 @@ ansible_facts:
             managed:
               description: Whether objects of M(linuxnet.gre.gre_firewall) are in place.
               type: bool
+            backends:
+              description:
+                - The values of the O(linuxnet.gre.gre_firewall#module:backend) option of M(linuxnet.gre.gre_firewall)
+                  that work here, V(nftables) where C(nft) works on the kernel (a dry run) and V(iptables) where
+                  C(iptables-legacy-save) and C(-restore) (or, without C(nft), the iptables-nft ones) are installed.
+                  Empty where no packet filter tool works.
+              type: list
+              elements: str
+              sample: [nftables]
+            nftables:
+              description: V(works), or why C(nft) does not work here (its error).
+              type: str
+              sample: works
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -12,6 +12,7 @@ import re
 import yaml
 
 from ansible_collections.linuxnet.gre.plugins.filter.gre_plan_check import gre_plan_check
+from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_role_settings import RANGES
 
 ROLE = pathlib.Path(__file__).resolve().parents[3] / "roles" / "gre_mesh"
 DEFAULTS_TEXT = (ROLE / "defaults" / "main.yml").read_text()
@@ -50,7 +51,14 @@ def test_every_variable_is_prefixed_and_documented():
 
 
 def test_the_role_passes_every_planner_setting_under_its_own_variable():
-    keywords = set(inspect.signature(gre_plan_check).parameters) - {"hostvars", "groups", "hosts", "plans"}
+    keywords = set(inspect.signature(gre_plan_check).parameters) - {
+        "hostvars",
+        "groups",
+        "hosts",
+        "plans",
+        "play_hosts",
+        "role_settings",
+    }
     assert set(SETTINGS) == keywords
     for keyword, expression in SETTINGS.items():
         assert expression == f"{{{{ gre_mesh_{keyword} }}}}"
@@ -61,3 +69,14 @@ def test_choices_match_the_planners():
     assert SPECS["gre_mesh_mode"]["choices"] == ["gre", "gretap", "ip6gre", "ip6gretap"]
     assert SPECS["gre_mesh_prefix"]["choices"] == [30, 31]
     assert SPECS["gre_mesh_prefix6"]["choices"] == [126, 127]
+
+
+def test_the_ranges_the_play_checks_are_the_ones_the_specs_and_defaults_document():
+
+    for name, (low, high, _unit) in RANGES.items():
+        words = f"from {low:g} to {high:g}"
+        description = SPECS[name]["description"]
+        assert words in " ".join(description if isinstance(description, list) else [description]).lower(), name
+        comment = re.search(rf"((?:#[^\n]*\n)+){name}:", DEFAULTS_TEXT)
+        assert comment and words.lower() in comment.group(1).replace("\n# ", " ").lower(), name
+        assert low <= DEFAULTS[name] <= high, name

@@ -232,7 +232,7 @@ def test_gre_mesh_underlay_mtu_without_facts() -> None:
         pytest.param({"mtu": 1300}, 1300, id="gre_mesh_mtu"),
         pytest.param({"links": [{"hosts": ["hosta", "hostb"], "mtu": 1350}]}, 1350, id="the link's own"),
         pytest.param({"links": [{"hosts": ["hosta", "hostb"], "mtu": 1350}], "mtu": 1300}, 1350, id="the link's first"),
-        pytest.param({"mtu": 9000}, 9000, id="even above the underlay's"),
+        # Not above what the underlay takes: test_mesh_inputs.py, test_a_given_mtu_must_fit_the_known_underlay.
     ],
 )
 def test_an_explicit_mtu_wins(settings: dict[str, t.Any], mtu: int) -> None:

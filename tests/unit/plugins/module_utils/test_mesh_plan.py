@@ -338,6 +338,7 @@ def test_external_peer_side_is_returned_with_its_commands() -> None:
     )
     assert result["external_peers"] == {
         "dc": {
+            "address": "198.51.100.250",
             "tunnels": [
                 {
                     "name": "gre-hosta",
@@ -483,7 +484,7 @@ ERRORS = [
         with_vars("hostb", ansible_host="hostb.example.com"),
         LINKED,
         "host hostb: gre_mesh_public: not set, and ansible_host 'hostb.example.com' is not an IP address to take it "
-        "from; set gre_mesh_public to the address its peers send to",
+        "from (names are not resolved); set gre_mesh_public to the address its peers send to",
         id="ansible_host is a name",
     ),
     pytest.param(
@@ -496,7 +497,7 @@ ERRORS = [
     pytest.param(
         with_vars("hostb", gre_mesh_public="0.0.0.0"),
         LINKED,
-        "host hostb: gre_mesh_public: '0.0.0.0' is not a unicast IP address",
+        "host hostb: gre_mesh_public: '0.0.0.0' is the unspecified address, which cannot be a GRE endpoint",
         id="bad public address",
     ),
     # An id collision.
@@ -555,7 +556,7 @@ ERRORS = [
         },
         {"links": [["hub", "branch-office-1"], ["hub", "branch-office-2"]]},
         "host hub: the tunnels to branch-office-1 and branch-office-2 would both be named 'gre-branch-of-1' "
-        "(interface names have at most 15 characters); give one of them another gre_mesh_short_name (short_name for "
+        "(interface names have at most 15 bytes); give one of them another gre_mesh_short_name (short_name for "
         "an external peer)",
         id="name collision",
     ),
@@ -660,7 +661,10 @@ ERRORS = [
         id="links not a list",
     ),
     pytest.param(
-        PAIR, {"full_mesh": ["core"]}, "gre_mesh_full_mesh[0]: group 'core' is not in the inventory", id="group"
+        PAIR,
+        {"full_mesh": ["core"]},
+        "gre_mesh_full_mesh[0]: group 'core' is not in the inventory; its groups are all",
+        id="group",
     ),
     pytest.param(
         PAIR,
@@ -683,7 +687,8 @@ ERRORS = [
     pytest.param(
         PAIR,
         {"external_peers": [{"name": "dc1", "address": "dc1.example.com"}]},
-        "gre_mesh_external_peers[0].address: 'dc1.example.com' is not a unicast IP address",
+        "gre_mesh_external_peers[0].address: 'dc1.example.com' is a name, and names are not resolved (the plan "
+        "depends on the inventory alone); give an IP address",
         id="external peer address",
     ),
     pytest.param(

@@ -119,19 +119,47 @@ def link_settings(draw: st.DrawFn, number: int) -> dict[str, t.Any]:
     return result
 
 
+def one_per_address(names: list[str], public: dict[str, str]) -> list[str]:
+    seen: set[str] = set()
+    result = []
+    for name in names:
+        if public[name] not in seen:
+            seen.add(public[name])
+            result.append(name)
+    return result
+
+
+def fitting_mtu(overrides: dict[str, t.Any], ends: list[dict[str, t.Any]]) -> int:
+    """A link's own MTU, lowered to what the known underlay MTUs of its ends take (the planner refuses more).
+
+    Counted with a key, which the link may get automatically.
+    """
+    known = [mtu for mtu in (underlay_mtu(variables) for variables in ends) if mtu is not None]
+    if not known:
+        return overrides["mtu"]
+    return min(overrides["mtu"], min(known) - overhead(overrides.get("mode", "gre"), keyed=True))
+
+
 @st.composite
 def inventories(draw: st.DrawFn) -> Inventory:
     ids = draw(st.lists(st.integers(0, MAX_ID), min_size=2, max_size=14, unique=True))
     hostvars = draw(hosts(ids))
     names = sorted(hostvars)
-    mesh = draw(st.lists(st.sampled_from(names), unique=True))
+    # Hosts behind one NAT address are never linked with each other (the planner refuses it): a mesh
+    # takes one of them, a spoke behind its hub's address is left out, and such pairs are not drawn.
+    public = {name: variables["ansible_host"] for name, variables in hostvars.items()}
+    mesh = one_per_address(draw(st.lists(st.sampled_from(names), unique=True)), public)
     hubs = draw(st.lists(st.sampled_from(names), max_size=3, unique=True))
     spokes = draw(st.lists(st.sampled_from([n for n in names if n not in hubs] or names), unique=True))
-    spokes = [name for name in spokes if name not in hubs]
-    pairs = draw(st.lists(st.sampled_from(list(itertools.combinations(names, 2))), max_size=12, unique=True))
+    hub_addresses = {public[name] for name in hubs}
+    spokes = [name for name in spokes if name not in hubs and public[name] not in hub_addresses]
+    apart = [pair for pair in itertools.combinations(names, 2) if public[pair[0]] != public[pair[1]]]
+    pairs = draw(st.lists(st.sampled_from(apart), max_size=12, unique=True)) if apart else []
     links: list[t.Any] = []
     for number, pair in enumerate(pairs):
         overrides = draw(link_settings(number))
+        if "mtu" in overrides:
+            overrides["mtu"] = fitting_mtu(overrides, [hostvars[name] for name in pair])
         links.append({"hosts": list(pair), **overrides} if overrides else list(pair))
     prefix = draw(st.sampled_from([30, 31]))
     pool6 = draw(st.sampled_from([None, "fd00:6e65:7400::/64"]))
