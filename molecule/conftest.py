@@ -7,8 +7,12 @@ one, capture on the other) asks for them by name with `lab_host` instead.
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,6 +50,27 @@ def group(inventory: str) -> Callable[[str], list[str]]:
 
 
 MANAGED = "managed-by: linuxnet.gre"
+EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
+PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[1]))
+
+
+def playbook(name: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run playbooks/NAME.yml on the scenario's inventory as a user would; more -i, -e, --limit… in ``args``."""
+    command = [
+        "ansible-playbook",
+        str(PROJECT / "playbooks" / f"{name}.yml"),
+        "-i",
+        str(EPHEMERAL / "inventory"),
+        *map(str, args),
+    ]
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    return subprocess.run(command, capture_output=True, text=True, env=env, check=False, timeout=600)
+
+
+def recap(run: subprocess.CompletedProcess[str]) -> dict[str, dict[str, int]]:
+    """The PLAY RECAP of a run: each host's counts (ok, changed, unreachable, failed, …)."""
+    rows = re.findall(r"^(\S+)\s+:\s+(.*)$", run.stdout.split("PLAY RECAP", 1)[-1], re.MULTILINE)
+    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)} for host, counts in rows}
 
 
 @pytest.fixture(scope="session")

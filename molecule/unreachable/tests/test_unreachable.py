@@ -8,31 +8,20 @@ The tests run in file order and depend on each other: first run, then the re-run
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import playbook, recap
 
-EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
-PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
 MESH = ["node1", "node2", "node3", "node4"]
 DOWN = "node4"
 RUNS: dict[str, subprocess.CompletedProcess[str]] = {}
 
 
 def site(*extra_inventories: Path) -> subprocess.CompletedProcess[str]:
-    command = ["ansible-playbook", str(PROJECT / "playbooks" / "site.yml"), "-i", str(EPHEMERAL / "inventory")]
-    for inventory in extra_inventories:
-        command += ["-i", str(inventory)]
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    return subprocess.run(command, capture_output=True, text=True, env=env, check=False, timeout=600)
-
-
-def recap(run: subprocess.CompletedProcess[str]) -> dict[str, dict[str, int]]:
-    rows = re.findall(r"^(\S+)\s+:\s+(.*)$", run.stdout.split("PLAY RECAP", 1)[-1], re.MULTILINE)
-    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)} for host, counts in rows}
+    return playbook("site", *(arg for inventory in extra_inventories for arg in ("-i", inventory)))
 
 
 @pytest.fixture(scope="module")
