@@ -409,7 +409,7 @@ changes:
     adopted:
       description:
         - The interfaces not created by this module that this tunnel replaces; deleted in the same C(ip -batch)
-          (RV(diff) shows them before). Its own name when it replaces a tunnel of its name.
+          (the diff shows them before). Its own name when it replaces a tunnel of its name.
       returned: when RV(changes[].action) is V(adopt)
       type: list
       elements: str

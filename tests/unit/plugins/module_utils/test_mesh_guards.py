@@ -3,8 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Inputs that would build tunnels that can never work: refused by the planner before any host changes.
 
-A tunnel sent to its own host (two hosts with one public address, a peer's public address that is
-the host's own local one), and role settings out of range on one host of the play.
+A tunnel sent to its own host: two hosts with one public address, a peer's public address that is
+the host's own local one. (Role settings out of range: tests/unit/plugins/filter/test_gre_plan_check_role.py.)
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import typing as t
 
 import pytest
 
-from ansible_collections.linuxnet.gre.plugins.filter.gre_plan_check import gre_plan_check
 from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_model import MeshError
 from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_plan import plan_mesh
 
@@ -75,54 +74,3 @@ def test_two_spokes_behind_one_nat_address_still_work_with_keys() -> None:
     result = plan_mesh(hostvars, GROUPS, hub_spoke=[{"hubs": "hubs", "spokes": "spokes"}])
     # Ids 0, 1 and 9: link numbers 36 and 37, keys 37 and 38.
     assert sorted(tunnel.get("key") for tunnel in result["hosts"]["hub"]["tunnels"]) == ["37", "38"]
-
-
-HOSTVARS = {
-    "hosta": {"ansible_host": "203.0.113.1", "gre_mesh_local": "203.0.113.1"},
-    "hostb": {"ansible_host": "198.51.100.1", "gre_mesh_local": "198.51.100.1"},
-}
-ROLE_DEFAULTS = {"gre_mesh_verify_count": 3, "gre_mesh_verify_timeout": 2, "gre_mesh_persist": "auto"}
-
-
-def check_role(hostvars: dict[str, dict[str, t.Any]], **play: t.Any) -> dict[str, t.Any]:
-    return gre_plan_check(
-        hostvars,
-        {"all": ["hosta", "hostb"]},
-        hosts=[],
-        plans=False,
-        play_hosts=["hosta", "hostb"],
-        role_settings={**ROLE_DEFAULTS, **play},
-        links=[["hosta", "hostb"]],
-    )
-
-
-@pytest.mark.parametrize(
-    ("play", "hostb", "message"),
-    [
-        (
-            {"gre_mesh_verify_count": 0},
-            {},
-            "the play: gre_mesh_verify_count: 0 is not from 1 to 50 echo requests per link",
-        ),
-        (
-            {},
-            {"gre_mesh_verify_count": 0},
-            "host hostb: gre_mesh_verify_count: 0 is not from 1 to 50 echo requests per link",
-        ),
-        ({}, {"gre_mesh_verify_timeout": 0}, "host hostb: gre_mesh_verify_timeout: 0 is not from 0.1 to 60 seconds"),
-        ({}, {"gre_mesh_verify_count": "many"}, "host hostb: argument 'gre_mesh_verify_count' is of type str"),
-        ({}, {"gre_mesh_persist": "netword"}, "host hostb: value of gre_mesh_persist must be one of: auto, networkd"),
-    ],
-)
-def test_a_role_setting_out_of_range_on_one_host_fails_the_whole_play(play, hostb, message) -> None:
-    from ansible.errors import AnsibleFilterError  # noqa: PLC0415
-
-    hostvars = {**HOSTVARS, "hostb": {**HOSTVARS["hostb"], **hostb}}
-    with pytest.raises(AnsibleFilterError) as caught:
-        check_role(hostvars, **play)
-    assert str(caught.value).startswith(message)
-
-
-def test_good_role_settings_pass() -> None:
-    hostvars = {**HOSTVARS, "hostb": {**HOSTVARS["hostb"], "gre_mesh_verify_count": 5, "gre_mesh_persist": "unit"}}
-    assert check_role(hostvars)["summary"]["links"] == 1
