@@ -15,7 +15,7 @@ description:
     that M(linuxnet.gre.gre_probe) gathered on both ends of each.
   - A link is up when every probed end's small pings and full-size pings (with DF) through the tunnel are
     answered. A link that is down gets exactly one cause, with a one-line fix, from an ordered list of checks,
-    the most specific evidence first; C(docs/verify.md) lists them.
+    the most specific evidence first; the collection's guide C(docs/docsite/rst/verify.rst) lists them.
   - "Configuration first, per end: V(interface_missing), V(interface_wrong_kind), V(interface_down),
     V(local_not_on_host), V(endpoint_mismatch) (remote or local other than planned, or swapped); then between
     the ends: V(key_mismatch), V(inner_subnets). When the small pings pass: V(mtu_black_hole). Otherwise where

@@ -19,7 +19,7 @@ import ipaddress
 import typing as t
 
 NOT_A_LINK, SELF = "-", "\\"
-# The causes, in the order they are checked. Docs (docs/verify.md) and tests name them.
+# The causes, in the order they are checked. Docs (docs/docsite/rst/verify.rst) and tests name them.
 CAUSES = (
     "not_checked",
     "interface_missing",

@@ -30,8 +30,13 @@ description:
     framework that filters; where none does, nftables when it works on the kernel (a dry run, C(nft --check add
     table inet linuxnet_gre)), else iptables. Frameworks not chosen lose whatever this module added there."
   - O(state=absent), or an empty O(peers), removes everything this module added, in every framework.
-  - "The target needs Python 3, root privileges (C(become: true)) and C(nft), or C(iptables-save) and
-    C(iptables-restore) in their C(-legacy) or C(-nft) variants (iptables 1.8 or newer)."
+  - "Needs root privileges (C(become: true))."
+requirements:
+  - Python on the target, a version the ansible-core in use supports there (3.7 or newer with ansible-core 2.17,
+    3.8 or newer from 2.18 on)
+  - nftables 0.9 or newer built with JSON, as distributions build it (C(nft --json); tested with 1.0.6)
+  - or iptables 1.8 or newer (tested with 1.8.9), C(iptables-save) and C(iptables-restore) in their C(-legacy) or
+    C(-nft) variants, and C(ip6tables-save) and C(ip6tables-restore) for IPv6 peers
 author:
   - linuxnet.gre maintainers (@linuxnet)
 attributes:

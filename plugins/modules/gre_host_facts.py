@@ -21,6 +21,14 @@ description:
     show)), and whether D-Bus's system bus is there.
   - With O(firewall), what filters the host's input and whether the objects of M(linuxnet.gre.gre_firewall)
     are in place, read as that module reads them.
+requirements:
+  - Python on the target, a version the ansible-core in use supports there (3.7 or newer with ansible-core 2.17,
+    3.8 or newer from 2.18 on)
+  - with O(default_routes), iproute2 4.17 or newer (C(ip)), the first whose C(ip -json route) prints JSON
+  - where systemd runs the host, its C(systemctl)
+  - with O(firewall), nothing more; each filter is read where installed - nftables 0.9 or newer built with JSON, as
+    distributions build it (C(nft --json); tested with 1.0.6), and iptables 1.8 or newer (C(iptables-legacy-save),
+    C(iptables-nft-save))
 author:
   - linuxnet.gre maintainers (@linuxnet)
 attributes:

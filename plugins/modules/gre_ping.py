@@ -18,6 +18,10 @@ description:
   - Never fails because an address does not answer; RV(down) counts those, so a playbook can decide.
   - Uses ping sockets (no privilege needed where C(net.ipv4.ping_group_range) allows the user), else raw
     sockets, which need root.
+requirements:
+  - Python on the target, a version the ansible-core in use supports there (3.7 or newer with ansible-core 2.17,
+    3.8 or newer from 2.18 on)
+  - no command; the pings are Python's own sockets (C(SO_BINDTODEVICE), so Linux)
 author:
   - linuxnet.gre maintainers (@linuxnet)
 attributes:

@@ -31,6 +31,15 @@ description:
     C(tcpdump) is needed.
   - "Needs root (C(become: true)) for the capture and the raw ICMP sockets; without the capture's privilege
     it reports the capture as not available and goes on."
+requirements:
+  - Python on the target, a version the ansible-core in use supports there (3.7 or newer with ansible-core 2.17,
+    3.8 or newer from 2.18 on)
+  - iproute2 4.14 or newer (C(ip -details -statistics -json)); 5.0 or newer for the interface of the route back,
+    which older C(ip route get) does not print as JSON (it is then left out)
+  - no C(tcpdump); the capture is a packet socket of Python's own
+  - to read the packet filters, whichever is installed - C(nft), C(iptables-legacy-save) and C(iptables-nft-save),
+    or else a plain C(iptables-save) (and the C(ip6tables) ones for IPv6 tunnels); a filter without its tools is
+    not read
 author:
   - linuxnet.gre maintainers (@linuxnet)
 attributes:
