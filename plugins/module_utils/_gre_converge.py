@@ -19,8 +19,18 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._gre_persist import F
 from ansible_collections.linuxnet.gre.plugins.module_utils._gre_plan import Change, Plan, plan
 
 
-def converge(kernel: Kernel, files: Files, params: dict[str, t.Any], check_mode: bool, diff: bool) -> dict[str, t.Any]:
-    """Make the host's GRE tunnels (and with ``persist``, their boot files) what ``params`` say. Raises GreError."""
+def converge(
+    kernel: Kernel,
+    files: Files,
+    params: dict[str, t.Any],
+    check_mode: bool,
+    diff: bool,
+    warn: t.Callable[[str], None],
+) -> dict[str, t.Any]:
+    """Make the host's GRE tunnels (and with ``persist``, their boot files) what ``params`` say. Raises GreError.
+
+    ``warn`` gets what the user should hear of although the run succeeds (``persist=auto`` on a host without systemd).
+    """
     wanted = wanted_tunnels(params)
     interfaces = kernel.read()
     pending = kernel.pending_creations()
@@ -39,6 +49,8 @@ def converge(kernel: Kernel, files: Files, params: dict[str, t.Any], check_mode:
         # tunnels as the run leaves them: one whose MTU is not given keeps the MTU it has at boot.
         omitted = {w.name for w in wanted if isinstance(w, Tunnel) and w.mtu is None}
         persistence = prepare(files, persist, keep_boot_mtus(files, todo.settled, omitted))
+        for warning in persistence.warnings:
+            warn(warning)
     commands = []
     for name in todo.modules:
         if not kernel.module_loaded(name):

@@ -10,6 +10,8 @@
 - ``networkd``: per tunnel ``60-linuxnet-gre-NAME.netdev`` and ``.network`` in /etc/systemd/network,
   and one ``60-linuxnet-gre.link`` whose ``Alias=`` marks the tunnels networkd creates as managed.
 - ``none``: neither.
+- ``auto``: the host decides (``auto_mechanism``): networkd where systemd-networkd can bring the
+  tunnels back, else the unit where systemd runs, else none, with a warning.
 
 Whatever of these exists and is not wanted is removed. Everything is checked (``prepare``) before
 gre_tunnel changes the kernel; the files are written after (``Persistence.apply``), then one
@@ -36,6 +38,14 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._gre_model import (
 from ansible_collections.linuxnet.gre.plugins.module_utils._gre_plan import Plan, add_create_steps
 
 MECHANISMS = ("unit", "networkd", "none")
+# What gre_tunnel's persist option takes: a mechanism, or auto for the one the host supports.
+AUTO = "auto"
+CHOICES = (AUTO, *MECHANISMS)
+NOT_PERSISTED = (
+    "persist=auto: this host does not run systemd, so its GRE tunnels are not persisted and will be gone after a "
+    "reboot. Run this again after each boot, or set persist to none for this host (gre_mesh_persist: none with "
+    "the role linuxnet.gre.gre_mesh) to silence this warning."
+)
 NETWORKD_DIR = "/etc/systemd/network"
 PREFIX = "60-linuxnet-gre"
 NETWORKD_SUFFIXES = (".netdev", ".network", ".link")
@@ -284,6 +294,7 @@ class Persistence:
     remove: list[str]
     commands: list[list[str]]
     diff: list[dict[str, str]]
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -325,9 +336,33 @@ class Persistence:
         }
 
 
+def networkd_works(state: dict[str, bool]) -> bool:
+    """Whether systemd-networkd brings the tunnels back at boot: active and enabled, with udevd to apply the .link file."""
+    return bool(state.get("networkd_active") and state.get("networkd_enabled") and state.get("udevd_active"))
+
+
+def auto_mechanism(systemd: bool, state: dict[str, bool], tunnels: list[Tunnel]) -> str:
+    """``persist=auto``: networkd where it works, else the unit where systemd runs, else none (also for no tunnels)."""
+    if not tunnels or not systemd:
+        return "none"
+    return "networkd" if networkd_works(state) else "unit"
+
+
 def prepare(files: Files, mechanism: str, tunnels: list[Tunnel]) -> Persistence:
-    """Check that ``mechanism`` works here and decide what it changes; GreError otherwise, nothing touched yet."""
+    """Check that ``mechanism`` works here and decide what it changes; GreError otherwise, nothing touched yet.
+
+    ``auto`` is decided first, from the same reads (one ``systemctl show`` where systemd runs and tunnels are
+    listed); when it has to choose none for listed tunnels, the result carries a warning saying so.
+    """
     systemd = files.exists("/run/systemd/system")
+    state: dict[str, bool] = {}
+    warnings: list[str] = []
+    if mechanism == AUTO:
+        if systemd and tunnels:
+            state = host_services(files)
+        mechanism = auto_mechanism(systemd, state, tunnels)
+        if mechanism == "none" and tunnels:
+            warnings.append(NOT_PERSISTED)
     if mechanism == "unit" and tunnels and not systemd:
         raise GreError("persist: unit: this host does not run systemd, so the unit would never start")
     wanted = wanted_files(mechanism, tunnels)
@@ -345,12 +380,9 @@ def prepare(files: Files, mechanism: str, tunnels: list[Tunnel]) -> Persistence:
         if set(inside) <= set(remove):
             remove.append(BATCH_DIR)
     networkd_touched = any(path.startswith(f"{NETWORKD_DIR}/") for path in [*write, *remove])
-    state = host_services(files) if systemd and (mechanism == "networkd" or networkd_touched) else {}
-    if (
-        mechanism == "networkd"
-        and tunnels
-        and not (state.get("networkd_active") and state.get("networkd_enabled") and state.get("udevd_active"))
-    ):
+    if not state and systemd and (mechanism == "networkd" or networkd_touched):
+        state = host_services(files)
+    if mechanism == "networkd" and tunnels and not networkd_works(state):
         raise GreError(
             "persist: networkd: systemd-networkd is not active and enabled here, or systemd-udevd (which sets "
             "the managed alias) is not running: the tunnels would not come back at boot; persist them with the unit"
@@ -372,7 +404,7 @@ def prepare(files: Files, mechanism: str, tunnels: list[Tunnel]) -> Persistence:
         for path in remove
         if path != BATCH_DIR
     ]
-    return Persistence(mechanism, write, remove, commands, diff)
+    return Persistence(mechanism, write, remove, commands, diff, warnings)
 
 
 def host_services(files: Files) -> dict[str, bool]:

@@ -25,7 +25,15 @@ description:
     C(ip -batch -), whatever the number of tunnels. Loads the C(ip_gre) or C(ip6_gre) kernel module when a
     tunnel of that family must be created and the module is not loaded yet.
   - With O(persist), also writes what brings the listed tunnels back at boot, in the same run.
-  - "The target needs Python 3 and iproute2 (C(ip)), and root privileges (C(become: true))."
+  - "Needs root privileges (C(become: true))."
+requirements:
+  - Python on the target, a version the ansible-core in use supports there (3.7 or newer with ansible-core 2.17,
+    3.8 or newer from 2.18 on)
+  - iproute2 4.14 or newer (C(ip)), the first whose C(ip -details -json) prints the settings of GRE tunnels
+  - C(modprobe) (kmod) where a tunnel's kernel module (C(ip_gre), C(ip6_gre)) is neither loaded nor built in
+  - with O(persist=unit), systemd (C(systemctl))
+  - with O(persist=networkd), systemd 252 or newer (C(Independent=)) with systemd-networkd active and enabled and
+    systemd-udevd running, and C(networkctl) where D-Bus runs (O(persist=auto) takes what the host has)
 author:
   - linuxnet.gre maintainers (@linuxnet)
 attributes:
@@ -40,7 +48,8 @@ attributes:
     support: full
     description:
       - A second run with the same options reports no change and runs only the read command (with
-        O(persist=networkd), also the C(systemctl show) that checks networkd).
+        O(persist=networkd), or O(persist=auto) on a host that runs systemd, also the C(systemctl show) that checks
+        networkd).
       - One exception, with O(persist) - a tunnel created without O(tunnels[].mtu) is persisted without an MTU;
         the next run writes the MTU the kernel gave it into the boot files (once).
   platform:
@@ -213,6 +222,9 @@ options:
         networkd is told to reload (C(networkctl reload), or a restart of C(systemd-networkd.service) without
         D-Bus) when its files change. Cannot express O(tunnels[].dev), nor O(tunnels[].tos) for the IPv6 modes."
       - V(none) persists nothing.
+      - "V(auto): V(networkd) where systemd-networkd is active and enabled and systemd-udevd runs, else V(unit) where
+        the host runs systemd, else V(none), with a warning that the tunnels will be gone after a reboot (no warning
+        when O(tunnels) lists none to keep). RV(persisted.mechanism) says which it chose."
       - Whatever this option wrote before and is not wanted now is removed (the unit disabled first), so
         switching between the values, or listing no tunnels, leaves no stale file behind. A host where nothing
         changes costs a read of the files and runs no command.
@@ -222,7 +234,7 @@ options:
       - Checked after the read of the kernel and before anything changes; a value that cannot work on the host
         fails the run, naming it.
     type: str
-    choices: [unit, networkd, none]
+    choices: [auto, unit, networkd, none]
   adopt:
     description:
       - "Take over GRE tunnels that this module did not create (without the alias C(managed-by: linuxnet.gre)),
@@ -289,6 +301,16 @@ EXAMPLES = r"""
         addresses: [10.0.0.1/30]
     purge: true
     persist: unit
+  become: true
+
+- name: Persist with what the host has (systemd-networkd, else a unit), warning where it has neither
+  linuxnet.gre.gre_tunnel:
+    tunnels:
+      - name: gre-b
+        local: 203.0.113.1
+        remote: 198.51.100.1
+        addresses: [10.0.0.1/30]
+    persist: auto
   become: true
 
 - name: >-
@@ -440,7 +462,9 @@ persisted:
   type: dict
   contains:
     mechanism:
-      description: The value of O(persist).
+      description:
+        - The mechanism used, V(unit), V(networkd) or V(none) - the value of O(persist), or the one O(persist=auto)
+          chose on this host (V(none) also when no tunnel is listed to keep).
       type: str
       sample: unit
     written:
@@ -465,7 +489,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.linuxnet.gre.plugins.module_utils._gre_converge import converge
 from ansible_collections.linuxnet.gre.plugins.module_utils._gre_kernel import Kernel
 from ansible_collections.linuxnet.gre.plugins.module_utils._gre_model import MODES, GreError
-from ansible_collections.linuxnet.gre.plugins.module_utils._gre_persist import MECHANISMS, Files
+from ansible_collections.linuxnet.gre.plugins.module_utils._gre_persist import CHOICES, Files
 
 TUNNEL_OPTIONS = dict(
     name=dict(type="str"),
@@ -497,7 +521,7 @@ def argument_spec() -> dict:
             required_if=[("state", "present", ("remote",))],
         ),
         purge=dict(type="bool", default=False),
-        persist=dict(type="str", choices=list(MECHANISMS)),
+        persist=dict(type="str", choices=list(CHOICES)),
         adopt=dict(type="bool", default=False),
     )
 
@@ -512,7 +536,14 @@ def main() -> None:
         supports_check_mode=True,
     )
     try:
-        result = converge(Kernel(module), Files(module), module.params, check_mode=module.check_mode, diff=module._diff)
+        result = converge(
+            Kernel(module),
+            Files(module),
+            module.params,
+            check_mode=module.check_mode,
+            diff=module._diff,
+            warn=module.warn,
+        )
     except GreError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     module.exit_json(**result)

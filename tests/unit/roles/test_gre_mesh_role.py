@@ -12,6 +12,7 @@ import re
 import yaml
 
 from ansible_collections.linuxnet.gre.plugins.filter.gre_plan_check import gre_plan_check
+from ansible_collections.linuxnet.gre.plugins.module_utils._gre_persist import CHOICES as PERSIST_CHOICES
 from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_role_settings import RANGES
 
 ROLE = pathlib.Path(__file__).resolve().parents[3] / "roles" / "gre_mesh"
@@ -69,6 +70,13 @@ def test_choices_match_the_planners():
     assert SPECS["gre_mesh_mode"]["choices"] == ["gre", "gretap", "ip6gre", "ip6gretap"]
     assert SPECS["gre_mesh_prefix"]["choices"] == [30, 31]
     assert SPECS["gre_mesh_prefix6"]["choices"] == [126, 127]
+
+
+def test_gre_mesh_persist_takes_what_gre_tunnel_persist_takes():
+    """The role passes gre_mesh_persist to the module as it is: auto is decided there."""
+    assert sorted(SPECS["gre_mesh_persist"]["choices"]) == sorted(PERSIST_CHOICES)
+    apply = (ROLE / "tasks" / "apply.yml").read_text()
+    assert 'persist: "{{ gre_mesh_persist }}"' in apply
 
 
 def test_the_ranges_the_play_checks_are_the_ones_the_specs_and_defaults_document():

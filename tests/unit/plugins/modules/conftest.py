@@ -112,6 +112,12 @@ class Runner:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path) -> None:
         self.monkeypatch = monkeypatch
         self.kernel: FakeKernel | None = None
+        # What the module passed to module.warn() in the current run; the result gets them as `warnings`,
+        # as AnsibleModule's exit_json and fail_json put them there.
+        self.warnings: list[str] = []
+        monkeypatch.setattr(
+            basic.AnsibleModule, "warn", lambda _self, warning, **_kwargs: self.warnings.append(warning)
+        )
         # Where the module notes the interfaces a batch is creating (never the host's /run).
         self.pending_file = tmp_path / "linuxnet-gre" / "creating.json"
         monkeypatch.setattr(_gre_kernel.Kernel, "pending_file", str(self.pending_file))
@@ -127,8 +133,11 @@ class Runner:
     def __call__(self, args: dict[str, t.Any], check_mode: bool = False, diff: bool = False) -> dict[str, t.Any]:
         """Run the whole module; its result (exit_json) or raise AnsibleFailJson with fail_json's."""
         args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
+        self.warnings.clear()
         with patch_module_args(args), pytest.raises((AnsibleExitJson, AnsibleFailJson)) as caught:
             gre_tunnel.main()
+        if self.warnings:
+            caught.value.args[0]["warnings"] = list(self.warnings)
         if caught.type is AnsibleFailJson:
             raise caught.value
         return caught.value.args[0]

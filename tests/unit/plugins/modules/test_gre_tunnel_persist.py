@@ -41,6 +41,12 @@ NETWORK = "/etc/systemd/network/60-linuxnet-gre-gre1.network"
 LINK = "/etc/systemd/network/60-linuxnet-gre.link"
 ENABLE = ["systemctl", "enable", "--no-reload", "linuxnet-gre.service"]
 DISABLE = ["systemctl", "disable", "--no-reload", "linuxnet-gre.service"]
+RESTART_NETWORKD = ["systemctl", "restart", "systemd-networkd.service"]
+NOT_PERSISTED = (
+    "persist=auto: this host does not run systemd, so its GRE tunnels are not persisted and will be gone after a "
+    "reboot. Run this again after each boot, or set persist to none for this host (gre_mesh_persist: none with "
+    "the role linuxnet.gre.gre_mesh) to silence this warning."
+)
 
 
 class Host:
@@ -391,3 +397,82 @@ def test_an_adopted_tunnel_is_persisted_as_created(run, host):
     assert kernel.batch_lines == ["link del dev gre1", *SEED_LINES]
     assert [line for line in fake.text(BATCH_FILE).splitlines() if not line.startswith("#")] == SEED_LINES
     assert result["changes"] == [{"name": "gre1", "action": "adopt", "fields": [], "adopted": ["gre1"]}]
+
+
+# --- persist=auto (issue 14) ------------------------------------------------------------------------
+# What the role decided itself before: networkd where systemd-networkd is active and enabled and
+# systemd-udevd runs (fixtures/host/networkd.json), else the unit where systemd runs (default4.json:
+# networkd inactive), else none with a warning (no /run/systemd/system).
+
+AUTO_CASES = [
+    pytest.param(
+        "networkd", {}, "networkd", [NETDEV, NETWORK, LINK], [SYSTEMCTL_SHOW, RESTART_NETWORKD], id="networkd"
+    ),
+    pytest.param("default4", {}, "unit", [BATCH_FILE, UNIT_FILE], [SYSTEMCTL_SHOW, ENABLE], id="unit"),
+    pytest.param("default4", {"systemd": False}, "none", [], [], id="none"),
+]
+
+
+@pytest.mark.parametrize(("capture", "options", "mechanism", "written", "calls"), AUTO_CASES)
+def test_auto_persists_with_what_the_host_runs_and_warns_where_nothing_can(
+    run, host, capture, options, mechanism, written, calls
+):
+    kernel = run.host("fresh")
+    fake = host(capture, **options)
+    result = run(persisted([SEED], "auto"))
+    assert kernel.batch_lines == SEED_LINES
+    assert result["changed"] is True
+    assert result["persisted"] == {
+        "mechanism": mechanism,
+        "written": sorted(written),
+        "removed": [],
+        "commands": [" ".join(argv) for argv in calls if argv != SYSTEMCTL_SHOW],
+    }
+    assert fake.files() == sorted(written + ([WANTS] if mechanism == "unit" else []))
+    assert fake.calls == calls
+    if mechanism == "none":
+        assert result["warnings"] == [NOT_PERSISTED]
+    else:
+        assert "warnings" not in result
+
+
+@pytest.mark.parametrize(("capture", "options", "mechanism", "written", "calls"), AUTO_CASES)
+def test_auto_decides_the_same_in_check_mode_and_the_next_run_changes_nothing(
+    run, host, capture, options, mechanism, written, calls
+):
+    run.host("managed-gre1")
+    fake = host(capture, **options)
+    checked = run(persisted([SEED], "auto"), check_mode=True)
+    assert fake.files() == []
+    assert (checked["persisted"]["mechanism"], checked["persisted"]["written"]) == (mechanism, sorted(written))
+    assert checked.get("warnings") == ([NOT_PERSISTED] if mechanism == "none" else None)
+    run(persisted([SEED], "auto"))
+    fake.calls.clear()
+    again = run(persisted([SEED], "auto"))
+    assert again["changed"] is False
+    assert again["persisted"]["mechanism"] == mechanism
+    # Where systemd runs, auto reads the services again (one systemctl show) and runs nothing else.
+    assert fake.calls == ([SYSTEMCTL_SHOW] if options.get("systemd", True) else [])
+
+
+def test_auto_without_tunnels_removes_what_was_persisted_reads_no_service_and_does_not_warn(run, host):
+    run.host("managed-gre1")
+    fake = host()
+    run(persisted([SEED], "unit"))
+    fake.calls.clear()
+    result = run(persisted([], "auto"))
+    assert result["persisted"]["mechanism"] == "none"
+    assert fake.files() == []
+    assert fake.calls == [DISABLE, ["systemctl", "daemon-reload"]]
+    assert "warnings" not in result
+
+
+def test_auto_without_systemd_warns_only_when_a_tunnel_is_kept(run, host):
+    """Deleting the last tunnel leaves nothing to lose at boot; keeping one warns once, whatever else changes."""
+    run.host("managed-gre1")
+    host(systemd=False)
+    assert "warnings" not in run(persisted([dict(SEED, state="absent")], "auto"))
+    run.host("managed-gre1")
+    result = run(persisted([dict(SEED, mtu=1400)], "auto"))
+    assert result["changes"] == [{"name": "gre1", "action": "update", "fields": ["mtu"]}]
+    assert result["warnings"] == [NOT_PERSISTED]
