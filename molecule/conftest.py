@@ -54,8 +54,9 @@ EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[1]))
 
 
-def playbook(name: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    """Run playbooks/NAME.yml on the scenario's inventory as a user would; more -i, -e, --limit… in ``args``."""
+def playbook(name: str, *args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run playbooks/NAME.yml on the scenario's inventory as a user would; more -i, -e, --limit… in ``args``,
+    more environment (Ansible settings) in ``env``."""
     command = [
         "ansible-playbook",
         str(PROJECT / "playbooks" / f"{name}.yml"),
@@ -63,8 +64,8 @@ def playbook(name: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
         str(EPHEMERAL / "inventory"),
         *map(str, args),
     ]
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    return subprocess.run(command, capture_output=True, text=True, env=env, check=False, timeout=600)
+    environment = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", **(env or {}))
+    return subprocess.run(command, capture_output=True, text=True, env=environment, check=False, timeout=600)
 
 
 def recap(run: subprocess.CompletedProcess[str]) -> dict[str, dict[str, int]]:

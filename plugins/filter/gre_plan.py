@@ -258,7 +258,10 @@ import collections.abc as c
 import typing as t
 
 import jinja2
+from ansible import constants as C
 from ansible.errors import AnsibleError, AnsibleFilterError
+from ansible.module_utils.compat.version import LooseVersion
+from ansible.release import __version__ as ansible_core_version
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_model import (
     DEFAULT_MODE,
@@ -271,6 +274,11 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_model import (
 )
 from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_plan import plan_host
 
+# Before 2.19, ansible-core templates hostvars[host][name] with fail_on_undefined=False: a template that
+# uses an undefined variable comes back as its own text ("{{ no_such_var }}"), and only a later check
+# ("is not an IP address") would notice. 2.19 raises, or returns an Undefined marker.
+HOSTVARS_HIDE_UNDEFINED = LooseVersion(ansible_core_version) < LooseVersion("2.19")
+
 
 class HostView(c.Mapping):
     """One host's variables, each templated when read; a failed template names the host and the variable."""
@@ -281,7 +289,7 @@ class HostView(c.Mapping):
 
     def __getitem__(self, key: str) -> t.Any:
         try:
-            value = self._variables[key]
+            value = self._read(key)
         except KeyError:
             raise
         except AnsibleError as exc:
@@ -289,6 +297,14 @@ class HostView(c.Mapping):
         if isinstance(value, jinja2.Undefined):  # ansible-core 2.19 returns a marker instead of raising
             raise VariableError(self._host, key, undefined_reason(value))
         return value
+
+    def _read(self, key: str) -> t.Any:
+        """The variable, templated: before 2.19 as HostVarsVars does it, with the host's templar, but failing on undefined."""
+        templar = getattr(self._variables, "_templar", None) if HOSTVARS_HIDE_UNDEFINED else None
+        raw = getattr(self._variables, "_vars", None)
+        if templar is None or raw is None:  # 2.19 and later, or a plain mapping
+            return self._variables[key]
+        return templar.template(raw[key], fail_on_undefined=True, static_vars=C.INTERNAL_STATIC_VARS)
 
     def __contains__(self, key: object) -> bool:
         return key in self._variables

@@ -11,6 +11,7 @@ a green baseline, then the faults, the count, the run with 2 forks, and the fina
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -109,17 +110,27 @@ def verify(report: Path, forks: int | None = None) -> tuple[subprocess.Completed
     """Run playbooks/verify.yml as a user would; its exit status, output, and links.json.
 
     Whatever it finds, verify.yml changes nothing: every host's recap says changed=0 (sync and async probes).
+    It also returns links.json's content as the run's stats (gre_mesh_verify), for AWX and Ansible Automation
+    Platform, where the files go with the execution environment's container.
     """
     extra: list[str] = ["-e", f"gre_mesh_verify_dir={report}"]
     if forks is not None:
         extra += ["-f", str(forks)]
     started = time.monotonic()
-    run = playbook("verify", *extra)
+    run = playbook("verify", *extra, env={"ANSIBLE_SHOW_CUSTOM_STATS": "1"})
     print(f"verify.yml: exit status {run.returncode} in {time.monotonic() - started:.1f} s")
     counts = recap(run)
     assert counts and all(row["changed"] == 0 for row in counts.values()), run.stdout[-3000:]
     links = json.loads((report / "links.json").read_text()) if (report / "links.json").exists() else {}
+    if links:
+        assert run_stats(run) == {"gre_mesh_verify": links}, run.stdout[-3000:]
     return run, links
+
+
+def run_stats(run: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The run's custom stats (set_stats, per_host false), as the default callback prints them: one line, JSON."""
+    stats = re.search(r"^CUSTOM STATS:.*?^\s*RUN: (.*?)$", run.stdout, re.MULTILINE | re.DOTALL)
+    return json.loads(stats.group(1)) if stats else {}
 
 
 def by_link(links: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:

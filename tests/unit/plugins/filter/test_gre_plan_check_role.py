@@ -9,6 +9,7 @@ host alone while the others changed; the planner's check runs once for the play.
 
 from __future__ import annotations
 
+import re
 import typing as t
 
 import pytest
@@ -57,7 +58,8 @@ def test_a_role_setting_out_of_range_on_one_host_fails_the_whole_play(play, host
     hostvars = {**HOSTVARS, "hostb": {**HOSTVARS["hostb"], **hostb}}
     with pytest.raises(AnsibleFilterError) as caught:
         check_role(hostvars, **play)
-    assert str(caught.value).startswith(message)
+    # ansible-core before 2.19 names a type as <class 'str'> in its argument spec messages.
+    assert re.sub(r"<class '(\w+)'>", r"\1", str(caught.value)).startswith(message)
 
 
 def test_good_role_settings_pass() -> None:

@@ -86,10 +86,8 @@ def facts(monkeypatch: pytest.MonkeyPatch) -> t.Callable[..., dict[str, t.Any]]:
         )
         monkeypatch.setattr(_gre_host.Host, "exists", lambda _self, path: host.exists[path])
         monkeypatch.setattr(_gre_host.Host, "read_text", lambda _self, path: host.proc.get(path))
-        with (
-            patch_module_args(dict(args, _ansible_check_mode=True)),
-            pytest.raises((AnsibleExitJson, AnsibleFailJson)) as caught,
-        ):
+        ends = (AnsibleExitJson, AnsibleFailJson)
+        with patch_module_args(dict(args, _ansible_check_mode=True)), pytest.raises(ends) as caught:
             gre_host_facts.main()
         return caught.value.args[0]
 
