@@ -105,13 +105,18 @@ def interface_name_problem(name: str) -> str | None:
     return None
 
 
-def check_name(name: str) -> None:
-    """The kernel's rules for interface names (interface_name_problem), and the GRE fallback devices."""
+def tunnel_name_problem(name: str) -> str | None:
+    """What a tunnel cannot be named: what the kernel refuses (interface_name_problem), or a GRE fallback device."""
     problem = interface_name_problem(name)
+    if problem is None and name in FALLBACK_DEVICES:
+        problem = "is the fallback device the GRE kernel modules create for themselves; choose another name"
+    return problem
+
+
+def check_name(name: str) -> None:
+    problem = tunnel_name_problem(name)
     if problem is not None:
         fail(name, "name", problem)
-    if name in FALLBACK_DEVICES:
-        fail(name, "name", "is the fallback device the GRE kernel modules create for themselves; choose another name")
 
 
 def check_unique_names(wanted: list[Wanted]) -> None:

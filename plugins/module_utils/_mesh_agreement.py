@@ -106,17 +106,16 @@ def concerned_hosts(
 ) -> set[str]:
     """The play's hosts, the nodes of its topology, and the hosts whose own topology reaches either."""
     concerned = {host for host in play_hosts if host in hostvars} | topology_hosts(hostvars, groups, values)
-    # Group the hosts that set a topology variable by the topology they see.
-    views: dict[str, tuple[dict[str, t.Any], list[str]]] = {}
-    for host in sorted({host for name in TOPOLOGY for host in found[name]}):
+    # The other topologies that hosts see in their own variables, each once.
+    views: dict[str, dict[str, t.Any]] = {}
+    for host in {host for name in TOPOLOGY for host in found[name]}:
         view = {name: found[name].get(host, seen[name]) for name in TOPOLOGY}
-        key = canonical(view)
-        views.setdefault(key, (view, []))[1].append(host)
+        views.setdefault(canonical(view), view)
     reached = set(concerned)
-    for view, hosts in views.values():
+    for view in views.values():
         nodes = topology_hosts(hostvars, groups, view)
         if nodes & concerned:
-            reached |= nodes | (set(hosts) & nodes)
+            reached |= nodes
     return reached
 
 

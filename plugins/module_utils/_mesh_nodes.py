@@ -34,8 +34,8 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._gre_desired import (
     MAX_NAME_LENGTH,
     interface_name_problem,
     name_bytes,
+    tunnel_name_problem,
 )
-from ansible_collections.linuxnet.gre.plugins.module_utils._gre_model import FALLBACK_DEVICES
 from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_model import (
     LOCALHOST_NAMES,
     IPAddress,
@@ -119,12 +119,9 @@ def planned_name_problem(node: Node, variable: str) -> str | None:
 def own_interface_problem(name: str) -> str | None:
     """What is wrong with an interface name given by the user (an external peer's own), or None."""
     try:
-        problem = interface_name_problem(name)
+        return tunnel_name_problem(name)
     except UnicodeError:
         return "is not text that UTF-8 can encode"
-    if problem is None and name in FALLBACK_DEVICES:
-        problem = "is the fallback device the GRE kernel modules create for themselves; choose another name"
-    return problem
 
 
 FAILED = object()

@@ -517,17 +517,20 @@ def check_own_addresses(links: list[Link], nodes: dict[str, Node], problems: Pro
                 )
     for owners in sharing.values():
         # External peers may share one: several tunnels on one router.
-        senders = [node for node in owners if not node.external and node.local.get(node.public.version) == node.public]
-        for sender in senders[:1]:
-            for other in owners:
-                if other is not sender and (other.name, sender.name) not in reported:
-                    reported.add((other.name, sender.name))
-                    problems.add(
-                        f"{other.label}: its public address {other.public} ({other.public_source}) is the address "
-                        f"{sender.label} sends from ({sender.local_source[sender.public.version]}); give {other.name} "
-                        "its own gre_mesh_public. Hosts share a public address only behind one NAT address, which "
-                        "none of them sends from"
-                    )
+        sender = next(
+            (node for node in owners if not node.external and node.local.get(node.public.version) == node.public), None
+        )
+        if sender is None:
+            continue
+        for other in owners:
+            if other is not sender and (other.name, sender.name) not in reported:
+                reported.add((other.name, sender.name))
+                problems.add(
+                    f"{other.label}: its public address {other.public} ({other.public_source}) is the address "
+                    f"{sender.label} sends from ({sender.local_source[sender.public.version]}); give {other.name} "
+                    "its own gre_mesh_public. Hosts share a public address only behind one NAT address, which "
+                    "none of them sends from"
+                )
 
 
 def adjacent_links(links: list[Link]) -> Adjacency:
