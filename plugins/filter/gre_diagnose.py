@@ -108,7 +108,7 @@ import typing as t
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._gre_diagnose import diagnose
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._diagnose import diagnose
 
 
 def gre_diagnose(probes: t.Any, plan: t.Any) -> dict[str, t.Any]:

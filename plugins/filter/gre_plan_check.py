@@ -241,18 +241,10 @@ import yaml
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.linuxnet.gre.plugins.filter.gre_plan import HostVarsView, check_inventory
-from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_model import (
-    DEFAULT_MODE,
-    DEFAULT_POOL,
-    DEFAULT_PREFIX,
-    DEFAULT_PREFIX6,
-    DEFAULT_TTL,
-    MeshError,
-    Problems,
-)
-from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_plan import check_mesh
-from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_role_settings import check_role_settings
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._hostvars import HostVarsView, call_planner
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import Problems
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import check_mesh
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.role_settings import check_role_settings
 
 
 def gre_plan_check(
@@ -262,49 +254,18 @@ def gre_plan_check(
     plans: t.Any = True,
     play_hosts: t.Any = None,
     role_settings: t.Any = None,
-    links: t.Any = None,
-    full_mesh: t.Any = None,
-    hub_spoke: t.Any = None,
-    external_peers: t.Any = None,
-    pool: t.Any = DEFAULT_POOL,
-    prefix: t.Any = DEFAULT_PREFIX,
-    pool6: t.Any = None,
-    prefix6: t.Any = DEFAULT_PREFIX6,
-    mode: t.Any = DEFAULT_MODE,
-    ttl: t.Any = DEFAULT_TTL,
-    key: t.Any = None,
-    mtu: t.Any = None,
+    **settings: t.Any,
 ) -> dict[str, t.Any]:
-    check_inventory("gre_plan_check", hostvars, groups)
-    view = HostVarsView(hostvars)
-    try:
+    def check(view: HostVarsView, groups: t.Any, **settings: t.Any) -> dict[str, t.Any]:
         if role_settings is not None:
             check_role(view, play_hosts or [], role_settings)
-        return check_mesh(
-            view,
-            groups,
-            hosts,
-            plans=bool(plans),
-            play_hosts=play_hosts,
-            links=links,
-            full_mesh=full_mesh,
-            hub_spoke=hub_spoke,
-            external_peers=external_peers,
-            pool=pool,
-            prefix=prefix,
-            pool6=pool6,
-            prefix6=prefix6,
-            mode=mode,
-            ttl=ttl,
-            key=key,
-            mtu=mtu,
-        )
-    except MeshError as exc:
-        raise AnsibleFilterError(exc.msg) from None
+        return check_mesh(view, groups, hosts, plans=bool(plans), play_hosts=play_hosts, **settings)
+
+    return call_planner("gre_plan_check", check, hostvars, groups, **settings)
 
 
 def check_role(view: HostVarsView, play_hosts: t.Sequence[str], values: t.Any) -> None:
-    """The role's other settings, for every host of the play at once (see _mesh_role_settings)."""
+    """The role's other settings, for every host of the play at once (see plugin_utils/_planner/role_settings.py)."""
     if not isinstance(values, c.Mapping):
         raise AnsibleFilterError(f"linuxnet.gre.gre_plan_check: role_settings must be a dict, not {values!r}")
     specs = role_specs()

@@ -148,7 +148,7 @@ counters:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._gre_firewall import FirewallError, Host, converge
+from ansible_collections.linuxnet.gre.plugins.module_utils._firewall import FirewallError, Host, converge
 
 
 def main() -> None:

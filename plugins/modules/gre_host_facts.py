@@ -160,8 +160,8 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._gre_firewall import FirewallError
-from ansible_collections.linuxnet.gre.plugins.module_utils._gre_host import Host, gather
+from ansible_collections.linuxnet.gre.plugins.module_utils._firewall import FirewallError
+from ansible_collections.linuxnet.gre.plugins.module_utils._host_facts import Host, gather
 
 
 def main() -> None:

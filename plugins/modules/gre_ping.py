@@ -164,7 +164,7 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._gre_ping import PingError, run
+from ansible_collections.linuxnet.gre.plugins.module_utils._probe.icmp import PingError, run
 
 
 def main() -> None:

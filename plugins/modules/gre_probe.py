@@ -270,7 +270,7 @@ host:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._gre_probe import Host, ProbeError, run
+from ansible_collections.linuxnet.gre.plugins.module_utils._probe.probe import Host, ProbeError, run
 
 MODES = ["gre", "gretap", "ip6gre", "ip6gretap"]
 

@@ -486,10 +486,10 @@ persisted:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._gre_converge import converge
-from ansible_collections.linuxnet.gre.plugins.module_utils._gre_kernel import Kernel
-from ansible_collections.linuxnet.gre.plugins.module_utils._gre_model import MODES, GreError
-from ansible_collections.linuxnet.gre.plugins.module_utils._gre_persist import CHOICES, Files
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.converge import converge
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.kernel import Kernel
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import MODES, GreError
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import CHOICES, Files
 
 TUNNEL_OPTIONS = dict(
     name=dict(type="str"),

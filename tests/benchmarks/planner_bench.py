@@ -91,7 +91,7 @@ def best_of(repeat: int, run: t.Callable[[], t.Any]) -> float:
 
 
 def pure_planner(inventory: dict[str, t.Any], settings: dict[str, t.Any], repeat: int) -> float:
-    from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_plan import plan_mesh
+    from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import plan_mesh
 
     hostvars = inventory["hosts"]
     groups = {"all": list(hostvars), **inventory["groups"]}

@@ -5,15 +5,14 @@
 
 from __future__ import annotations
 
-import inspect
 import pathlib
 import re
 
 import yaml
 
-from ansible_collections.linuxnet.gre.plugins.filter.gre_plan_check import gre_plan_check
-from ansible_collections.linuxnet.gre.plugins.module_utils._gre_persist import CHOICES as PERSIST_CHOICES
-from ansible_collections.linuxnet.gre.plugins.module_utils._mesh_role_settings import RANGES
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import CHOICES as PERSIST_CHOICES
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import DEFAULTS as PLANNER_DEFAULTS
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.role_settings import RANGES
 
 ROLE = pathlib.Path(__file__).resolve().parents[3] / "roles" / "gre_mesh"
 DEFAULTS_TEXT = (ROLE / "defaults" / "main.yml").read_text()
@@ -52,15 +51,7 @@ def test_every_variable_is_prefixed_and_documented():
 
 
 def test_the_role_passes_every_planner_setting_under_its_own_variable():
-    keywords = set(inspect.signature(gre_plan_check).parameters) - {
-        "hostvars",
-        "groups",
-        "hosts",
-        "plans",
-        "play_hosts",
-        "role_settings",
-    }
-    assert set(SETTINGS) == keywords
+    assert set(SETTINGS) == set(PLANNER_DEFAULTS)
     for keyword, expression in SETTINGS.items():
         assert expression == f"{{{{ gre_mesh_{keyword} }}}}"
         assert f"gre_mesh_{keyword}" in DEFAULTS

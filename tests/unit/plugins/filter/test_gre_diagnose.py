@@ -21,7 +21,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.linuxnet.gre.plugins.filter.gre_diagnose import FilterModule, gre_diagnose
-from ansible_collections.linuxnet.gre.plugins.module_utils._gre_diagnose import CAUSES
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._diagnose import CAUSES
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "modules" / "fixtures" / "probe"
 LINKS = [

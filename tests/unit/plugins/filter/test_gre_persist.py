@@ -9,8 +9,8 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.linuxnet.gre.plugins.filter import gre_persist as plugin
-from ansible_collections.linuxnet.gre.plugins.module_utils._gre_desired import wanted_tunnels
-from ansible_collections.linuxnet.gre.plugins.module_utils._gre_plan import plan
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.changes import plan
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import wanted_tunnels
 
 SEED = {
     "name": "gre-hostb",

@@ -28,6 +28,7 @@ from ansible.vars.manager import VariableManager
 
 from ansible_collections.linuxnet.gre.plugins.filter import gre_plan as plugin
 from ansible_collections.linuxnet.gre.plugins.filter import gre_plan_check as check_plugin
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import DEFAULTS
 
 INVENTORY = {
     "all": {
@@ -169,20 +170,33 @@ def test_documentation_covers_every_option(
 ) -> None:
     documentation = yaml.safe_load(module.DOCUMENTATION)
     parameters = inspect.signature(function).parameters
-    assert sorted(documentation["options"]) == sorted(["_input", *list(parameters)[1:]])
+    own = [name for name, parameter in parameters.items() if parameter.kind is not inspect.Parameter.VAR_KEYWORD]
+    # The topology settings come as keywords, checked against the planner's one table of them.
+    assert list(parameters.values())[-1].kind is inspect.Parameter.VAR_KEYWORD
+    assert sorted(documentation["options"]) == sorted(["_input", *own[1:], *DEFAULTS])
     assert documentation["positional"] == positional
+    defaults = {**DEFAULTS, **{name: parameter.default for name, parameter in parameters.items()}}
     for name, option in documentation["options"].items():
-        parameter = parameters.get(name)
-        if parameter is not None and parameter.default not in (inspect.Parameter.empty, None):
-            assert option.get("default") == parameter.default, name
+        default = defaults.get(name)
+        if default not in (inspect.Parameter.empty, None):
+            assert option.get("default") == default, name
     assert yaml.safe_load(module.EXAMPLES)
     assert yaml.safe_load(module.RETURN)["_value"]["contains"].keys() == returned
 
 
-def test_both_filters_take_the_same_settings() -> None:
-    settings = list(inspect.signature(plugin.gre_plan).parameters.items())[4:]
-    # gre_plan_check's own: hosts, plans, and the play's hosts and role settings it checks first.
-    assert settings == list(inspect.signature(check_plugin.gre_plan_check).parameters.items())[6:]
+def test_both_filters_document_the_settings_alike() -> None:
+    plan_options = yaml.safe_load(plugin.DOCUMENTATION)["options"]
+    check_options = yaml.safe_load(check_plugin.DOCUMENTATION)["options"]
+    for name in DEFAULTS:
+        assert {**plan_options[name], "description": None} == {**check_options[name], "description": None}, name
+
+
+@pytest.mark.parametrize(("function", "args"), [(plugin.gre_plan, ("hosta",)), (check_plugin.gre_plan_check, ())])
+def test_a_misspelt_setting_is_named(function: t.Callable[..., t.Any], args: tuple[t.Any, ...]) -> None:
+    with pytest.raises(
+        AnsibleFilterError, match=r"'ful_mesh' is no option of the filter \(did you mean 'full_mesh'\?\)"
+    ):
+        function({"hosta": {}}, {"all": ["hosta"]}, *args, ful_mesh=["all"])
 
 
 PLAYBOOK = [

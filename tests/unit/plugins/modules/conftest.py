@@ -18,7 +18,7 @@ import typing as t
 import pytest
 from ansible.module_utils import basic
 
-from ansible_collections.linuxnet.gre.plugins.module_utils import _gre_kernel
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.kernel import Kernel
 from ansible_collections.linuxnet.gre.plugins.modules import gre_tunnel
 
 FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
@@ -120,14 +120,14 @@ class Runner:
         )
         # Where the module notes the interfaces a batch is creating (never the host's /run).
         self.pending_file = tmp_path / "linuxnet-gre" / "creating.json"
-        monkeypatch.setattr(_gre_kernel.Kernel, "pending_file", str(self.pending_file))
+        monkeypatch.setattr(Kernel, "pending_file", str(self.pending_file))
 
     def host(self, state: str) -> FakeKernel:
         """Use the captured host state ``state`` (a fixture name)."""
         self.kernel = FakeKernel(state)
         kernel = self.kernel
-        self.monkeypatch.setattr(_gre_kernel.Kernel, "run", lambda _self, argv, stdin=None: kernel.run(argv, stdin))
-        self.monkeypatch.setattr(_gre_kernel.Kernel, "module_loaded", lambda _self, name: kernel.module_loaded(name))
+        self.monkeypatch.setattr(Kernel, "run", lambda _self, argv, stdin=None: kernel.run(argv, stdin))
+        self.monkeypatch.setattr(Kernel, "module_loaded", lambda _self, name: kernel.module_loaded(name))
         return kernel
 
     def __call__(self, args: dict[str, t.Any], check_mode: bool = False, diff: bool = False) -> dict[str, t.Any]:

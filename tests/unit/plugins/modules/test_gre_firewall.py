@@ -20,7 +20,7 @@ import typing as t
 import pytest
 from ansible.module_utils import basic
 
-from ansible_collections.linuxnet.gre.plugins.module_utils import _gre_firewall
+from ansible_collections.linuxnet.gre.plugins.module_utils import _firewall
 from ansible_collections.linuxnet.gre.plugins.modules import gre_firewall
 
 from .conftest import AnsibleExitJson, AnsibleFailJson, _exit_json, _fail_json, patch_module_args
@@ -92,8 +92,8 @@ class Runner:
         self, fixture: dict[str, t.Any], calls: list[dict[str, t.Any]], args: dict[str, t.Any], check_mode: bool
     ) -> dict[str, t.Any]:
         self.host = host = Replay(fixture, calls)
-        self.monkeypatch.setattr(_gre_firewall.Host, "which", lambda _self, program: host.which(program))
-        self.monkeypatch.setattr(_gre_firewall.Host, "run", lambda _self, argv, stdin=None: host.run(argv, stdin))
+        self.monkeypatch.setattr(_firewall.Host, "which", lambda _self, program: host.which(program))
+        self.monkeypatch.setattr(_firewall.Host, "run", lambda _self, argv, stdin=None: host.run(argv, stdin))
         args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=True)
         with patch_module_args(args), pytest.raises((AnsibleExitJson, AnsibleFailJson)) as caught:
             gre_firewall.main()

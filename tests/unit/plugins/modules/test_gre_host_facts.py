@@ -17,7 +17,7 @@ import typing as t
 import pytest
 from ansible.module_utils import basic
 
-from ansible_collections.linuxnet.gre.plugins.module_utils import _gre_host
+from ansible_collections.linuxnet.gre.plugins.module_utils import _host_facts
 from ansible_collections.linuxnet.gre.plugins.modules import gre_host_facts
 
 from .conftest import AnsibleExitJson, AnsibleFailJson, _exit_json, _fail_json, patch_module_args
@@ -78,14 +78,14 @@ def facts(monkeypatch: pytest.MonkeyPatch) -> t.Callable[..., dict[str, t.Any]]:
     monkeypatch.setattr(basic.AnsibleModule, "fail_json", _fail_json)
 
     def run(host: FakeHost, **args: t.Any) -> dict[str, t.Any]:
-        monkeypatch.setattr(_gre_host.Host, "run", lambda _self, argv, stdin=None: host.run(argv, stdin))
+        monkeypatch.setattr(_host_facts.Host, "run", lambda _self, argv, stdin=None: host.run(argv, stdin))
         monkeypatch.setattr(
-            _gre_host.Host,
+            _host_facts.Host,
             "which",
             lambda _self, program: f"/usr/sbin/{program}" if host.installed.get(program, True) else None,
         )
-        monkeypatch.setattr(_gre_host.Host, "exists", lambda _self, path: host.exists[path])
-        monkeypatch.setattr(_gre_host.Host, "read_text", lambda _self, path: host.proc.get(path))
+        monkeypatch.setattr(_host_facts.Host, "exists", lambda _self, path: host.exists[path])
+        monkeypatch.setattr(_host_facts.Host, "read_text", lambda _self, path: host.proc.get(path))
         ends = (AnsibleExitJson, AnsibleFailJson)
         with patch_module_args(dict(args, _ansible_check_mode=True)), pytest.raises(ends) as caught:
             gre_host_facts.main()
@@ -95,7 +95,7 @@ def facts(monkeypatch: pytest.MonkeyPatch) -> t.Callable[..., dict[str, t.Any]]:
 
 
 def eth1(fixture: dict[str, t.Any]) -> dict[str, t.Any]:
-    links = json.loads(next(read for read in fixture["reads"] if read["argv"] == _gre_host.ADDRESSES)["stdout"])
+    links = json.loads(next(read for read in fixture["reads"] if read["argv"] == _host_facts.ADDRESSES)["stdout"])
     return next(link for link in links if link["ifname"] == "eth1")
 
 
@@ -115,7 +115,7 @@ def test_the_ipv4_default_route_gives_setups_default_ipv4(facts):
         "type": "ether",
     }
     assert "default_ipv6" not in result["ansible_facts"]
-    assert host.calls == [_gre_host.BATCH, _gre_host.SYSTEMCTL]
+    assert host.calls == [_host_facts.BATCH, _host_facts.SYSTEMCTL]
 
 
 def test_both_versions_take_the_primary_address_and_the_interfaces_mtu(facts):
@@ -142,21 +142,21 @@ def test_a_route_that_names_its_source_address_gives_that_address(facts):
 def test_ipv4_route_and_addresses_are_one_process_and_ipv6_adds_one(facts):
     host = FakeHost("dual-stack")
     facts(host, default_routes=[4, 6])
-    assert host.calls == [_gre_host.BATCH, _gre_host.ROUTES6, _gre_host.SYSTEMCTL]
+    assert host.calls == [_host_facts.BATCH, _host_facts.ROUTES6, _host_facts.SYSTEMCTL]
 
 
 def test_ipv6_alone_reads_the_addresses_after_its_route(facts):
     host = FakeHost("dual-stack")
     result = facts(host, default_routes=[6])
     assert result["ansible_facts"]["default_ipv6"]["address"] == "2001:db8:1::1"
-    assert host.calls == [_gre_host.ROUTES6, _gre_host.ADDRESSES, _gre_host.SYSTEMCTL]
+    assert host.calls == [_host_facts.ROUTES6, _host_facts.ADDRESSES, _host_facts.SYSTEMCTL]
 
 
 def test_no_default_route_no_fact_and_no_address_read(facts):
     host = FakeHost("no-default")
     result = facts(host, default_routes=[6])
     assert set(result["ansible_facts"]) == {"linuxnet_gre"}
-    assert _gre_host.ADDRESSES not in host.calls
+    assert _host_facts.ADDRESSES not in host.calls
     assert set(facts(FakeHost("no-default"), default_routes=[4, 6])["ansible_facts"]) == {"linuxnet_gre"}
 
 
@@ -164,7 +164,7 @@ def test_without_default_routes_asked_for_no_ip_command_runs(facts):
     host = FakeHost("default4")
     result = facts(host)
     assert set(result["ansible_facts"]) == {"linuxnet_gre"}
-    assert host.calls == [_gre_host.SYSTEMCTL]
+    assert host.calls == [_host_facts.SYSTEMCTL]
 
 
 @pytest.mark.parametrize(
@@ -248,7 +248,7 @@ def test_both_firewall_cases_are_covered():
 
 def test_a_failing_command_is_named(facts):
     host = FakeHost("default4")
-    host.answers.insert(0, ((_gre_host.ROUTES6, None), (1, "", "Cannot open netlink socket: Permission denied\n")))
+    host.answers.insert(0, ((_host_facts.ROUTES6, None), (1, "", "Cannot open netlink socket: Permission denied\n")))
     result = facts(host, default_routes=[6])
     assert result["failed"] is True
     assert result["msg"] == "ip -json -6 route show default failed: Cannot open netlink socket: Permission denied"

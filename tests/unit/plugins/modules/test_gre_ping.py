@@ -17,7 +17,7 @@ import typing as t
 import pytest
 from ansible.module_utils import basic
 
-from ansible_collections.linuxnet.gre.plugins.module_utils import _gre_ping
+from ansible_collections.linuxnet.gre.plugins.module_utils._probe import icmp
 from ansible_collections.linuxnet.gre.plugins.modules import gre_ping
 
 from .conftest import patch_module_args
@@ -126,9 +126,9 @@ def test_bad_input_fails_naming_the_option(run, args, message):
 
 def test_checksum_of_a_known_echo_request():
     # An echo request as ping(8) sends it: type 8, code 0, id 0x1234, seq 1, 4 bytes of payload.
-    packet = _gre_ping.echo_request(4, 0x1234, 1, 4)
+    packet = icmp.echo_request(4, 0x1234, 1, 4)
     assert packet == bytes.fromhex("0800") + struct.pack("!H", 0xE3C6) + bytes.fromhex("1234 0001 00010203")
-    assert _gre_ping.checksum(packet) == 0
+    assert icmp.checksum(packet) == 0
 
 
 @pytest.mark.parametrize("raw", [True, False])
@@ -136,7 +136,7 @@ def test_a_reply_is_recognised_with_or_without_ip_header(raw):
     reply = bytes([0, 0, 0, 0]) + struct.pack("!HH", 0x1234, 7)
     header = bytes([0x45]) + bytes(19)
     data = header + reply if raw else reply
-    assert _gre_ping.parse_reply(4, data, raw, 0x1234) == 7
-    assert _gre_ping.parse_reply(4, data, raw, 0x9999) == (None if raw else 7)
-    request = header + _gre_ping.echo_request(4, 0x1234, 7, 0) if raw else _gre_ping.echo_request(4, 0x1234, 7, 0)
-    assert _gre_ping.parse_reply(4, request, raw, 0x1234) is None
+    assert icmp.parse_reply(4, data, raw, 0x1234) == 7
+    assert icmp.parse_reply(4, data, raw, 0x9999) == (None if raw else 7)
+    request = header + icmp.echo_request(4, 0x1234, 7, 0) if raw else icmp.echo_request(4, 0x1234, 7, 0)
+    assert icmp.parse_reply(4, request, raw, 0x1234) is None

@@ -22,7 +22,7 @@ import typing as t
 import pytest
 from ansible.module_utils import basic
 
-from ansible_collections.linuxnet.gre.plugins.module_utils import _gre_probe as probe
+from ansible_collections.linuxnet.gre.plugins.module_utils._probe import probe as probe
 from ansible_collections.linuxnet.gre.plugins.modules import gre_probe
 
 from .conftest import patch_module_args

@@ -16,7 +16,7 @@ import typing as t
 
 import pytest
 
-from ansible_collections.linuxnet.gre.plugins.module_utils import _gre_persist
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import persist
 
 from .conftest import BATCH, FIXTURES, READ, answer, load
 
@@ -99,8 +99,8 @@ class Host:
 def host(monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path) -> t.Callable[..., Host]:
     def make(capture: str = "default4", **options: bool) -> Host:
         fake = Host(tmp_path / "root", capture, **options)
-        monkeypatch.setattr(_gre_persist.Files, "root", str(fake.root))
-        monkeypatch.setattr(_gre_persist.Files, "run", lambda _self, argv, stdin=None: fake.run(argv, stdin))
+        monkeypatch.setattr(persist.Files, "root", str(fake.root))
+        monkeypatch.setattr(persist.Files, "run", lambda _self, argv, stdin=None: fake.run(argv, stdin))
         return fake
 
     return make

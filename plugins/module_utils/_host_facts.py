@@ -1,0 +1,169 @@
+# Copyright (c) linuxnet.gre contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Private to the linuxnet.gre collection; runs on the managed hosts: gre_host_facts's logic, a cheap read of what the role needs of a host.
+
+- ``default_ipv4`` / ``default_ipv6``: the interface of the default route, its MTU and the address
+  the kernel sends from, in the shape (a subset of the keys) of the facts ``ansible.builtin.setup``
+  gathers under these names, from ``route show default`` and ``address show``, both in one
+  ``ip -json [-6] -batch -`` per IP version. Unlike the setup module's network subset, the cost
+  does not grow with the host's interfaces.
+- ``systemd``, ``networkd_active``, ``networkd_enabled``, ``udevd_active``, ``dbus``: what decides how
+  the role persists tunnels, from one ``systemctl show``.
+- ``firewall``: what filters input, and whether gre_firewall's objects are in place (_gre_firewall).
+
+Host is the only place that touches the host; tests replace it with answers captured from real kernels.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import typing as t
+
+from ansible_collections.linuxnet.gre.plugins.module_utils import _firewall
+
+# IPv4's default routes and the addresses (with their links' MTU and MAC) in one process. IPv6's
+# default routes need -6, which applies to a whole batch and leaves the link-layer details out of
+# `address show`: a process of their own.
+BATCH = ["ip", "-json", "-batch", "-"]
+BATCH_LINES = "route show default\naddress show\n"
+ROUTES6 = ["ip", "-json", "-6", "route", "show", "default"]
+ADDRESSES = ["ip", "-json", "address", "show"]
+WHITESPACE = re.compile(r"\s*")
+UNITS = ("systemd-networkd.service", "systemd-udevd.service")
+SYSTEMCTL = ["systemctl", "show", "--property=Id,ActiveState,UnitFileState", *UNITS]
+FAMILY = {4: "inet", 6: "inet6"}
+ENABLED = ("enabled", "enabled-runtime")
+
+
+class HostError(_firewall.FirewallError):
+    """The helpers' error; the firewall reads raise its base, FirewallError. main() turns either into fail_json."""
+
+
+class Host(_firewall.Host):
+    """The host: its commands (run, which), its files (exists) and its kernel's /proc (read_text)."""
+
+    def exists(self, path: str) -> bool:
+        return os.path.lexists(path)
+
+
+def output(host: Host, argv: list[str], stdin: str | None = None) -> str:
+    """What a command printed; HostError naming it when it fails."""
+    rc, out, err = host.run(argv, stdin)
+    if rc != 0:
+        raise HostError(f"{' '.join(argv)} failed: {err.strip() or f'exit code {rc}'}", command=argv, stderr=err)
+    return out
+
+
+def read_json(host: Host, argv: list[str], stdin: str | None = None) -> list[t.Any]:
+    """The JSON documents a command printed: one, or one per line of ``stdin`` for an ``ip -json -batch -``."""
+    text = output(host, argv, stdin).strip()
+    expected = len(stdin.splitlines()) if stdin is not None else 1
+    decoder = json.JSONDecoder()
+    documents: list[t.Any] = []
+    position = 0
+    try:
+        while position < len(text):
+            document, end = decoder.raw_decode(text, position)
+            documents.append(document)
+            position = WHITESPACE.match(text, end).end()  # type: ignore[union-attr]
+    except ValueError as exc:
+        raise HostError(f"{' '.join(argv)} printed no JSON: {exc}", command=argv, stdout=text) from exc
+    if len(documents) != expected:
+        raise HostError(
+            f"{' '.join(argv)} printed {len(documents)} JSON documents, not {expected}", command=argv, stdout=text
+        )
+    return documents
+
+
+def default_route(routes: list[dict[str, t.Any]]) -> dict[str, t.Any] | None:
+    """The default route the kernel uses: the lowest metric among those with a device."""
+    usable = [r for r in routes if r.get("dst") == "default" and r.get("dev") and r.get("type", "unicast") == "unicast"]
+    return min(usable, key=lambda r: r.get("metric", 0), default=None)
+
+
+def usable_address(info: dict[str, t.Any], version: int) -> bool:
+    """A global address of that version that the kernel may send from."""
+    if info.get("family") != FAMILY[version] or info.get("scope") != "global":
+        return False
+    return not any(info.get(flag) for flag in ("secondary", "tentative", "deprecated", "dadfailed", "temporary"))
+
+
+def default_interface(route: dict[str, t.Any], links: list[dict[str, t.Any]], version: int) -> dict[str, t.Any] | None:
+    """The fact for one IP version, as setup names its keys; None when the route's device has no address to send from."""
+    link = next((link for link in links if link.get("ifname") == route["dev"]), None)
+    if link is None:
+        return None
+    addresses = [info for info in link.get("addr_info", []) if info.get("family") == FAMILY[version]]
+    source = route.get("prefsrc")
+    chosen = next((info for info in addresses if info.get("local") == source), None) if source else None
+    if chosen is None:
+        chosen = next((info for info in addresses if usable_address(info, version)), None)
+    if chosen is None:
+        return None
+    fact: dict[str, t.Any] = {
+        "address": chosen["local"],
+        "prefix": str(chosen["prefixlen"]),
+        "interface": route["dev"],
+        "mtu": link.get("mtu"),
+        "macaddress": link.get("address"),
+        "type": link.get("link_type"),
+    }
+    if "gateway" in route:
+        fact["gateway"] = route["gateway"]
+    if version == 4:
+        network = ipaddress.ip_interface(f"{chosen['local']}/{chosen['prefixlen']}").network
+        fact["network"] = str(network.network_address)
+        fact["netmask"] = str(network.netmask)
+    else:
+        fact["scope"] = chosen["scope"]
+    return fact
+
+
+def defaults(host: Host, versions: t.Iterable[int]) -> dict[str, t.Any]:
+    """``default_ipv4`` / ``default_ipv6`` for the versions asked for and found."""
+    versions = set(versions)
+    routes: dict[int, dict[str, t.Any] | None] = {}
+    links: list[dict[str, t.Any]] | None = None
+    if 4 in versions:
+        routes4, links = read_json(host, BATCH, BATCH_LINES)
+        routes[4] = default_route(routes4)
+    if 6 in versions:
+        routes[6] = default_route(read_json(host, ROUTES6)[0])
+    if links is None and any(routes.values()):
+        (links,) = read_json(host, ADDRESSES)
+    facts = {}
+    for version, route in routes.items():
+        fact = default_interface(route, links or [], version) if route else None
+        if fact:
+            facts[f"default_ipv{version}"] = fact
+    return facts
+
+
+def services(host: Host) -> dict[str, bool]:
+    """Whether systemd runs the host, and the state of systemd-networkd, systemd-udevd and D-Bus."""
+    found = {"systemd": host.exists("/run/systemd/system"), "dbus": host.exists("/run/dbus/system_bus_socket")}
+    units: dict[str, dict[str, str]] = {}
+    if found["systemd"]:
+        for block in output(host, SYSTEMCTL).strip().split("\n\n"):
+            properties = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+            units[properties.get("Id", "")] = properties
+    networkd, udevd = (units.get(unit, {}) for unit in UNITS)
+    found["networkd_active"] = networkd.get("ActiveState") == "active"
+    found["networkd_enabled"] = networkd.get("UnitFileState") in ENABLED
+    found["udevd_active"] = udevd.get("ActiveState") == "active"
+    return found
+
+
+def gather(host: Host, params: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The module's ansible_facts."""
+    facts = defaults(host, params["default_routes"])
+    own: dict[str, t.Any] = services(host)
+    if params["firewall"]:
+        own["firewall"] = _firewall.summary(host)
+    facts["linuxnet_gre"] = own
+    return facts

@@ -1,0 +1,851 @@
+# Copyright (c) linuxnet.gre contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Private to the linuxnet.gre collection; runs on the managed hosts: gre_probe's work, the evidence of one host about each of its tunnels.
+
+For each planned tunnel: the interface as the kernel has it (exists, up, kind, local, remote, keys,
+MTU, inner addresses, packet counters before and after), whether its local address is on the host,
+the inner pings (small, and full-size with DF), an underlay ping to the remote address, what a
+capture of IP protocol 47 on every NIC saw going to and coming from the remote address, the
+rp_filter settings and the route back, and the packet-filter rules that can drop GRE from the
+remote address, with their counters before and after.
+
+All pings and the capture run at once in one loop over one selector, for ``window`` seconds plus
+``timeout``, so that probes started at the same time on every host (one Ansible task) see each
+other's packets. Host.run is the only place that starts a process; Host.read_file reads /proc and
+Host.exchange opens the sockets. Tests replace the three with answers captured from real kernels.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import random
+import re
+import selectors
+import shlex
+import socket
+import struct
+import time
+import typing as t
+
+from ansible_collections.linuxnet.gre.plugins.module_utils._probe.icmp import (
+    IP_MTU_DISCOVER,
+    IP_PMTUDISC_DO,
+    IPV6_MTU_DISCOVER,
+    IPV6_PMTUDISC_DO,
+    SO_BINDTODEVICE,
+    Target,
+    describe,
+    echo_request,
+    parse_reply,
+)
+
+READ_LINKS = ["ip", "-details", "-statistics", "-json", "address", "show"]
+ROUTE_BATCH = ["ip", "-force", "-json", "-batch", "-"]
+NETSTAT = "/proc/net/netstat"
+RP_FILTER = "/proc/sys/net/ipv4/conf/{}/rp_filter"
+GRE_KINDS = ("gre", "gretap", "ip6gre", "ip6gretap")
+IPV6_KINDS = ("ip6gre", "ip6gretap")
+GRE_PROTOCOL = 47
+# Packet socket constants (linux/if_packet.h, linux/if_ether.h, linux/filter.h).
+ETH_P_ALL, ETH_P_IP, ETH_P_IPV6 = 0x0003, 0x0800, 0x86DD
+PACKET_HOST, PACKET_OUTGOING = 0, 4
+SO_ATTACH_FILTER = 26
+# How many bytes of each captured packet to keep: outer IP header, GRE header, room for options.
+SNAPLEN = 128
+
+
+class ProbeError(Exception):
+    """The one error the helpers raise; main() turns it into fail_json."""
+
+    def __init__(self, msg: str, **details: t.Any) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.details = details
+
+
+class Host:
+    """The host's tools, files and sockets. run() is the only place that starts a process."""
+
+    def __init__(self, module: t.Any) -> None:
+        self._module = module
+
+    def which(self, program: str) -> str | None:
+        return self._module.get_bin_path(program, opt_dirs=["/sbin", "/usr/sbin"])
+
+    def run(self, argv: list[str], stdin: str | None = None) -> tuple[int, str, str]:
+        program = self.which(argv[0])
+        if program is None:
+            return 127, "", f"{argv[0]}: not installed"
+        return self._module.run_command([program, *argv[1:]], data=stdin, binary_data=stdin is not None)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def read_file(self, path: str) -> str | None:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return handle.read()
+        except OSError:
+            return None
+
+    def exchange(
+        self, pings: list[Ping], capture: set[int], rounds: int, window: float, timeout: float
+    ) -> dict[str, t.Any]:
+        """Send every ping and capture GRE at once; see ``exchange``."""
+        return exchange(pings, capture, rounds, window, timeout)
+
+
+# --- reading the interfaces -------------------------------------------------------------------
+
+
+def read_links(host: Host) -> tuple[dict[str, dict[str, t.Any]], dict[str, str]]:
+    """Interfaces by name (kind, state, tunnel settings, counters), and the host's addresses -> interface."""
+    rc, out, err = host.run(READ_LINKS)
+    if rc != 0:
+        raise ProbeError(f"{' '.join(READ_LINKS)} failed: {err.strip()}", command=READ_LINKS, stderr=err)
+    try:
+        links = json.loads(out)
+    except ValueError as exc:
+        raise ProbeError(f"{' '.join(READ_LINKS)} printed no JSON: {exc}", command=READ_LINKS) from exc
+    interfaces, addresses = {}, {}
+    for link in links:
+        name = link["ifname"]
+        interfaces[name] = interface_state(link)
+        for info in link.get("addr_info", []):
+            if "local" in info:
+                addresses[str(ipaddress.ip_address(info["local"]))] = name
+    return interfaces, addresses
+
+
+def interface_state(link: dict[str, t.Any]) -> dict[str, t.Any]:
+    info = link.get("linkinfo", {})
+    data = info.get("info_data", {})
+    stats = link.get("stats64", link.get("stats", {}))
+    flags = link.get("flags", [])
+    return {
+        "kind": info.get("info_kind"),
+        "up": "UP" in flags,
+        "lower_up": "LOWER_UP" in flags,
+        "operstate": link.get("operstate"),
+        "local": endpoint(data.get("local")),
+        "remote": endpoint(data.get("remote")),
+        "ikey": data.get("ikey"),
+        "okey": data.get("okey"),
+        "mtu": link.get("mtu"),
+        "addresses": [
+            f"{a['local']}/{a['prefixlen']}"
+            for a in link.get("addr_info", [])
+            if "local" in a and not ipaddress.ip_address(a["local"]).is_link_local
+        ],
+        "rx_packets": stats.get("rx", {}).get("packets", 0),
+        "tx_packets": stats.get("tx", {}).get("packets", 0),
+        "rx_errors": stats.get("rx", {}).get("errors", 0),
+        "tx_errors": stats.get("tx", {}).get("errors", 0) + stats.get("tx", {}).get("carrier_errors", 0),
+    }
+
+
+def endpoint(value: str | None) -> str | None:
+    if value in (None, "any", "::"):
+        return None
+    return str(ipaddress.ip_address(value))
+
+
+# --- routes, rp_filter, counters ------------------------------------------------------------------
+
+
+def read_routes(host: Host, lookups: list[tuple[str, str | None]]) -> dict[tuple[str, str | None], str | None]:
+    """The output interface of the route to each (destination, source) pair, None when there is none."""
+    found: dict[tuple[str, str | None], str | None] = {lookup: None for lookup in lookups}
+    if not lookups:
+        return found
+    lines = "".join(f"route get {dst}" + (f" from {src}" if src else "") + "\n" for dst, src in lookups)
+    _rc, out, _err = host.run(ROUTE_BATCH, stdin=lines)
+    by_dst: dict[str, list[str | None]] = {}
+    for route in json_documents(out):
+        for entry in route if isinstance(route, list) else [route]:
+            if isinstance(entry, dict) and "dst" in entry:
+                by_dst.setdefault(str(entry["dst"]), []).append(entry.get("dev"))
+    for dst, src in lookups:
+        devices = by_dst.get(dst)
+        if devices:
+            found[(dst, src)] = devices.pop(0)
+    return found
+
+
+def json_documents(text: str) -> list[t.Any]:
+    """Every JSON document in ``text`` (ip -json -batch prints one per command)."""
+    decoder, documents, index = json.JSONDecoder(), [], 0
+    while True:
+        while index < len(text) and text[index].isspace():
+            index += 1
+        if index >= len(text):
+            return documents
+        try:
+            document, index = decoder.raw_decode(text, index)
+        except ValueError:
+            return documents
+        documents.append(document)
+
+
+def read_rp_filter(host: Host, interface: str | None) -> int | None:
+    if interface is None:
+        return None
+    text = host.read_file(RP_FILTER.format(interface))
+    return int(text.strip()) if text and text.strip().isdigit() else None
+
+
+def read_netstat(host: Host) -> dict[str, int]:
+    """The kernel's TcpExt/IpExt counters (/proc/net/netstat): name -> value."""
+    text = host.read_file(NETSTAT) or ""
+    counters, lines = {}, text.splitlines()
+    for header, values in zip(lines[::2], lines[1::2]):
+        names, numbers = header.split()[1:], values.split()[1:]
+        counters.update({name: int(number) for name, number in zip(names, numbers) if number.lstrip("-").isdigit()})
+    return counters
+
+
+# --- packet filter rules ----------------------------------------------------------------------------
+
+IPTABLES = {
+    4: [("iptables-legacy-save", "iptables-legacy"), ("iptables-nft-save", "iptables-nft")],
+    6: [("ip6tables-legacy-save", "ip6tables-legacy"), ("ip6tables-nft-save", "ip6tables-nft")],
+}
+PLAIN_IPTABLES = {4: ("iptables-save", "iptables"), 6: ("ip6tables-save", "ip6tables")}
+RULE = re.compile(r"^\[(\d+):(\d+)\]\s+-A\s+(\S+)\s*(.*)$")
+POLICY = re.compile(r"^:(\S+)\s+(ACCEPT|DROP)\s+\[(\d+):(\d+)\]")
+DROPS = ("DROP", "REJECT")
+
+
+def read_firewall(host: Host, versions: set[int]) -> dict[str, t.Any]:
+    """Every rule and policy of the host's packet filters that drops (iptables and nft), with counters."""
+    rules: list[dict[str, t.Any]] = []
+    errors: list[str] = []
+    for version in sorted(versions):
+        tools = [pair for pair in IPTABLES[version] if host.which(pair[0])]
+        if not tools and host.which(PLAIN_IPTABLES[version][0]):
+            tools = [PLAIN_IPTABLES[version]]
+        for save, name in tools:
+            rc, out, err = host.run([save, "-c"])
+            if rc != 0:
+                errors.append(f"{save} -c: {err.strip() or f'exit code {rc}'}")
+                continue
+            rules += iptables_drops(out, name, version)
+    if host.which("nft"):
+        rc, out, err = host.run(["nft", "-a", "list", "ruleset"])
+        if rc == 0:
+            rules += nft_drops(out)
+        else:
+            errors.append(f"nft -a list ruleset: {err.strip() or f'exit code {rc}'}")
+    return {"rules": rules, "errors": errors}
+
+
+def iptables_drops(text: str, tool: str, version: int) -> list[dict[str, t.Any]]:
+    """The DROP/REJECT rules and DROP policies of an ``iptables-save -c`` output."""
+    found, table = [], None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("*"):
+            table = line[1:]
+            continue
+        policy = POLICY.match(line)
+        if policy and policy.group(2) == "DROP":
+            found.append(
+                {
+                    "tool": tool,
+                    "version": version,
+                    "table": table,
+                    "chain": policy.group(1),
+                    "rule": f"policy {policy.group(1)} DROP",
+                    "protocol": None,
+                    "sources": None,
+                    "negated_sources": False,
+                    "packets": int(policy.group(3)),
+                }
+            )
+            continue
+        match = RULE.match(line)
+        if not match:
+            continue
+        words = shlex.split(match.group(4))
+        target = option(words, ("-j", "--jump"))
+        if target is None or target[0] not in DROPS:
+            continue
+        protocol = option(words, ("-p", "--protocol"))
+        source = option(words, ("-s", "--source"))
+        found.append(
+            {
+                "tool": tool,
+                "version": version,
+                "table": table,
+                "chain": match.group(3),
+                "rule": f"-A {match.group(3)} {match.group(4)}",
+                "protocol": None if protocol is None else ("!" if protocol[1] else "") + protocol[0],
+                "sources": None if source is None else source[0].split(","),
+                "negated_sources": bool(source and source[1]),
+                "packets": int(match.group(1)),
+            }
+        )
+    return found
+
+
+def option(words: list[str], names: tuple[str, ...]) -> tuple[str, bool] | None:
+    """The value of an iptables option and whether it is negated (``! -s X``), or None."""
+    for index, word in enumerate(words[:-1]):
+        if word in names:
+            return words[index + 1], index > 0 and words[index - 1] == "!"
+    return None
+
+
+NFT_TABLE = re.compile(r"^table\s+(\S+)\s+(\S+)\s*\{")
+NFT_CHAIN = re.compile(r"^chain\s+(\S+)\s*\{")
+NFT_PROTOCOL = re.compile(r"\b(?:ip protocol|meta l4proto|ip6 nexthdr)\s+(!=\s*)?(\{[^}]*\}|\S+)")
+NFT_SADDR = re.compile(r"\b(?:ip|ip6) saddr\s+(!=\s*)?(\{[^}]*\}|\S+)")
+NFT_COUNTER = re.compile(r"\bcounter packets (\d+) bytes \d+")
+NFT_HANDLE = re.compile(r"\s*#\s*handle\s+\d+\s*$")
+
+
+def nft_drops(text: str) -> list[dict[str, t.Any]]:
+    """The drop/reject rules of ``nft -a list ruleset`` (tables that iptables-nft manages are left to it)."""
+    found: list[dict[str, t.Any]] = []
+    family = table = chain = None
+    skip_next_table = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("# Warning: table") and "iptables-nft" in line:
+            skip_next_table = True
+            continue
+        head = NFT_TABLE.match(line)
+        if head:
+            family, table, chain = head.group(1), head.group(2), None
+            if skip_next_table:
+                table, skip_next_table = None, False
+            continue
+        head = NFT_CHAIN.match(line)
+        if head:
+            chain = head.group(1)
+            continue
+        if table is None or chain is None or line.startswith(("type ", "}")):
+            continue
+        rule = NFT_HANDLE.sub("", line)
+        words = rule.split()
+        if not ({"drop", "reject"} & set(words)):
+            continue
+        protocol = NFT_PROTOCOL.search(rule)
+        source = NFT_SADDR.search(rule)
+        counter = NFT_COUNTER.search(rule)
+        rule = NFT_COUNTER.sub("counter", rule)
+        found.append(
+            {
+                "tool": "nft",
+                "version": {"ip": 4, "ip6": 6}.get(family or ""),
+                "table": f"{family} {table}",
+                "chain": chain,
+                "rule": rule,
+                "protocol": None if protocol is None else ("!" if protocol.group(1) else "") + protocol.group(2),
+                "sources": None if source is None else source.group(2).strip("{} ").replace(" ", "").split(","),
+                "negated_sources": bool(source and source.group(1)),
+                "packets": int(counter.group(1)) if counter else None,
+            }
+        )
+    return found
+
+
+def drops_gre_from(rule: dict[str, t.Any], remote: str) -> bool:
+    """Whether the rule can drop GRE from ``remote`` (any other matches it has are not evaluated)."""
+    version = ipaddress.ip_address(remote).version
+    if rule["version"] not in (None, version):
+        return False
+    protocol = rule["protocol"]
+    if protocol is not None:
+        negated = protocol.startswith("!")
+        names = set(protocol.lstrip("!").strip("{} ").replace(" ", "").split(","))
+        if bool(names & {"gre", "47", "all", "0"}) == negated:
+            return False
+    if rule["sources"] is None:
+        return True
+    inside = any(in_network(remote, source) for source in rule["sources"])
+    return inside != rule["negated_sources"]
+
+
+def in_network(address: str, network: str) -> bool:
+    try:
+        return ipaddress.ip_address(address) in ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        return False  # a named set or anything else that is not an address: not evaluated
+
+
+# --- pings and capture ----------------------------------------------------------------------------
+
+
+class Ping:
+    """One series of echo requests to one address: through a tunnel (``interface``) or unbound."""
+
+    def __init__(self, key: str, address: str, interface: str | None, size: int, dont_fragment: bool) -> None:
+        self.key = key
+        self.target = Target(interface=interface or "", address=address)
+        self.interface = interface
+        self.size = size
+        self.dont_fragment = dont_fragment
+        self.identifier = 0
+        self.raw = False
+
+    def result(self) -> dict[str, t.Any]:
+        result = self.target.result()
+        del result["peer"]
+        result.update(interface=self.interface, size=self.size, dont_fragment=self.dont_fragment)
+        return result
+
+
+def open_ping_socket(ping: Ping) -> socket.socket:
+    """A ping socket (or raw, as root) for the ping, bound to its interface if it has one. Raises OSError."""
+    version = ping.target.version
+    family = socket.AF_INET if version == 4 else socket.AF_INET6
+    protocol = socket.IPPROTO_ICMP if version == 4 else socket.IPPROTO_ICMPV6
+    try:
+        sock = socket.socket(family, socket.SOCK_DGRAM, protocol)
+    except PermissionError:
+        sock, ping.raw = socket.socket(family, socket.SOCK_RAW, protocol), True
+    try:
+        if ping.interface:
+            sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, ping.interface.encode())
+        if ping.dont_fragment and version == 4:
+            sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
+        elif ping.dont_fragment:
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DO)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def gre_filter() -> bytes:
+    """A classic BPF program that keeps the first SNAPLEN bytes of IPv4 and IPv6 packets of protocol 47.
+
+    Outgoing packets reach only packet sockets of protocol ETH_P_ALL, so the program tests the
+    packet's protocol first (the ancillary ``proto`` load). Packet sockets of type SOCK_DGRAM run
+    their filter on the network header. For IPv6 the next header is byte 6; ip6gre's default
+    encapsulation limit option puts a destination options header (60) first, which is kept too
+    and parsed in Python.
+    """
+    ld_h, ld_b, jeq, ret, proto = 0x28, 0x30, 0x15, 0x06, 0xFFFFF000
+    program = [
+        (ld_h, 0, 0, proto),
+        (jeq, 0, 2, ETH_P_IP),
+        (ld_b, 0, 0, 9),
+        (jeq, 4, 5, GRE_PROTOCOL),
+        (jeq, 0, 4, ETH_P_IPV6),
+        (ld_b, 0, 0, 6),
+        (jeq, 1, 0, GRE_PROTOCOL),
+        (jeq, 0, 1, 60),
+        (ret, 0, 0, SNAPLEN),
+        (ret, 0, 0, 0),
+    ]
+    return b"".join(struct.pack("HBBI", *instruction) for instruction in program)
+
+
+def open_capture() -> tuple[socket.socket, t.Any]:
+    """A packet socket on every interface that sees GRE both ways. Raises OSError."""
+    import ctypes  # only here: the capture is the one user of a pointer
+
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
+    try:
+        program = gre_filter()
+        buffer = ctypes.create_string_buffer(program)
+        fprog = struct.pack("HL", len(program) // 8, ctypes.addressof(buffer))
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+        sock.setblocking(False)
+        drain(sock)  # packets queued before the filter was attached
+    except OSError:
+        sock.close()
+        raise
+    return sock, buffer
+
+
+def drain(sock: socket.socket) -> None:
+    while True:
+        try:
+            sock.recv(SNAPLEN)
+        except (BlockingIOError, InterruptedError):
+            return
+
+
+def gre_endpoints(data: bytes) -> tuple[str, str] | None:
+    """(source, destination) of a GRE packet (IPv4, or IPv6 with at most a destination options header)."""
+    if len(data) >= 20 and data[0] >> 4 == 4:
+        if data[9] != GRE_PROTOCOL:
+            return None
+        return socket.inet_ntop(socket.AF_INET, data[12:16]), socket.inet_ntop(socket.AF_INET, data[16:20])
+    if len(data) >= 40 and data[0] >> 4 == 6:
+        next_header, offset = data[6], 40
+        if next_header == 60 and len(data) >= offset + 2:
+            next_header, offset = data[offset], offset + (data[offset + 1] + 1) * 8
+        if next_header != GRE_PROTOCOL:
+            return None
+        return socket.inet_ntop(socket.AF_INET6, data[8:24]), socket.inet_ntop(socket.AF_INET6, data[24:40])
+    return None
+
+
+def exchange(pings: list[Ping], capture: bool, rounds: int, window: float, timeout: float) -> dict[str, t.Any]:
+    """Send every ping (``rounds`` rounds spread over ``window`` seconds) while capturing GRE on every NIC.
+
+    Returns
+    ``{"pings": {key: result}, "capture": {...}, "started": epoch, "sent_until": epoch, "ended":
+    epoch}``. The capture counts GRE packets per (direction, interface, source, destination); it
+    runs until ``timeout`` seconds after the last round.
+    """
+    selector = selectors.DefaultSelector()
+    opened: list[tuple[Ping, socket.socket]] = []
+    captures: list[tuple[socket.socket, t.Any]] = []
+    packets: dict[tuple[str, str, str, str], int] = {}
+    capture_error = None
+    started = time.time()
+    try:
+        if capture:
+            try:
+                sock, buffer = open_capture()
+                captures.append((sock, buffer))
+                selector.register(sock, selectors.EVENT_READ, None)
+            except OSError as error:
+                capture_error = f"cannot capture: {error.strerror or error}"
+        base = random.randrange(0x10000)
+        for index, ping in enumerate(pings):
+            try:
+                sock = open_ping_socket(ping)
+            except PermissionError:
+                raise ProbeError(
+                    "cannot open an ICMP socket: ping sockets are not allowed for this user "
+                    "(net.ipv4.ping_group_range) and raw sockets need root; use become: true"
+                ) from None
+            except OSError as error:
+                ping.target.error = describe(error, ping.target)
+                continue
+            ping.identifier = (base + index) & 0xFFFF
+            opened.append((ping, sock))
+            selector.register(sock, selectors.EVENT_READ, ping)
+        interval = window / rounds
+        sent_until = started
+        for sequence in range(1, rounds + 1):
+            for ping, sock in opened:
+                send(ping, sock, sequence)
+            sent_until = time.time()
+            collect(selector, time.monotonic() + (interval if sequence < rounds else timeout), packets)
+        ended = time.time()
+    finally:
+        for _ping, sock in opened:
+            sock.close()
+        for sock, _buffer in captures:
+            sock.close()
+        selector.close()
+    return {
+        "pings": {ping.key: ping.result() for ping in pings},
+        "capture": {
+            "available": bool(captures) and capture_error is None,
+            "error": capture_error if capture else "not asked for",
+            "packets": [
+                {"direction": d, "interface": i, "source": s, "destination": dst, "count": n}
+                for (d, i, s, dst), n in sorted(packets.items())
+            ],
+        },
+        "started": round(started, 3),
+        "sent_until": round(sent_until, 3),
+        "ended": round(ended, 3),
+    }
+
+
+def send(ping: Ping, sock: socket.socket, sequence: int) -> None:
+    target = ping.target
+    if target.error:
+        return
+    try:
+        sock.sendto(echo_request(target.version, ping.identifier, sequence, ping.size), (target.address, 0))
+    except OSError as error:
+        target.error = describe(error, target)
+        return
+    target.sent += 1
+    target.sent_at[sequence] = time.monotonic()
+
+
+def collect(selector: selectors.BaseSelector, until: float, packets: dict[tuple[str, str, str, str], int]) -> None:
+    """Read replies and captured packets until ``until``."""
+    while True:
+        left = until - time.monotonic()
+        if left <= 0:
+            return
+        for key, _events in selector.select(left):
+            ping = key.data
+            sock = t.cast(socket.socket, key.fileobj)
+            if ping is None:
+                read_capture(sock, packets)
+                continue
+            try:
+                data = sock.recv(65535)
+            except OSError as error:
+                ping.target.error = describe(error, ping.target)
+                continue
+            sequence = parse_reply(ping.target.version, data, ping.raw, ping.identifier)
+            sent_at = ping.target.sent_at.pop(sequence, None) if sequence is not None else None
+            if sent_at is not None:
+                ping.target.received += 1
+                ping.target.rtts.append((time.monotonic() - sent_at) * 1000)
+
+
+def read_capture(sock: socket.socket, packets: dict[tuple[str, str, str, str], int]) -> None:
+    while True:
+        try:
+            data, address = sock.recvfrom(SNAPLEN)
+        except (BlockingIOError, InterruptedError):
+            return
+        interface, packet_type = address[0], address[2]
+        if packet_type == PACKET_OUTGOING:
+            direction = "out"
+        elif packet_type == PACKET_HOST:
+            direction = "in"
+        else:
+            continue  # other hosts' packets seen in promiscuous mode, broadcasts
+        ends = gre_endpoints(data)
+        if ends is not None:
+            key = (direction, interface, ends[0], ends[1])
+            packets[key] = packets.get(key, 0) + 1
+
+
+# --- the probe --------------------------------------------------------------------------------------
+
+
+def check_params(params: dict[str, t.Any]) -> None:
+    if not 1 <= params["rounds"] <= 50:
+        raise ProbeError(f"rounds: {params['rounds']} is not from 1 to 50")
+    if not 0.1 <= params["window"] <= 60:
+        raise ProbeError(f"window: {params['window']} is not from 0.1 to 60 seconds")
+    if not 0 < params["timeout"] <= 60:
+        raise ProbeError(f"timeout: {params['timeout']} is not more than 0 and at most 60 seconds")
+    for index, tunnel in enumerate(params["tunnels"]):
+        for field in ("local", "remote"):
+            if tunnel.get(field):
+                try:
+                    ipaddress.ip_address(tunnel[field])
+                except ValueError:
+                    raise ProbeError(
+                        f"tunnels[{index}] ({tunnel['name']}): {field}: {tunnel[field]!r} is not an IP address"
+                    ) from None
+    for index, peer in enumerate(params["peers"]):
+        for address in peer["addresses"]:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ProbeError(
+                    f"peers[{index}] ({peer['interface']}): addresses: {address!r} is not an IP address (without prefix)"
+                ) from None
+
+
+def version_of(address: str) -> int:
+    return ipaddress.ip_address(address).version
+
+
+def pings_of(
+    tunnels: list[dict[str, t.Any]],
+    peers: dict[str, dict[str, t.Any]],
+    links: dict[str, dict[str, t.Any]],
+    full_size: bool,
+) -> list[Ping]:
+    """Per tunnel: a small ping and a full-size ping with DF to each of the peer's inner addresses; per remote: an underlay ping."""
+    pings, remotes = [], []
+    for tunnel in tunnels:
+        name = tunnel["name"]
+        state = links.get(name) or {}
+        mtu = state.get("mtu") or tunnel.get("mtu")
+        for address in peers.get(name, {}).get("addresses", []):
+            pings.append(Ping(f"{name} small {address}", address, name, 56, False))
+            if full_size and mtu:
+                size = mtu - (28 if version_of(address) == 4 else 48)
+                pings.append(Ping(f"{name} full {address}", address, name, size, True))
+        for remote in (state.get("remote"), tunnel.get("remote")):
+            if remote and remote not in remotes:
+                remotes.append(remote)
+    pings += [Ping(f"underlay {remote}", remote, None, 56, False) for remote in remotes]
+    return pings
+
+
+def rule_key(rule: dict[str, t.Any]) -> tuple[str, str, str, str]:
+    return rule["tool"], str(rule["table"]), rule["chain"], rule["rule"]
+
+
+def firewall_evidence(
+    before: list[dict[str, t.Any]], after: list[dict[str, t.Any]], remotes: list[str]
+) -> list[dict[str, t.Any]]:
+    """The rules that can drop GRE from any of ``remotes``, with the packets they counted during the probe."""
+    counted = {rule_key(rule): rule["packets"] for rule in before}
+    found = []
+    for rule in after:
+        if not any(drops_gre_from(rule, remote) for remote in remotes):
+            continue
+        start = counted.get(rule_key(rule))
+        packets = rule["packets"]
+        delta = None if packets is None or start is None else packets - start
+        found.append(
+            {
+                "tool": rule["tool"],
+                "table": rule["table"],
+                "chain": rule["chain"],
+                "rule": rule["rule"],
+                "packets": packets,
+                "delta": delta,
+            }
+        )
+    return found
+
+
+def capture_evidence(packets: list[dict[str, t.Any]], remotes: list[str]) -> dict[str, t.Any]:
+    sent = [p for p in packets if p["direction"] == "out" and p["destination"] in remotes]
+    received = [p for p in packets if p["direction"] == "in" and p["source"] in remotes]
+    return {
+        "sent": sum(p["count"] for p in sent),
+        "sent_on": sorted({p["interface"] for p in sent}),
+        "received": sum(p["count"] for p in received),
+        "received_on": sorted({p["interface"] for p in received}),
+    }
+
+
+def rp_evidence(host: Host, interface: str | None, route_back: str | None) -> dict[str, t.Any]:
+    every = read_rp_filter(host, "all")
+    value = read_rp_filter(host, interface)
+    known = [v for v in (every, value) if v is not None]
+    return {
+        "interface": interface,
+        "all": every,
+        "value": value,
+        "effective": max(known) if known else None,
+        "route_back": route_back,
+    }
+
+
+def delta(before: dict[str, t.Any] | None, after: dict[str, t.Any] | None, field: str) -> int | None:
+    if not before or not after:
+        return None
+    return after[field] - before[field]
+
+
+def tunnel_evidence(
+    host: Host,
+    tunnel: dict[str, t.Any],
+    peer: dict[str, t.Any],
+    states: tuple[dict[str, t.Any] | None, dict[str, t.Any] | None],
+    addresses: dict[str, str],
+    exchanged: dict[str, t.Any],
+    firewall: tuple[list[dict[str, t.Any]], list[dict[str, t.Any]]],
+    routes: dict[tuple[str, str | None], str | None],
+) -> dict[str, t.Any]:
+    name = tunnel["name"]
+    before, after = states
+    state = after or before
+    actual = None
+    if state is not None:
+        actual = {
+            key: state[key]
+            for key in ("kind", "up", "operstate", "local", "remote", "ikey", "okey", "mtu", "addresses")
+        }
+    local = (state or {}).get("local") or tunnel.get("local")
+    remotes = [r for r in dict.fromkeys([(state or {}).get("remote"), tunnel.get("remote")]) if r]
+    remote = remotes[0] if remotes else None
+    arrival = addresses.get(local) if local else None
+    route_back = routes.get((remote, local if local in addresses else None)) if remote else None
+    pings = exchanged["pings"]
+    peer_addresses = peer.get("addresses", [])
+    inner_back = routes.get((peer_addresses[0], None)) if peer_addresses else None
+    return {
+        "interface": name,
+        "peer": peer.get("peer"),
+        "external": bool(peer.get("external", False)),
+        "planned": {key: tunnel.get(key) for key in ("mode", "local", "remote", "key", "mtu", "addresses")},
+        "peer_addresses": peer_addresses,
+        "exists": state is not None,
+        "actual": actual,
+        "local_on_host": None if local is None else local in addresses,
+        "counters": {
+            field: delta(before, after, field) for field in ("rx_packets", "tx_packets", "rx_errors", "tx_errors")
+        },
+        "pings": {
+            "small": [pings[f"{name} small {a}"] for a in peer_addresses],
+            "full": [pings[f"{name} full {a}"] for a in peer_addresses if f"{name} full {a}" in pings],
+            "underlay": pings.get(f"underlay {remote}") if remote else None,
+        },
+        "capture": capture_evidence(exchanged["capture"]["packets"], remotes),
+        "rp_filter": rp_evidence(host, arrival or route_back, route_back),
+        "rp_filter_tunnel": rp_evidence(host, name if state else None, inner_back),
+        "firewall": firewall_evidence(firewall[0], firewall[1], remotes),
+    }
+
+
+MAX_WAIT = 60
+
+
+def wait_until(start_at: float | None, host: Host) -> float:
+    """Sleep until ``start_at`` (seconds since the epoch) when it is ahead, but never more than MAX_WAIT."""
+    if start_at is None:
+        return 0.0
+    wait = start_at - time.time()
+    if wait <= 0 or wait > MAX_WAIT:
+        return 0.0
+    host.sleep(wait)
+    return round(wait, 3)
+
+
+def run(host: Host, params: dict[str, t.Any]) -> dict[str, t.Any]:
+    """gre_probe's work: read, ping and capture, read again, and put the evidence together per tunnel."""
+    check_params(params)
+    called = time.time()
+    tunnels = [tunnel for tunnel in params["tunnels"] if tunnel.get("state", "present") != "absent"]
+    peers = {peer["interface"]: peer for peer in params["peers"]}
+    versions = {6 if tunnel.get("mode") in IPV6_KINDS else 4 for tunnel in tunnels}
+    before, _addresses = read_links(host)
+    firewall_before = read_firewall(host, versions)
+    netstat_before = read_netstat(host)
+    pings = pings_of(tunnels, peers, before, params["full_size"])
+    waited = wait_until(params.get("start_at"), host)
+    exchanged = host.exchange(pings, params["capture"], params["rounds"], params["window"], params["timeout"])
+    after, addresses = read_links(host)
+    firewall_after = read_firewall(host, versions)
+    netstat_after = read_netstat(host)
+    lookups: list[tuple[str, str | None]] = []
+    for tunnel in tunnels:
+        state = after.get(tunnel["name"]) or before.get(tunnel["name"]) or {}
+        remote = state.get("remote") or tunnel.get("remote")
+        local = state.get("local") or tunnel.get("local")
+        if remote:
+            lookups.append((remote, local if local in addresses else None))
+        lookups += [(address, None) for address in peers.get(tunnel["name"], {}).get("addresses", [])[:1]]
+    routes = read_routes(host, list(dict.fromkeys(lookups)))
+    evidence = [
+        tunnel_evidence(
+            host,
+            tunnel,
+            peers.get(tunnel["name"], {}),
+            (before.get(tunnel["name"]), after.get(tunnel["name"])),
+            addresses,
+            exchanged,
+            (firewall_before["rules"], firewall_after["rules"]),
+            routes,
+        )
+        for tunnel in tunnels
+    ]
+    rp_drops = None
+    if "IPReversePathFilter" in netstat_before and "IPReversePathFilter" in netstat_after:
+        rp_drops = netstat_after["IPReversePathFilter"] - netstat_before["IPReversePathFilter"]
+    return {
+        "tunnels": evidence,
+        "host": {
+            "addresses": sorted(addresses, key=lambda a: (version_of(a), ipaddress.ip_address(a))),
+            "rp_filter_drops": rp_drops,
+            "capture": {key: exchanged["capture"][key] for key in ("available", "error")},
+            "firewall_errors": firewall_after["errors"],
+            "called": round(called, 3),
+            "start_at": params.get("start_at"),
+            "waited": waited,
+            "started": exchanged["started"],
+            "sent_until": exchanged["sent_until"],
+            "ended": exchanged["ended"],
+        },
+    }

@@ -1,0 +1,359 @@
+# Copyright (c) linuxnet.gre contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Private to the linuxnet.gre collection; runs on the managed hosts: compares wanted tunnels with the kernel's and plans the ip commands.
+
+Pure functions: the plan is the same in check mode and in a real run, so check mode predicts
+``changed`` exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import typing as t
+
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import raise_twin, sort_addresses, twin_key
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import (
+    FALLBACK_DEVICES,
+    IPV6_MODES,
+    KERNEL_MODULE,
+    MANAGED_ALIAS,
+    Absent,
+    GreError,
+    Interface,
+    Tunnel,
+    Wanted,
+    absent_dict,
+)
+
+# Compared in this order; the first group goes to `ip link set … type MODE`.
+TYPE_FIELDS = ("local", "remote", "ttl", "tos", "ikey", "okey", "pmtudisc", "dev")
+FIELDS = ("mode", *TYPE_FIELDS, "mtu", "addresses", "up")
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    name: str
+    action: str  # create, update, recreate, delete or adopt
+    fields: tuple[str, ...] = ()
+    adopted: tuple[str, ...] = ()  # for adopt: the interfaces not made by this module that it replaces
+
+    def as_dict(self) -> dict[str, t.Any]:
+        result: dict[str, t.Any] = {"name": self.name, "action": self.action, "fields": list(self.fields)}
+        if self.adopted:
+            result["adopted"] = list(self.adopted)
+        return result
+
+
+@dataclasses.dataclass
+class Plan:
+    changes: list[Change] = dataclasses.field(default_factory=list)
+    modules: list[str] = dataclasses.field(default_factory=list)
+    tunnels: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
+    # The present tunnels as the run leaves them, in the order wanted: what persist writes for boot.
+    # An existing tunnel keeps its MTU when the user gives none; a created one is as wanted.
+    settled: list[Tunnel] = dataclasses.field(default_factory=list)
+    before: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
+    after: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
+    # ip -batch lines by phase, and the interface each line is about.
+    deletes: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    updates: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    creates: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    address_deletes: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    address_adds: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+    @property
+    def steps(self) -> list[tuple[str, str]]:
+        """(interface, ip -batch line): deletions first, so freed names and endpoints can be reused."""
+        return self.deletes + self.updates + self.creates + self.address_deletes + self.address_adds
+
+
+def plan(wanted: list[Wanted], interfaces: dict[str, Interface], purge: bool, adopt: bool = False) -> Plan:
+    """What must change so that the host has exactly the wanted tunnels."""
+    taken = adoptions(wanted, interfaces) if adopt else {}
+    check_against_host(wanted, interfaces, purge, taken)
+    result = Plan()
+    for item in wanted:
+        iface = interfaces.get(item.name)
+        current = iface.tunnel if iface is not None else None
+        if isinstance(item, Absent):
+            plan_absent(result, item.name, current)
+            result.tunnels.append(absent_dict(item.name))
+        else:  # iface is None, managed, or replaced: check_against_host refused the rest
+            plan_present(result, item, iface if iface is not None and iface.managed else None)
+            if item.name in taken:
+                plan_adoption(result, item.name, [interfaces[name] for name in taken[item.name]])
+    if purge:
+        for name in purge_names(wanted, interfaces):
+            plan_absent(result, name, interfaces[name].tunnel)
+    result.modules = sorted(
+        {KERNEL_MODULE[w.mode] for w in wanted if isinstance(w, Tunnel) and created(result, w.name)}
+    )
+    return result
+
+
+def created(result: Plan, name: str) -> bool:
+    return any(c.name == name and c.action in ("create", "recreate", "adopt") for c in result.changes)
+
+
+def adoptable(iface: Interface) -> bool:
+    """A GRE tunnel of the four kinds this module handles that it did not create (nor the kernel for itself)."""
+    return iface.is_gre and not iface.managed and iface.name not in FALLBACK_DEVICES
+
+
+def adoptions(wanted: list[Wanted], interfaces: dict[str, Interface]) -> dict[str, list[str]]:
+    """With adopt: the unmanaged GRE tunnels each wanted tunnel replaces, by its name.
+
+    Those with its name, and those the kernel would take for it (same twin_key) unless their own
+    name is listed (then they are that entry's). Nothing else is ever taken.
+    """
+    listed = {w.name for w in wanted}
+    taken: dict[str, list[str]] = {}
+    for item in wanted:
+        if not isinstance(item, Tunnel):
+            continue
+        names = sorted(
+            iface.name
+            for iface in interfaces.values()
+            if adoptable(iface)
+            and (
+                iface.name == item.name
+                or (iface.name not in listed and twin_key(t.cast(Tunnel, iface.tunnel)) == twin_key(item))
+            )
+        )
+        if names:
+            taken[item.name] = names
+    return taken
+
+
+def adopt_hint(name: str) -> str:
+    return f"set adopt: true to replace it with this tunnel, or delete it with 'ip link del {name}'"
+
+
+def twin_fixes(other: Interface) -> str:
+    """Besides different keys: for a tunnel made by hand, what migrating to this module wants."""
+    return "" if other.managed else f"{other.name} was not created by linuxnet.gre: {adopt_hint(other.name)}; or "
+
+
+def purge_names(wanted: list[Wanted], interfaces: dict[str, Interface]) -> list[str]:
+    listed = {w.name for w in wanted}
+    return sorted(n for n, i in interfaces.items() if i.managed and i.is_gre and n not in listed)
+
+
+def check_against_host(
+    wanted: list[Wanted], interfaces: dict[str, Interface], purge: bool, taken: dict[str, list[str]]
+) -> None:
+    """Refuse, before anything changes, what the host's interfaces make impossible.
+
+    ``taken``: what adopt replaces (adoptions), allowed here and otherwise refused.
+    """
+    adopted = {name for names in taken.values() for name in names}
+    for item in wanted:
+        iface = interfaces.get(item.name)
+        if iface is not None and not iface.is_gre:
+            kind = iface.kind or "device without a link kind"
+            raise GreError(
+                f"tunnel {item.name!r}: name: interface {item.name} exists and is not a GRE tunnel ({kind}); "
+                "it is never converted or deleted",
+                tunnel=item.name,
+                field="name",
+            )
+        if iface is not None and not iface.managed and item.name not in adopted:
+            # adopt replaces only with a tunnel, never to delete: the hint is for the present ones.
+            hint = f": {adopt_hint(item.name)}" if isinstance(item, Tunnel) else ""
+            raise GreError(
+                f"tunnel {item.name!r}: name: interface {item.name} exists but was not created by linuxnet.gre "
+                f"(its alias is not {MANAGED_ALIAS!r}); it is never changed or deleted{hint}",
+                tunnel=item.name,
+                field="name",
+            )
+        if isinstance(item, Tunnel) and item.dev is not None and item.dev not in interfaces:
+            raise GreError(
+                f"tunnel {item.name!r}: dev: there is no interface {item.dev} on this host",
+                tunnel=item.name,
+                field="dev",
+            )
+    staying = remaining_tunnels(wanted, interfaces, purge, adopted)
+    for item in wanted:
+        if isinstance(item, Tunnel):
+            for other in staying:
+                if twin_key(other) == twin_key(item):
+                    raise_twin(item, f"existing interface {other.name!r}", twin_fixes(interfaces[other.name]))
+
+
+def remaining_tunnels(
+    wanted: list[Wanted], interfaces: dict[str, Interface], purge: bool, adopted: set[str]
+) -> list[Tunnel]:
+    """Tunnels of the host that this invocation leaves as they are."""
+    listed = {w.name for w in wanted}
+    return [
+        i.tunnel
+        for i in interfaces.values()
+        if i.tunnel is not None and i.name not in listed and i.name not in adopted and not (purge and i.managed)
+    ]
+
+
+def plan_absent(result: Plan, name: str, current: Tunnel | None) -> None:
+    if current is None:
+        return
+    result.changes.append(Change(name, "delete"))
+    result.deletes.append((name, f"link del dev {name}"))
+    result.before[name] = current.as_dict()
+    result.after[name] = absent_dict(name)
+
+
+def plan_present(result: Plan, wanted: Tunnel, iface: Interface | None) -> None:
+    """``iface``: the managed tunnel of that name, None when there is none (or adopt replaces it)."""
+    if iface is None or iface.tunnel is None:
+        result.changes.append(Change(wanted.name, "create"))
+        add_create_steps(result, wanted)
+        result.before[wanted.name] = absent_dict(wanted.name)
+        result.after[wanted.name] = wanted.as_dict()
+        result.tunnels.append(wanted.as_dict())
+        result.settled.append(wanted)
+        return
+    current = with_listed_link_local(iface.tunnel, iface, wanted)
+    after = settled(current, wanted)
+    fields = differing_fields(current, after)
+    recreate = bool(fields) and needs_recreate(current, wanted)
+    result.before[wanted.name] = current.as_dict()
+    result.after[wanted.name] = (wanted if recreate else after).as_dict()
+    result.tunnels.append(result.after[wanted.name])
+    result.settled.append(wanted if recreate else after)
+    if not fields:
+        return
+    if recreate:
+        result.changes.append(Change(wanted.name, "recreate", fields))
+        result.deletes.append((wanted.name, f"link del dev {wanted.name}"))
+        add_create_steps(result, wanted)
+        return
+    result.changes.append(Change(wanted.name, "update", fields))
+    add_update_steps(result, iface, current, after, wanted.mtu)
+
+
+def plan_adoption(result: Plan, name: str, replaced: list[Interface]) -> None:
+    """Delete the unmanaged tunnels that wanted tunnel ``name`` replaces (adopt), in the batch's first phase.
+
+    The tunnel's own change (planned before, as if they were not there) becomes ``adopt``; the diff
+    shows them before, gone (or, with the same name, replaced) after.
+    """
+    names = tuple(iface.name for iface in replaced)
+    for iface in replaced:
+        result.deletes.append((iface.name, f"link del dev {iface.name}"))
+        result.before[iface.name] = t.cast(Tunnel, iface.tunnel).as_dict()
+        result.after.setdefault(iface.name, absent_dict(iface.name))
+    own = [c for c in result.changes if c.name == name]
+    fields = own[0].fields if own else ()
+    result.changes[:] = [c for c in result.changes if c.name != name]
+    result.changes.append(Change(name, "adopt", fields, names))
+
+
+def with_listed_link_local(current: Tunnel, iface: Interface, wanted: Tunnel) -> Tunnel:
+    """The kernel's own link-local addresses count only when the user lists them."""
+    listed = tuple(a for a in iface.link_local if a in wanted.addresses)
+    if not listed:
+        return current
+    return dataclasses.replace(current, addresses=sort_addresses(current.addresses + listed))
+
+
+def settled(current: Tunnel, wanted: Tunnel) -> Tunnel:
+    """The wanted tunnel, with the MTU the kernel keeps when the user leaves it unset."""
+    if wanted.mtu is None:
+        return dataclasses.replace(wanted, mtu=current.mtu)
+    return wanted
+
+
+def differing_fields(current: Tunnel, wanted: Tunnel) -> tuple[str, ...]:
+    return tuple(f for f in FIELDS if getattr(current, f) != getattr(wanted, f))
+
+
+def needs_recreate(current: Tunnel, wanted: Tunnel) -> bool:
+    """What `ip link set … type MODE` cannot change in place (measured: fixtures/inplace.txt).
+
+    The mode; dropping a key or the bound device (iproute2 starts a change from the tunnel's
+    current settings and has no word to clear them); and a remote of ``any`` (a gre device without
+    a remote is not point-to-point, and the kernel refuses to change that in place).
+    """
+    return (
+        current.mode != wanted.mode
+        or current.remote == "any"
+        or (current.ikey is not None and wanted.ikey is None)
+        or (current.okey is not None and wanted.okey is None)
+        or (current.dev is not None and wanted.dev is None)
+    )
+
+
+def tunnel_words(tunnel: Tunnel, fields: t.Iterable[str]) -> list[str]:
+    """The `type MODE …` arguments of iproute2 for the given fields."""
+    ipv6 = tunnel.mode in IPV6_MODES
+    words: list[str] = []
+    for field in fields:
+        value = getattr(tunnel, field)
+        if field == "local":
+            words += ["local", value or "any"]
+        elif field == "remote":
+            words += ["remote", value]
+        elif field == "ttl":
+            words += ["ttl", str(value)]
+        elif field == "tos":
+            words += ["tclass" if ipv6 else "tos", value]
+        elif field in ("ikey", "okey") and value is not None:
+            words += [field, str(value)]
+        elif field == "pmtudisc" and value is not None:
+            words.append("pmtudisc" if value else "nopmtudisc")
+        elif field == "dev" and value is not None:
+            words += ["dev", value]
+    return words
+
+
+def add_create_steps(result: Plan, wanted: Tunnel) -> None:
+    name = wanted.name
+    mtu = f" mtu {wanted.mtu}" if wanted.mtu is not None else ""
+    local = ("local",) if wanted.local is not None else ()
+    words = tunnel_words(wanted, ("remote", *local, "ttl", "tos", "pmtudisc", "ikey", "okey", "dev"))
+    result.creates.append((name, f"link add name {name}{mtu} type {wanted.mode} {' '.join(words)}"))
+    result.creates.append((name, f'link set dev {name} alias "{MANAGED_ALIAS}" up'))
+    result.address_adds += [(name, f"address add {a} dev {name}") for a in wanted.addresses]
+
+
+def add_update_steps(result: Plan, iface: Interface, current: Tunnel, wanted: Tunnel, wanted_mtu: int | None) -> None:
+    """``wanted`` is settled (its MTU is the current one when the user gave none, ``wanted_mtu`` None)."""
+    name = wanted.name
+    type_fields = [f for f in TYPE_FIELDS if getattr(current, f) != getattr(wanted, f)]
+    # A wanted MTU goes with every tunnel change, or the kernel recomputes it (a key adds 4 bytes
+    # of header and takes them off the MTU; a new dev recomputes it). An MTU left to the kernel is
+    # left to the kernel then too.
+    mtu = f" mtu {wanted_mtu}" if wanted_mtu is not None and (type_fields or wanted_mtu != current.mtu) else ""
+    if type_fields:
+        result.updates.append(
+            (name, f"link set dev {name}{mtu} type {wanted.mode} {' '.join(tunnel_words(wanted, type_fields))}")
+        )
+    elif mtu:
+        result.updates.append((name, f"link set dev {name}{mtu}"))
+    if not current.up:
+        result.updates.append((name, f"link set dev {name} up"))
+    removed, added = address_steps(iface, current.addresses, wanted.addresses)
+    result.address_deletes += [(name, f"address del {a} dev {name}") for a in removed]
+    result.address_adds += [(name, f"address add {a} dev {name}") for a in added]
+
+
+def address_steps(iface: Interface, current: tuple[str, ...], wanted: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """Addresses to delete and to add.
+
+    Deleting an IPv4 subnet's primary address takes its secondaries with it (unless the
+    promote_secondaries sysctl is on), so when an address of a subnet goes, every address of that
+    subnet goes, in reverse kernel order (secondaries first), and the wanted ones come back.
+    """
+    removed = [a for a in current if a not in wanted]
+    touched = {ipv4_network(a) for a in removed} - {None}
+    regrouped = [a for a in current if a in wanted and ipv4_network(a) in touched]
+    deletions = [a for a in reversed(iface.address_order) if a in removed or a in regrouped]
+    additions = [a for a in wanted if a not in current or a in regrouped]
+    return deletions, additions
+
+
+def ipv4_network(address: str) -> ipaddress.IPv4Network | None:
+    parsed = ipaddress.ip_interface(address)
+    return parsed.network if isinstance(parsed, ipaddress.IPv4Interface) else None

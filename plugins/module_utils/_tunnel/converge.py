@@ -1,0 +1,101 @@
+# Copyright (c) linuxnet.gre contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Private to the linuxnet.gre collection; runs on the managed hosts: gre_tunnel's run — check input, read the kernel once, plan, apply once.
+
+Everything that can fail is decided before the host changes: the input, what the kernel's interfaces
+allow, and the persistence (prepared from the plan's settled tunnels, the ones the run leaves).
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.changes import Change, Plan, plan
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import wanted_tunnels
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.kernel import Kernel
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import Interface, Tunnel, absent_dict
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import Files, keep_boot_mtus, prepare
+
+
+def converge(
+    kernel: Kernel,
+    files: Files,
+    params: dict[str, t.Any],
+    check_mode: bool,
+    diff: bool,
+    warn: t.Callable[[str], None],
+) -> dict[str, t.Any]:
+    """Make the host's GRE tunnels (and with ``persist``, their boot files) what ``params`` say. Raises GreError.
+
+    ``warn`` gets what the user should hear of although the run succeeds (``persist=auto`` on a host without systemd).
+    """
+    wanted = wanted_tunnels(params)
+    interfaces = kernel.read()
+    pending = kernel.pending_creations()
+    leftovers = interrupted(interfaces, pending)
+    todo = plan(
+        wanted,
+        {n: i for n, i in interfaces.items() if n not in leftovers},
+        purge=params["purge"],
+        adopt=params["adopt"],
+    )
+    redo_interrupted(todo, leftovers, interfaces)
+    persist = params.get("persist")
+    persistence = None
+    if persist is not None:
+        # Decided before the kernel changes (a persistence that cannot work fails the run whole), from the
+        # tunnels as the run leaves them: one whose MTU is not given keeps the MTU it has at boot.
+        omitted = {w.name for w in wanted if isinstance(w, Tunnel) and w.mtu is None}
+        persistence = prepare(files, persist, keep_boot_mtus(files, todo.settled, omitted))
+        for warning in persistence.warnings:
+            warn(warning)
+    commands = []
+    for name in todo.modules:
+        if not kernel.module_loaded(name):
+            kernel.load_module(name, check_mode)
+            commands.append(f"modprobe {name}")
+    steps = todo.steps
+    if steps and not check_mode:
+        creations = sorted({name for name, line in steps if line.startswith("link add ")})
+        if creations:
+            kernel.record_creations(creations)
+        kernel.apply([line for _name, line in steps], [name for name, _line in steps])
+    if (steps or pending) and not check_mode:
+        kernel.clear_creations()
+    result: dict[str, t.Any] = {
+        "changed": bool(steps),
+        "tunnels": todo.tunnels,
+        "changes": [change.as_dict() for change in todo.changes],
+        "commands": commands + [f"ip {line}" for _name, line in steps],
+    }
+    if diff:
+        result["diff"] = {"before": todo.before, "after": todo.after}
+    if persistence is not None:
+        if persistence.changed and not check_mode:
+            persistence.apply(files)
+        result["changed"] = result["changed"] or persistence.changed
+        result["persisted"] = persistence.as_dict()
+        if diff and persistence.diff:
+            result["diff"] = [result["diff"], *persistence.diff]
+    return result
+
+
+def interrupted(interfaces: dict[str, Interface], pending: list[str]) -> set[str]:
+    """GRE interfaces that a cut-short batch of this module created and did not mark as managed yet."""
+    return {name for name in pending if name in interfaces and interfaces[name].is_gre and not interfaces[name].managed}
+
+
+def redo_interrupted(todo: Plan, leftovers: set[str], interfaces: dict[str, Interface]) -> None:
+    """Delete what a cut-short batch left half-made, first: the plan then creates it (if still wanted) whole."""
+    for name in sorted(leftovers, reverse=True):
+        todo.deletes.insert(0, (name, f"link del dev {name}"))
+        todo.before[name] = t.cast(Tunnel, interfaces[name].tunnel).as_dict()
+        todo.after.setdefault(name, absent_dict(name))
+        if not any(change.name == name for change in todo.changes):
+            todo.changes.append(Change(name, "delete", ("interrupted",)))
+        else:
+            todo.changes[:] = [
+                Change(c.name, "recreate", ("interrupted",)) if c.name == name else c for c in todo.changes
+            ]

@@ -1,0 +1,100 @@
+# Copyright (c) linuxnet.gre contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Private to the linuxnet.gre collection; runs on the managed hosts: the tunnel data model shared by the gre_tunnel helpers."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+
+# The interface alias (ifalias) that marks an interface as created by this collection.
+MANAGED_ALIAS = "managed-by: linuxnet.gre"
+
+MODES = ("gre", "gretap", "ip6gre", "ip6gretap")
+IPV6_MODES = ("ip6gre", "ip6gretap")
+KERNEL_MODULE = {"gre": "ip_gre", "gretap": "ip_gre", "ip6gre": "ip6_gre", "ip6gretap": "ip6_gre"}
+
+# Devices the GRE kernel modules create for themselves when they load.
+FALLBACK_DEVICES = ("gre0", "gretap0", "erspan0", "ip6gre0")
+
+TOS_INHERIT = "inherit"
+
+
+class GreError(Exception):
+    """The one error the helpers raise; main() turns it into fail_json."""
+
+    def __init__(self, msg: str, **details: t.Any) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.details = details
+
+
+@dataclasses.dataclass(frozen=True)
+class Tunnel:
+    """A GRE tunnel, as wanted by the user or as found in the kernel.
+
+    Addresses are ``address/prefix`` strings in the form Python's ipaddress prints them, sorted.
+    ``tos`` is ``inherit`` or two hex digits (``0x10``), as iproute2 prints it.
+    ``pmtudisc`` is None for the IPv6 modes, which have no such setting.
+    ``mtu`` is None when the user leaves the MTU to the kernel.
+    """
+
+    name: str
+    mode: str
+    remote: str
+    local: str | None = None
+    ttl: int = 255
+    tos: str = "0x00"
+    ikey: int | None = None
+    okey: int | None = None
+    pmtudisc: bool | None = True
+    mtu: int | None = None
+    dev: str | None = None
+    addresses: tuple[str, ...] = ()
+    up: bool = True
+
+    def as_dict(self) -> dict[str, t.Any]:
+        """The tunnel as the module returns it."""
+        result = dataclasses.asdict(self)
+        result["addresses"] = list(self.addresses)
+        result["state"] = "present"
+        return result
+
+
+@dataclasses.dataclass(frozen=True)
+class Absent:
+    """A tunnel the user wants gone."""
+
+    name: str
+
+
+Wanted = t.Union[Tunnel, Absent]
+
+
+@dataclasses.dataclass(frozen=True)
+class Interface:
+    """Any network interface of the host, as the kernel reports it.
+
+    ``kind`` is the link kind (``gre``, ``veth``…) or None for devices without one
+    (physical NICs, loopback). ``tunnel`` is set for the four GRE kinds this module handles.
+    ``link_local`` holds the IPv6 link-local addresses (the kernel adds them itself; they are not in
+    ``tunnel.addresses``). ``address_order`` lists every address in the kernel's order, which puts
+    an IPv4 subnet's primary address before its secondaries.
+    """
+
+    name: str
+    kind: str | None
+    managed: bool
+    tunnel: Tunnel | None = None
+    link_local: tuple[str, ...] = ()
+    address_order: tuple[str, ...] = ()
+
+    @property
+    def is_gre(self) -> bool:
+        return self.tunnel is not None
+
+
+def absent_dict(name: str) -> dict[str, t.Any]:
+    return {"name": name, "state": "absent"}

@@ -1,0 +1,431 @@
+# Copyright (c) linuxnet.gre contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Private to the linuxnet.gre collection; runs on the managed hosts: gre_tunnel's ``persist``, the files that bring the tunnels back at boot.
+
+- ``unit``: ``/etc/linuxnet-gre/tunnels.batch``, the ``ip -batch`` lines gre_tunnel runs to create
+  the tunnels (alias included), and ``linuxnet-gre.service``, a oneshot enabled for
+  multi-user.target that runs them with ``ip -force -batch``.
+- ``networkd``: per tunnel ``60-linuxnet-gre-NAME.netdev`` and ``.network`` in /etc/systemd/network,
+  and one ``60-linuxnet-gre.link`` whose ``Alias=`` marks the tunnels networkd creates as managed.
+- ``none``: neither.
+- ``auto``: the host decides (``auto_mechanism``): networkd where systemd-networkd can bring the
+  tunnels back, else the unit where systemd runs, else none, with a warning.
+
+Whatever of these exists and is not wanted is removed. Everything is checked (``prepare``) before
+gre_tunnel changes the kernel; the files are written after (``Persistence.apply``), then one
+``systemctl`` or ``networkctl`` call per thing that changed. A host where nothing changed costs a
+read of the files and no process. Files is the one seam to the host's files and commands.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+import tempfile
+import typing as t
+
+from ansible_collections.linuxnet.gre.plugins.module_utils._host_facts import HostError, services
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.changes import Plan, add_create_steps
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import (
+    IPV6_MODES,
+    MANAGED_ALIAS,
+    TOS_INHERIT,
+    GreError,
+    Tunnel,
+)
+
+MECHANISMS = ("unit", "networkd", "none")
+# What gre_tunnel's persist option takes: a mechanism, or auto for the one the host supports.
+AUTO = "auto"
+CHOICES = (AUTO, *MECHANISMS)
+NOT_PERSISTED = (
+    "persist=auto: this host does not run systemd, so its GRE tunnels are not persisted and will be gone after a "
+    "reboot. Run this again after each boot, or set persist to none for this host (gre_mesh_persist: none with "
+    "the role linuxnet.gre.gre_mesh) to silence this warning."
+)
+NETWORKD_DIR = "/etc/systemd/network"
+PREFIX = "60-linuxnet-gre"
+NETWORKD_SUFFIXES = (".netdev", ".network", ".link")
+BATCH_DIR = "/etc/linuxnet-gre"
+BATCH = f"{BATCH_DIR}/tunnels.batch"
+UNIT = "linuxnet-gre.service"
+UNIT_FILE = f"/etc/systemd/system/{UNIT}"
+# What `systemctl enable` makes of the unit's [Install] section; its presence is "enabled".
+WANTS_LINK = f"/etc/systemd/system/multi-user.target.wants/{UNIT}"
+HEADER = "# Written by linuxnet.gre.gre_tunnel (persist: {mechanism}); its next run overwrites any edit.\n"
+
+UNIT_TEXT = f"""\
+# Re-creates the GRE tunnels of linuxnet.gre at boot, from {BATCH}.
+# Once per boot: while the host runs, linuxnet.gre.gre_tunnel changes the tunnels itself. Stopping
+# this unit leaves the tunnels alone. The kernel takes a tunnel whose local address is not there
+# yet, so this need not wait for the underlay; it runs before network.target, for services that
+# bind the tunnels' addresses.
+[Unit]
+Description=GRE tunnels of linuxnet.gre
+Documentation=man:ip-link(8)
+DefaultDependencies=no
+Wants=network.target
+After=local-fs.target network-pre.target systemd-modules-load.service systemd-sysctl.service
+Before=network.target shutdown.target
+Conflicts=shutdown.target
+ConditionPathExists={BATCH}
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+# -force: a tunnel that fails does not keep the others down; the unit then shows failed.
+ExecStart=ip -force -batch {BATCH}
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+class Files:
+    """The host's files and its systemctl/networkctl; the one place persistence touches the host.
+
+    Paths are absolute and taken under ``root`` (tests point it at a directory of their own).
+    """
+
+    root = "/"
+
+    def __init__(self, module: t.Any) -> None:
+        self._module = module
+
+    def _at(self, path: str) -> str:
+        return os.path.join(self.root, path.lstrip("/"))
+
+    def read(self, path: str) -> str | None:
+        try:
+            with open(self._at(path), encoding="utf-8") as handle:
+                return handle.read()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise GreError(f"persist: cannot read {path}: {getattr(exc, 'strerror', None) or exc}", path=path) from None
+
+    def exists(self, path: str) -> bool:
+        return os.path.lexists(self._at(path))
+
+    def glob(self, pattern: str) -> list[str]:
+        root = self._at("")
+        return sorted("/" + os.path.relpath(path, root) for path in glob.glob(self._at(pattern)))
+
+    def blocking_file(self, path: str) -> str | None:
+        """The first existing ancestor of ``path`` when it is not a directory: nothing could be written there."""
+        parent = os.path.dirname(path)
+        while not self.exists(parent):
+            parent = os.path.dirname(parent)
+        return None if os.path.isdir(self._at(parent)) else parent
+
+    def write(self, path: str, content: str) -> None:
+        """Atomically, mode 0644; the directory is made (0755) when missing."""
+        directory = os.path.dirname(self._at(path))
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=".linuxnet-gre-", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(content)
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, self._at(path))
+        except BaseException:
+            os.unlink(temporary)
+            raise
+
+    def remove(self, path: str) -> None:
+        target = self._at(path)
+        if os.path.isdir(target) and not os.path.islink(target):
+            os.rmdir(target)
+        else:
+            os.unlink(target)
+
+    def run(self, argv: list[str], stdin: str | None = None) -> tuple[int, str, str]:
+        """systemctl or networkctl."""
+        program = self._module.get_bin_path(argv[0], required=True)
+        return self._module.run_command([program, *argv[1:]], data=stdin, binary_data=stdin is not None)
+
+
+def batch_lines(tunnels: list[Tunnel]) -> list[str]:
+    """What gre_tunnel runs to create these tunnels on a host that has none of them: links, then addresses."""
+    plan = Plan()
+    for tunnel in tunnels:
+        add_create_steps(plan, tunnel)
+    return [line for _name, line in plan.creates + plan.address_adds]
+
+
+def networkd_settings(tunnel: Tunnel) -> dict[str, t.Any]:
+    """The .netdev sections of a tunnel (systemd 252 and later, for Independent=) and its addresses."""
+    name = tunnel.name
+    if tunnel.dev is not None:
+        raise GreError(
+            f"tunnel {name}: dev: a tunnel bound to an underlay device cannot be persisted with systemd-networkd "
+            "here; persist it with the unit",
+            tunnel=name,
+        )
+    netdev = [["Name", name], ["Kind", tunnel.mode]]
+    if tunnel.mtu is not None:
+        netdev.append(["MTUBytes", str(tunnel.mtu)])
+    settings = []
+    if tunnel.local is not None:
+        settings.append(["Local", tunnel.local])
+    settings += [["Remote", tunnel.remote], ["TTL", str(tunnel.ttl)]]
+    if tunnel.tos != "0x00":
+        if tunnel.mode in IPV6_MODES:
+            raise GreError(
+                f"tunnel {name}: tos: systemd-networkd has no traffic class setting for {tunnel.mode}; "
+                "persist it with the unit",
+                tunnel=name,
+            )
+        # The kernel's TOS 1 means inherit, as `ip … tos inherit` sets it.
+        settings.append(["TOS", "1" if tunnel.tos == TOS_INHERIT else str(int(tunnel.tos, 16))])
+    if tunnel.ikey is not None and tunnel.ikey == tunnel.okey:
+        settings.append(["Key", str(tunnel.ikey)])
+    else:
+        if tunnel.ikey is not None:
+            settings.append(["InputKey", str(tunnel.ikey)])
+        if tunnel.okey is not None:
+            settings.append(["OutputKey", str(tunnel.okey)])
+    if tunnel.pmtudisc is not None:
+        settings.append(["DiscoverPathMTU", "yes" if tunnel.pmtudisc else "no"])
+    # Created when networkd starts, bound to no underlay link: the local address may come later.
+    settings.append(["Independent", "yes"])
+    return {"name": name, "netdev": netdev, "tunnel": settings, "addresses": list(tunnel.addresses)}
+
+
+def section(title: str, pairs: list[list[str]]) -> str:
+    return f"[{title}]\n" + "".join(f"{key}={value}\n" for key, value in pairs)
+
+
+def networkd_files(tunnels: list[Tunnel]) -> dict[str, str]:
+    header = HEADER.format(mechanism="networkd")
+    files = {}
+    for tunnel in tunnels:
+        settings = networkd_settings(tunnel)
+        base = f"{NETWORKD_DIR}/{PREFIX}-{tunnel.name}"
+        files[f"{base}.netdev"] = (
+            f"{header}# GRE tunnel {tunnel.name}: systemd-networkd creates it at boot. While the host runs,\n"
+            "# linuxnet.gre.gre_tunnel changes it; this file follows it for the next boot.\n"
+            f"{section('NetDev', settings['netdev'])}\n{section('Tunnel', settings['tunnel'])}"
+        )
+        files[f"{base}.network"] = (
+            f"{header}# Addresses of GRE tunnel {tunnel.name} (see {PREFIX}-{tunnel.name}.netdev).\n"
+            f"{section('Match', [['Name', tunnel.name]])}\n"
+            "[Link]\n# A tunnel whose peer is away must not hold up network-online.target.\nRequiredForOnline=no\n\n"
+            "[Network]\n# Router advertisements from the peer configure nothing here.\nIPv6AcceptRA=no\n"
+            + "".join(f"Address={address}\n" for address in settings["addresses"])
+        )
+    files[f"{NETWORKD_DIR}/{PREFIX}.link"] = (
+        f"{header}# udev gives the GRE tunnels that systemd-networkd creates at boot the alias that marks them as\n"
+        "# linuxnet.gre's own, as linuxnet.gre.gre_tunnel does when it creates them: without it, the module\n"
+        "# would refuse to change or delete them.\n"
+        f"{section('Match', [['OriginalName', ' '.join(tunnel.name for tunnel in tunnels)]])}\n"
+        f"{section('Link', [['Alias', MANAGED_ALIAS]])}"
+    )
+    return files
+
+
+def unit_files(tunnels: list[Tunnel]) -> dict[str, str]:
+    header = HEADER.format(mechanism="unit")
+    batch = (
+        f"{header}# The GRE tunnels of this host: {UNIT} creates them at boot with `ip -force -batch` (the\n"
+        "# commands linuxnet.gre.gre_tunnel runs to create them, alias included).\n"
+        + "".join(f"{line}\n" for line in batch_lines(tunnels))
+    )
+    return {BATCH: batch, UNIT_FILE: header + UNIT_TEXT}
+
+
+def wanted_files(mechanism: str, tunnels: list[Tunnel]) -> dict[str, str]:
+    """Path -> content of what ``mechanism`` persists for these tunnels (none for no tunnels)."""
+    if mechanism == "none" or not tunnels:
+        return {}
+    return networkd_files(tunnels) if mechanism == "networkd" else unit_files(tunnels)
+
+
+def keep_boot_mtus(files: Files, tunnels: list[Tunnel], omitted: set[str]) -> list[Tunnel]:
+    """The tunnels to persist: one whose MTU the user left out keeps the MTU its boot files give it.
+
+    An omitted MTU means "leave it alone" (the role omits it when a peer's underlay MTU is unknown,
+    as with --limit), in the kernel and at boot alike: a tunnel the boot files already hold keeps
+    their MTU (or their lack of one); one they do not hold yet is persisted as the run leaves it
+    (``tunnels`` are the plan's settled ones: an existing tunnel at its current MTU).
+    """
+    if not omitted:
+        return tunnels
+    booted = boot_mtus(files)
+    return [
+        dataclasses.replace(tunnel, mtu=booted[tunnel.name])
+        if tunnel.name in omitted and tunnel.name in booted
+        else tunnel
+        for tunnel in tunnels
+    ]
+
+
+def boot_mtus(files: Files) -> dict[str, int | None]:
+    """The MTU of each tunnel in the files persisted before (None where they leave it to the kernel)."""
+    result: dict[str, int | None] = {}
+    for line in (files.read(BATCH) or "").splitlines():
+        words = line.split()
+        if words[:3] == ["link", "add", "name"] and len(words) > 3:  # link add name NAME [mtu N] type …
+            mtu = words[5] if words[4:5] == ["mtu"] and len(words) > 5 else ""
+            result[words[3]] = int(mtu) if mtu.isdigit() else None
+    for path in files.glob(f"{NETWORKD_DIR}/{PREFIX}-*.netdev"):
+        settings = dict(line.strip().split("=", 1) for line in (files.read(path) or "").splitlines() if "=" in line)
+        if "Name" in settings:
+            mtu = settings.get("MTUBytes", "")
+            result[settings["Name"]] = int(mtu) if mtu.isdigit() else None
+    return result
+
+
+def found_files(files: Files) -> list[str]:
+    """What gre_tunnel may have persisted before, found on the host."""
+    networkd = [p for p in files.glob(f"{NETWORKD_DIR}/{PREFIX}*") if p.endswith(NETWORKD_SUFFIXES)]
+    return networkd + [path for path in (BATCH, BATCH_DIR, UNIT_FILE) if files.exists(path)]
+
+
+@dataclasses.dataclass
+class Persistence:
+    """What ``persist`` changes on the host, decided before gre_tunnel touches the kernel."""
+
+    mechanism: str
+    write: dict[str, str]
+    remove: list[str]
+    commands: list[list[str]]
+    diff: list[dict[str, str]]
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.write or self.remove or self.commands)
+
+    def apply(self, files: Files) -> None:
+        """Disable first (the unit file must still be there), then files, then the rest."""
+        for argv in self.commands:
+            if argv[1] == "disable":
+                self.run(files, argv)
+        for path in self.write:
+            self.change(files.write, path, self.write[path])
+        for path in self.remove:
+            self.change(files.remove, path)
+        for argv in self.commands:
+            if argv[1] != "disable":
+                self.run(files, argv)
+
+    @staticmethod
+    def change(action: t.Callable[..., None], path: str, *content: str) -> None:
+        try:
+            action(path, *content)
+        except OSError as exc:
+            verb = "write" if content else "remove"
+            raise GreError(f"persist: cannot {verb} {path}: {exc.strerror or exc}", path=path) from None
+
+    @staticmethod
+    def run(files: Files, argv: list[str]) -> None:
+        rc, _out, err = files.run(argv)
+        if rc != 0:
+            raise GreError(f"{' '.join(argv)} failed: {err.strip() or f'exit code {rc}'}", command=argv, stderr=err)
+
+    def as_dict(self) -> dict[str, t.Any]:
+        return {
+            "mechanism": self.mechanism,
+            "written": sorted(self.write),
+            "removed": self.remove,
+            "commands": [" ".join(argv) for argv in self.commands],
+        }
+
+
+def networkd_works(state: dict[str, bool]) -> bool:
+    """Whether systemd-networkd brings the tunnels back at boot: active and enabled, with udevd to apply the .link file."""
+    return bool(state.get("networkd_active") and state.get("networkd_enabled") and state.get("udevd_active"))
+
+
+def auto_mechanism(systemd: bool, state: dict[str, bool], tunnels: list[Tunnel]) -> str:
+    """``persist=auto``: networkd where it works, else the unit where systemd runs, else none (also for no tunnels)."""
+    if not tunnels or not systemd:
+        return "none"
+    return "networkd" if networkd_works(state) else "unit"
+
+
+def prepare(files: Files, mechanism: str, tunnels: list[Tunnel]) -> Persistence:
+    """Check that ``mechanism`` works here and decide what it changes; GreError otherwise, nothing touched yet.
+
+    ``auto`` is decided first, from the same reads (one ``systemctl show`` where systemd runs and tunnels are
+    listed); when it has to choose none for listed tunnels, the result carries a warning saying so.
+    """
+    systemd = files.exists("/run/systemd/system")
+    state: dict[str, bool] = {}
+    warnings: list[str] = []
+    if mechanism == AUTO:
+        if systemd and tunnels:
+            state = host_services(files)
+        mechanism = auto_mechanism(systemd, state, tunnels)
+        if mechanism == "none" and tunnels:
+            warnings.append(NOT_PERSISTED)
+    if mechanism == "unit" and tunnels and not systemd:
+        raise GreError("persist: unit: this host does not run systemd, so the unit would never start")
+    wanted = wanted_files(mechanism, tunnels)
+    found = found_files(files)
+    current = {path: files.read(path) for path in wanted}
+    write = {path: content for path, content in wanted.items() if current[path] != content}
+    for path in write:
+        blocked = files.blocking_file(path)
+        if blocked:
+            raise GreError(f"persist: cannot write {path}: {blocked} is not a directory", path=path)
+    # Deepest first; the directory of the batch file goes last, and only when nothing else is in it.
+    remove = sorted((path for path in found if path not in wanted and path != BATCH_DIR), reverse=True)
+    if BATCH_DIR in found and BATCH not in wanted:
+        inside = files.glob(f"{BATCH_DIR}/*") + files.glob(f"{BATCH_DIR}/.*")
+        if set(inside) <= set(remove):
+            remove.append(BATCH_DIR)
+    networkd_touched = any(path.startswith(f"{NETWORKD_DIR}/") for path in [*write, *remove])
+    if not state and systemd and (mechanism == "networkd" or networkd_touched):
+        state = host_services(files)
+    if mechanism == "networkd" and tunnels and not networkd_works(state):
+        raise GreError(
+            "persist: networkd: systemd-networkd is not active and enabled here, or systemd-udevd (which sets "
+            "the managed alias) is not running: the tunnels would not come back at boot; persist them with the unit"
+        )
+    commands = []
+    if systemd:
+        # A unit file systemd may have loaded changed or went away: the running systemd must re-read it.
+        reread = (UNIT_FILE in write and current[UNIT_FILE] is not None) or UNIT_FILE in remove
+        commands += unit_commands(files, UNIT_FILE in wanted, reread)
+    if networkd_touched and state.get("networkd_active"):
+        # networkctl needs D-Bus; without it a restart, which leaves links and their configuration in place.
+        reload = ["networkctl", "reload"] if state.get("dbus") else ["systemctl", "restart", "systemd-networkd.service"]
+        commands.append(reload)
+    diff = [
+        {"before_header": path, "after_header": path, "before": current[path] or "", "after": content}
+        for path, content in write.items()
+    ] + [
+        {"before_header": path, "after_header": f"{path} (removed)", "before": files.read(path) or "", "after": ""}
+        for path in remove
+        if path != BATCH_DIR
+    ]
+    return Persistence(mechanism, write, remove, commands, diff, warnings)
+
+
+def host_services(files: Files) -> dict[str, bool]:
+    try:
+        return services(files)
+    except HostError as exc:
+        raise GreError(exc.msg, **exc.details) from None
+
+
+def unit_commands(files: Files, wanted: bool, reread: bool) -> list[list[str]]:
+    """Enable or disable the unit, and reload systemd when asked to.
+
+    ``--no-reload``: a unit enabled for the next boot needs no reload of the running systemd (a
+    reload takes seconds on a small VM), and systemd loads a unit it never saw from disk on demand.
+    """
+    enabled = files.exists(WANTS_LINK)
+    commands = []
+    if wanted and not enabled:
+        commands.append(["systemctl", "enable", "--no-reload", UNIT])
+    if not wanted and enabled:
+        commands.append(["systemctl", "disable", "--no-reload", UNIT])
+    if reread:
+        commands.append(["systemctl", "daemon-reload"])
+    return commands

@@ -1,0 +1,203 @@
+# Copyright (c) linuxnet.gre contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Private to the linuxnet.gre collection; runs on the controller only: checks the planner's settings and the per-link overrides.
+
+Values are checked with the same rules as the gre_tunnel module's options (its key parser is
+shared), so that what the planner accepts, the module accepts too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import typing as t
+
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import parse_key
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import MODES, GreError
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import Problems, Settings
+
+PREFIXES = (30, 31)
+PREFIXES6 = (126, 127)
+MIN_MTU = 68
+MAX_MTU = 65535
+# The keys an explicit link (an item of gre_mesh_links) may have besides `hosts`.
+OVERRIDES = ("mode", "key", "ttl", "mtu", "subnet", "subnet6")
+# Ranges no inner subnet (pool, pool6, a link's subnet or subnet6) may overlap: they are not the
+# ordinary unicast addresses two ends of a link can route between. 169.254.0.0/16 is link-local,
+# which would suit a point-to-point link, but clouds answer at 169.254.169.254 (their metadata
+# service), which a tunnel's subnet would take over; so it is refused too.
+UNUSABLE_INNER = tuple(
+    (ipaddress.ip_network(network), what)
+    for network, what in (
+        ("127.0.0.0/8", "the loopback range"),
+        ("169.254.0.0/16", "the link-local range, where clouds keep their metadata service (169.254.169.254)"),
+        ("224.0.0.0/4", "the multicast range"),
+        ("240.0.0.0/4", "the reserved range"),
+        ("::1/128", "the loopback address"),
+        ("fe80::/10", "the link-local range, from which the kernel addresses every interface itself"),
+        ("ff00::/8", "the multicast range"),
+    )
+)
+
+
+def as_int(value: t.Any) -> int | None:
+    """An integer given as a number or as a string of digits (INI inventories give strings); else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def is_unset(value: t.Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+class Checker:
+    """Checks values; each problem is recorded with the variable it is about."""
+
+    def __init__(self, problems: Problems) -> None:
+        self.problems = problems
+
+    def fail(self, variable: str, problem: str) -> None:
+        self.problems.add(f"{variable}: {problem}")
+
+    def mode(self, variable: str, value: t.Any) -> str | None:
+        if isinstance(value, str) and value in MODES:
+            return value
+        self.fail(variable, f"{value!r} is not one of {', '.join(MODES)}")
+        return None
+
+    def ttl(self, variable: str, value: t.Any) -> int | None:
+        number = as_int(value)
+        if number is None or not 0 <= number <= 255:
+            self.fail(variable, f"{value!r} is not a number from 0 to 255 (0 means inherit)")
+            return None
+        return number
+
+    def key(self, variable: str, value: t.Any) -> int | None:
+        if is_unset(value):
+            return None
+        if not isinstance(value, bool) and isinstance(value, (int, str)):
+            try:
+                return parse_key("", variable, str(value).strip())
+            except GreError:
+                pass
+        self.fail(variable, f"{value!r} is neither a number from 0 to 4294967295 nor a dotted quad")
+        return None
+
+    def mtu(self, variable: str, value: t.Any) -> int | None:
+        if is_unset(value):
+            return None
+        number = as_int(value)
+        if number is None or not MIN_MTU <= number <= MAX_MTU:
+            self.fail(variable, f"{value!r} is not a number from {MIN_MTU} to {MAX_MTU}")
+            return None
+        return number
+
+    def network(self, variable: str, value: t.Any, version: int, longest: int) -> t.Any:
+        """An IPv4 or IPv6 network (no host bits set) whose prefix is at most ``longest``."""
+        family = f"IPv{version}"
+        if not isinstance(value, str):
+            self.fail(variable, f"{value!r} is not an {family} network such as {example_network(version)}")
+            return None
+        try:
+            network = ipaddress.ip_network(value.strip())
+        except ValueError as exc:
+            self.fail(variable, f"{value!r} is not an {family} network ({exc})")
+            return None
+        if network.version != version:
+            self.fail(variable, f"{value} is an IPv{network.version} network; an {family} one is needed here")
+            return None
+        if network.prefixlen > longest:
+            self.fail(variable, f"{value} is too small for a link: the prefix must be /{longest} or shorter")
+            return None
+        for unusable, what in UNUSABLE_INNER:
+            if unusable.version == version and network.overlaps(unusable):
+                # Two CIDR blocks that overlap: the one with the longer prefix lies in the other.
+                where = "is in" if network.prefixlen >= unusable.prefixlen else "overlaps"
+                self.fail(
+                    variable,
+                    f"{network} {where} {unusable}, {what}; inner addresses must be ordinary unicast ones, choose "
+                    "another range",
+                )
+                return None
+        return network
+
+    def choice(self, variable: str, value: t.Any, choices: tuple[int, ...]) -> int | None:
+        number = as_int(value)
+        if number not in choices:
+            self.fail(variable, f"{value!r} is not one of {', '.join(str(c) for c in choices)}")
+            return None
+        return number
+
+
+def example_network(version: int) -> str:
+    return "10.0.0.0/16" if version == 4 else "fd00:6e65:7400::/64"
+
+
+def parse_settings(
+    pool: t.Any,
+    prefix: t.Any,
+    pool6: t.Any,
+    prefix6: t.Any,
+    mode: t.Any,
+    ttl: t.Any,
+    key: t.Any,
+    mtu: t.Any,
+    problems: Problems,
+) -> Settings | None:
+    """The topology-wide settings, or None when any is wrong (the problems say which)."""
+    check = Checker(problems)
+    before = len(problems.items)
+    parsed_prefix = check.choice("gre_mesh_prefix", prefix, PREFIXES)
+    parsed_prefix6 = check.choice("gre_mesh_prefix6", prefix6, PREFIXES6)
+    parsed_pool = None if is_unset(pool) else check.network("gre_mesh_pool", pool, 4, parsed_prefix or 30)
+    parsed_pool6 = None if is_unset(pool6) else check.network("gre_mesh_pool6", pool6, 6, parsed_prefix6 or 126)
+    if is_unset(pool) and is_unset(pool6):
+        check.fail(
+            "gre_mesh_pool", "is empty, and so is gre_mesh_pool6; the tunnels need inner addresses from one of them"
+        )
+    parsed_mode = check.mode("gre_mesh_mode", mode)
+    parsed_ttl = check.ttl("gre_mesh_ttl", ttl)
+    parsed_key = check.key("gre_mesh_key", key)
+    parsed_mtu = check.mtu("gre_mesh_mtu", mtu)
+    if len(problems.items) > before:
+        return None
+    return Settings(
+        pool=parsed_pool,
+        prefix=t.cast(int, parsed_prefix),
+        pool6=parsed_pool6,
+        prefix6=t.cast(int, parsed_prefix6),
+        mode=t.cast(str, parsed_mode),
+        ttl=t.cast(int, parsed_ttl),
+        key=parsed_key,
+        mtu=parsed_mtu,
+    )
+
+
+def parse_overrides(origin: str, item: t.Mapping[str, t.Any], problems: Problems) -> dict[str, t.Any]:
+    """The per-link settings of an explicit link: only the keys it sets, checked."""
+    check = Checker(problems)
+    parsed: dict[str, t.Any] = {}
+    for name in OVERRIDES:
+        if is_unset(item.get(name)):
+            continue
+        variable = f"{origin}.{name}"
+        value = item[name]
+        if name == "mode":
+            parsed[name] = check.mode(variable, value)
+        elif name == "key":
+            parsed[name] = check.key(variable, value)
+        elif name == "ttl":
+            parsed[name] = check.ttl(variable, value)
+        elif name == "mtu":
+            parsed[name] = check.mtu(variable, value)
+        elif name == "subnet":
+            parsed[name] = check.network(variable, value, 4, 31)
+        else:
+            parsed[name] = check.network(variable, value, 6, 127)
+    return parsed
