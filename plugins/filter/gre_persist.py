@@ -87,8 +87,9 @@ import typing as t
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import wanted_tunnels
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import GreError, Tunnel
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import Tunnel
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import batch_lines, networkd_settings
 
 # The defaults of the suboptions of gre_tunnel's `tunnels` option (plugins/modules/gre_tunnel.py).

@@ -16,7 +16,7 @@ filter frameworks that filter the host's input:
   per peer, then a counted DROP) and one jump ``-p 47 -j LINUXNET-GRE`` inserted at the top of
   INPUT. Written with one ``iptables-restore --noflush`` per family, one commit.
 
-Host.run is the only place that starts a process; tests replace it with answers captured from real kernels.
+Every command goes through _host.Host.run; tests replace it with answers captured from real kernels.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ import json
 import re
 import shlex
 import typing as t
+
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host
 
 MANAGED = "managed-by: linuxnet.gre"
 TABLE = "linuxnet_gre"
@@ -45,42 +47,8 @@ NFT_READ = ["nft", "--json", "list", "ruleset"]
 LEGACY_TABLES = {4: "/proc/net/ip_tables_names", 6: "/proc/net/ip6_tables_names"}
 
 
-class FirewallError(Exception):
-    """The one error the helpers raise; main() turns it into fail_json."""
-
-    def __init__(self, msg: str, **details: t.Any) -> None:
-        super().__init__(msg)
-        self.msg = msg
-        self.details = details
-
-
-class Host:
-    """The host's packet filter tools; run() is the only place that starts a process."""
-
-    def __init__(self, module: t.Any) -> None:
-        self._module = module
-
-    def which(self, program: str) -> str | None:
-        return self._module.get_bin_path(program, opt_dirs=["/sbin", "/usr/sbin"])
-
-    def run(self, argv: list[str], stdin: str | None = None) -> tuple[int, str, str]:
-        """Run one command, argv[0] a tool that which() found."""
-        program = self.which(argv[0])
-        if program is None:
-            raise FirewallError(f"{argv[0]} is not installed", command=argv)
-        return self._module.run_command([program, *argv[1:]], data=stdin, binary_data=stdin is not None)
-
-    def read_text(self, path: str) -> str | None:
-        """A file of the kernel's (/proc); None when it is not there."""
-        try:
-            with open(path, encoding="utf-8") as handle:
-                return handle.read()
-        except FileNotFoundError:
-            return None
-
-
 def split_peers(peers: list[str]) -> dict[int, list[str]]:
-    """The peers' addresses by IP version, unique and in numeric order. Raises FirewallError."""
+    """The peers' addresses by IP version, unique and in numeric order. Raises GreError."""
     found: dict[int, set[t.Any]] = {4: set(), 6: set()}
     bad = []
     for text in peers:
@@ -91,7 +59,7 @@ def split_peers(peers: list[str]) -> dict[int, list[str]]:
             continue
         found[address.version].add(address)
     if bad:
-        raise FirewallError(f"peers: not an IP address: {', '.join(bad)}", invalid=bad)
+        raise GreError(f"peers: not an IP address: {', '.join(bad)}", invalid=bad)
     return {version: [str(a) for a in sorted(found[version])] for version in VERSIONS if found[version]}
 
 
@@ -199,11 +167,11 @@ class Nftables:
     def read(self) -> None:
         rc, out, err = self.host.run(NFT_READ)
         if rc != 0:
-            raise FirewallError(f"{' '.join(NFT_READ)} failed: {err.strip()}", command=NFT_READ, stderr=err)
+            raise GreError(f"{' '.join(NFT_READ)} failed: {err.strip()}", command=NFT_READ, stderr=err)
         try:
             objects = [next(iter(o.items())) for o in json.loads(out)["nftables"]]
         except (ValueError, KeyError, TypeError, StopIteration) as exc:
-            raise FirewallError(f"{' '.join(NFT_READ)} printed no nftables JSON: {exc}", stdout=out) from exc
+            raise GreError(f"{' '.join(NFT_READ)} printed no nftables JSON: {exc}", stdout=out) from exc
         chains: dict[tuple[str, str, str], dict[str, t.Any]] = {}
         table: dict[str, t.Any] | None = None
         for kind, obj in objects:
@@ -365,7 +333,7 @@ class Nftables:
         batch = json.dumps({"nftables": [command for command, _text in commands]})
         rc, out, err = self.host.run(argv, stdin=batch)
         if rc != 0:
-            raise FirewallError(
+            raise GreError(
                 f"{' '.join(argv)} failed: {err.strip() or out.strip() or f'exit code {rc}'}",
                 command=argv,
                 stdin=[text for _command, text in commands],
@@ -408,7 +376,7 @@ class Iptables:
             argv = [self.tools[version][1], "--counters"]
             rc, out, err = self.host.run(argv)
             if rc != 0:
-                raise FirewallError(f"{' '.join(argv)} failed: {err.strip()}", command=argv, stderr=err)
+                raise GreError(f"{' '.join(argv)} failed: {err.strip()}", command=argv, stderr=err)
             self.tables[version] = parse_save(out)
 
     def filter_loaded(self, version: int) -> bool:
@@ -485,7 +453,7 @@ class Iptables:
             match = re.search(r"line (\d+) failed", err)
             index = int(match.group(1)) - 2 if match else -1
             failed = f": {self.tools[version][0]} {lines[version][index]}" if 0 <= index < len(lines[version]) else ""
-            raise FirewallError(
+            raise GreError(
                 f"{' '.join(argv)} failed{failed}: {err.strip() or out.strip() or f'exit code {rc}'}",
                 command=argv,
                 stdin=lines[version],
@@ -583,7 +551,7 @@ def usable_backends(nft: Nftables, frameworks: list[t.Any]) -> list[str]:
 
 
 def converge(host: Host, params: dict[str, t.Any], check_mode: bool, diff: bool) -> dict[str, t.Any]:
-    """Make the host's GRE filtering what ``params`` say; the module's result. Raises FirewallError."""
+    """Make the host's GRE filtering what ``params`` say; the module's result. Raises GreError."""
     peers = split_peers(params["peers"] or []) if params["state"] == "present" else {}
     backend = params["backend"]
 
@@ -596,14 +564,14 @@ def converge(host: Host, params: dict[str, t.Any], check_mode: bool, diff: bool)
     if peers and not (params["only_if_filtered"] and not filtering):
         if backend == "nftables":
             if not nft.works:
-                raise FirewallError(f"backend=nftables, but nftables does not work on this host: {nft.probe_error}")
+                raise GreError(f"backend=nftables, but nftables does not work on this host: {nft.probe_error}")
             selected = [nft]
         elif backend == "iptables":
             selected = [f for f in filtering if f in iptables] or iptables[:1]
         else:
             selected = filtering or (frameworks[:1])
         if not selected:
-            raise FirewallError(
+            raise GreError(
                 f"no packet filter tool for backend={backend} works on this host: nftables: "
                 f"{nft.probe_error or 'works'}; iptables-legacy-save/-restore: not installed",
                 nftables=nft.probe_error or "works",
@@ -612,7 +580,7 @@ def converge(host: Host, params: dict[str, t.Any], check_mode: bool, diff: bool)
             if isinstance(framework, Iptables):
                 missing = [framework.tools[v][2] for v in peers if not framework.installed[v]]
                 if missing:
-                    raise FirewallError(f"{framework.name}: {', '.join(missing)} not installed, needed for the peers")
+                    raise GreError(f"{framework.name}: {', '.join(missing)} not installed, needed for the peers")
 
     before = {f.name: f.state() for f in frameworks if f.state()}
     counters = {f.name: f.counters() for f in frameworks if f.counters()}

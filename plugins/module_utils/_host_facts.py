@@ -11,20 +11,20 @@
   does not grow with the host's interfaces.
 - ``systemd``, ``networkd_active``, ``networkd_enabled``, ``udevd_active``, ``dbus``: what decides how
   the role persists tunnels, from one ``systemctl show``.
-- ``firewall``: what filters input, and whether gre_firewall's objects are in place (_gre_firewall).
+- ``firewall``: what filters input, and whether gre_firewall's objects are in place (_firewall).
 
-Host is the only place that touches the host; tests replace it with answers captured from real kernels.
+The host is reached through _host.Host alone; tests replace it with answers captured from real kernels.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
 import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils import _firewall
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host
 
 # IPv4's default routes and the addresses (with their links' MTU and MAC) in one process. IPv6's
 # default routes need -6, which applies to a whole batch and leaves the link-layer details out of
@@ -40,22 +40,11 @@ FAMILY = {4: "inet", 6: "inet6"}
 ENABLED = ("enabled", "enabled-runtime")
 
 
-class HostError(_firewall.FirewallError):
-    """The helpers' error; the firewall reads raise its base, FirewallError. main() turns either into fail_json."""
-
-
-class Host(_firewall.Host):
-    """The host: its commands (run, which), its files (exists) and its kernel's /proc (read_text)."""
-
-    def exists(self, path: str) -> bool:
-        return os.path.lexists(path)
-
-
 def output(host: Host, argv: list[str], stdin: str | None = None) -> str:
-    """What a command printed; HostError naming it when it fails."""
+    """What a command printed; GreError naming it when it fails."""
     rc, out, err = host.run(argv, stdin)
     if rc != 0:
-        raise HostError(f"{' '.join(argv)} failed: {err.strip() or f'exit code {rc}'}", command=argv, stderr=err)
+        raise GreError(f"{' '.join(argv)} failed: {err.strip() or f'exit code {rc}'}", command=argv, stderr=err)
     return out
 
 
@@ -72,9 +61,9 @@ def read_json(host: Host, argv: list[str], stdin: str | None = None) -> list[t.A
             documents.append(document)
             position = WHITESPACE.match(text, end).end()  # type: ignore[union-attr]
     except ValueError as exc:
-        raise HostError(f"{' '.join(argv)} printed no JSON: {exc}", command=argv, stdout=text) from exc
+        raise GreError(f"{' '.join(argv)} printed no JSON: {exc}", command=argv, stdout=text) from exc
     if len(documents) != expected:
-        raise HostError(
+        raise GreError(
             f"{' '.join(argv)} printed {len(documents)} JSON documents, not {expected}", command=argv, stdout=text
         )
     return documents

@@ -148,7 +148,8 @@ counters:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._firewall import FirewallError, Host, converge
+from ansible_collections.linuxnet.gre.plugins.module_utils._firewall import converge
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import Host, run_module
 
 
 def main() -> None:
@@ -161,11 +162,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    try:
-        result = converge(Host(module), module.params, check_mode=module.check_mode, diff=module._diff)
-    except FirewallError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-    module.exit_json(**result)
+    run_module(module, lambda: converge(Host(module), module.params, check_mode=module.check_mode, diff=module._diff))
 
 
 if __name__ == "__main__":

@@ -160,8 +160,8 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._firewall import FirewallError
-from ansible_collections.linuxnet.gre.plugins.module_utils._host_facts import Host, gather
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import Host, run_module
+from ansible_collections.linuxnet.gre.plugins.module_utils._host_facts import gather
 
 
 def main() -> None:
@@ -172,11 +172,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    try:
-        facts = gather(Host(module), module.params)
-    except FirewallError as exc:  # HostError is one too
-        module.fail_json(msg=exc.msg, **exc.details)
-    module.exit_json(changed=False, ansible_facts=facts)
+    run_module(module, lambda: {"ansible_facts": gather(Host(module), module.params)})
 
 
 if __name__ == "__main__":

@@ -164,7 +164,8 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._probe.icmp import PingError, run
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import run_module
+from ansible_collections.linuxnet.gre.plugins.module_utils._probe.icmp import run
 
 
 def main() -> None:
@@ -188,11 +189,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    try:
-        result = run(module.params)
-    except PingError as exc:
-        module.fail_json(msg=exc.msg)
-    module.exit_json(changed=False, **result)
+    run_module(module, lambda: run(module.params))
 
 
 if __name__ == "__main__":

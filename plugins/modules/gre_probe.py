@@ -270,7 +270,8 @@ host:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._probe.probe import Host, ProbeError, run
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import run_module
+from ansible_collections.linuxnet.gre.plugins.module_utils._probe.probe import Host, run
 
 MODES = ["gre", "gretap", "ip6gre", "ip6gretap"]
 
@@ -319,11 +320,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    try:
-        result = run(Host(module), module.params)
-    except ProbeError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-    module.exit_json(changed=False, **result)
+    run_module(module, lambda: run(Host(module), module.params))
 
 
 if __name__ == "__main__":

@@ -486,9 +486,10 @@ persisted:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import Host, run_module
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.converge import converge
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.kernel import Kernel
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import MODES, GreError
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import MODES
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import CHOICES, Files
 
 TUNNEL_OPTIONS = dict(
@@ -535,18 +536,13 @@ def main() -> None:
         required_by={"persist": "tunnels"},
         supports_check_mode=True,
     )
-    try:
-        result = converge(
-            Kernel(module),
-            Files(module),
-            module.params,
-            check_mode=module.check_mode,
-            diff=module._diff,
-            warn=module.warn,
-        )
-    except GreError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-    module.exit_json(**result)
+    host = Host(module)
+    run_module(
+        module,
+        lambda: converge(
+            Kernel(host), Files(host), module.params, check_mode=module.check_mode, diff=module._diff, warn=module.warn
+        ),
+    )
 
 
 if __name__ == "__main__":

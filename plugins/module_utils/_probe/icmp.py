@@ -23,20 +23,14 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
+
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
 IP_MTU_DISCOVER, IP_PMTUDISC_DO = 10, 2
 IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DO = 23, 2
 ECHO_REQUEST = {4: 8, 6: 128}
 ECHO_REPLY = {4: 0, 6: 129}
 HEADER = struct.Struct("!BBHHH")  # type, code, checksum, identifier, sequence
-
-
-class PingError(Exception):
-    """Ping could not start at all (no socket of either kind); the message says why."""
-
-    def __init__(self, msg: str) -> None:
-        super().__init__(msg)
-        self.msg = msg
 
 
 @dataclass
@@ -161,7 +155,7 @@ def ping(
             try:
                 sock, raw = open_socket(target, dont_fragment)
             except PermissionError:
-                raise PingError(
+                raise GreError(
                     "cannot open an ICMP socket: ping sockets are not allowed for this user "
                     "(net.ipv4.ping_group_range) and raw sockets need root; use become: true"
                 ) from None
@@ -217,34 +211,34 @@ def receive(selector: selectors.BaseSelector, until: float, targets: list[Target
 
 
 def targets_of(params: dict[str, t.Any]) -> list[Target]:
-    """One Target per address of each of ``params["targets"]``, checked. Raises PingError."""
+    """One Target per address of each of ``params["targets"]``, checked. Raises GreError."""
     targets = []
     for index, item in enumerate(params["targets"]):
         label = f"targets[{index}]" + (f" ({item['peer']})" if item.get("peer") else "")
         interface = item["interface"]
         if not interface or len(interface) > 15 or any(c in interface for c in "/: \t\n"):
-            raise PingError(f"{label}: interface: {interface!r} is not an interface name")
+            raise GreError(f"{label}: interface: {interface!r} is not an interface name")
         if not item["addresses"]:
-            raise PingError(f"{label}: addresses: give at least one address to ping")
+            raise GreError(f"{label}: addresses: give at least one address to ping")
         for address in item["addresses"]:
             try:
                 ipaddress.ip_address(address)
             except ValueError:
-                raise PingError(f"{label}: addresses: {address!r} is not an IP address (without prefix)") from None
+                raise GreError(f"{label}: addresses: {address!r} is not an IP address (without prefix)") from None
             targets.append(Target(interface=interface, address=address, peer=item.get("peer")))
     return targets
 
 
 def run(params: dict[str, t.Any]) -> dict[str, t.Any]:
-    """gre_ping's work: check the options, ping, and summarize per target. Raises PingError."""
+    """gre_ping's work: check the options, ping, and summarize per target. Raises GreError."""
     if not 1 <= params["count"] <= 100:
-        raise PingError(f"count: {params['count']} is not from 1 to 100")
+        raise GreError(f"count: {params['count']} is not from 1 to 100")
     if not 0.01 <= params["interval"] <= 10:
-        raise PingError(f"interval: {params['interval']} is not from 0.01 to 10 seconds")
+        raise GreError(f"interval: {params['interval']} is not from 0.01 to 10 seconds")
     if not 0 < params["timeout"] <= 60:
-        raise PingError(f"timeout: {params['timeout']} is not more than 0 and at most 60 seconds")
+        raise GreError(f"timeout: {params['timeout']} is not more than 0 and at most 60 seconds")
     if not 0 <= params["size"] <= 65507:
-        raise PingError(f"size: {params['size']} is not from 0 to 65507 bytes")
+        raise GreError(f"size: {params['size']} is not from 0 to 65507 bytes")
     targets = targets_of(params)
     ping(targets, params["count"], params["interval"], params["timeout"], params["size"], params["dont_fragment"])
     results = [target.result() for target in targets]

@@ -13,8 +13,8 @@ remote address, with their counters before and after.
 
 All pings and the capture run at once in one loop over one selector, for ``window`` seconds plus
 ``timeout``, so that probes started at the same time on every host (one Ansible task) see each
-other's packets. Host.run is the only place that starts a process; Host.read_file reads /proc and
-Host.exchange opens the sockets. Tests replace the three with answers captured from real kernels.
+other's packets. Host (the seam of _host, with the clock and the sockets added) is all that touches the
+host: run, read_file (/proc) and exchange. Tests replace them with answers captured from real kernels.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ import struct
 import time
 import typing as t
 
+from ansible_collections.linuxnet.gre.plugins.module_utils import _host
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
 from ansible_collections.linuxnet.gre.plugins.module_utils._probe.icmp import (
     IP_MTU_DISCOVER,
     IP_PMTUDISC_DO,
@@ -57,37 +59,16 @@ SO_ATTACH_FILTER = 26
 SNAPLEN = 128
 
 
-class ProbeError(Exception):
-    """The one error the helpers raise; main() turns it into fail_json."""
-
-    def __init__(self, msg: str, **details: t.Any) -> None:
-        super().__init__(msg)
-        self.msg = msg
-        self.details = details
-
-
-class Host:
-    """The host's tools, files and sockets. run() is the only place that starts a process."""
-
-    def __init__(self, module: t.Any) -> None:
-        self._module = module
-
-    def which(self, program: str) -> str | None:
-        return self._module.get_bin_path(program, opt_dirs=["/sbin", "/usr/sbin"])
-
-    def run(self, argv: list[str], stdin: str | None = None) -> tuple[int, str, str]:
-        program = self.which(argv[0])
-        if program is None:
-            return 127, "", f"{argv[0]}: not installed"
-        return self._module.run_command([program, *argv[1:]], data=stdin, binary_data=stdin is not None)
+class Host(_host.Host):
+    """The host (see _host.Host), its clock and its sockets."""
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
 
     def read_file(self, path: str) -> str | None:
+        """A /proc file as evidence: None when it cannot be read, for whatever reason."""
         try:
-            with open(path, encoding="utf-8") as handle:
-                return handle.read()
+            return self.read_text(path)
         except OSError:
             return None
 
@@ -105,11 +86,11 @@ def read_links(host: Host) -> tuple[dict[str, dict[str, t.Any]], dict[str, str]]
     """Interfaces by name (kind, state, tunnel settings, counters), and the host's addresses -> interface."""
     rc, out, err = host.run(READ_LINKS)
     if rc != 0:
-        raise ProbeError(f"{' '.join(READ_LINKS)} failed: {err.strip()}", command=READ_LINKS, stderr=err)
+        raise GreError(f"{' '.join(READ_LINKS)} failed: {err.strip()}", command=READ_LINKS, stderr=err)
     try:
         links = json.loads(out)
     except ValueError as exc:
-        raise ProbeError(f"{' '.join(READ_LINKS)} printed no JSON: {exc}", command=READ_LINKS) from exc
+        raise GreError(f"{' '.join(READ_LINKS)} printed no JSON: {exc}", command=READ_LINKS) from exc
     interfaces, addresses = {}, {}
     for link in links:
         name = link["ifname"]
@@ -516,7 +497,7 @@ def exchange(pings: list[Ping], capture: bool, rounds: int, window: float, timeo
             try:
                 sock = open_ping_socket(ping)
             except PermissionError:
-                raise ProbeError(
+                raise GreError(
                     "cannot open an ICMP socket: ping sockets are not allowed for this user "
                     "(net.ipv4.ping_group_range) and raw sockets need root; use become: true"
                 ) from None
@@ -617,18 +598,18 @@ def read_capture(sock: socket.socket, packets: dict[tuple[str, str, str, str], i
 
 def check_params(params: dict[str, t.Any]) -> None:
     if not 1 <= params["rounds"] <= 50:
-        raise ProbeError(f"rounds: {params['rounds']} is not from 1 to 50")
+        raise GreError(f"rounds: {params['rounds']} is not from 1 to 50")
     if not 0.1 <= params["window"] <= 60:
-        raise ProbeError(f"window: {params['window']} is not from 0.1 to 60 seconds")
+        raise GreError(f"window: {params['window']} is not from 0.1 to 60 seconds")
     if not 0 < params["timeout"] <= 60:
-        raise ProbeError(f"timeout: {params['timeout']} is not more than 0 and at most 60 seconds")
+        raise GreError(f"timeout: {params['timeout']} is not more than 0 and at most 60 seconds")
     for index, tunnel in enumerate(params["tunnels"]):
         for field in ("local", "remote"):
             if tunnel.get(field):
                 try:
                     ipaddress.ip_address(tunnel[field])
                 except ValueError:
-                    raise ProbeError(
+                    raise GreError(
                         f"tunnels[{index}] ({tunnel['name']}): {field}: {tunnel[field]!r} is not an IP address"
                     ) from None
     for index, peer in enumerate(params["peers"]):
@@ -636,7 +617,7 @@ def check_params(params: dict[str, t.Any]) -> None:
             try:
                 ipaddress.ip_address(address)
             except ValueError:
-                raise ProbeError(
+                raise GreError(
                     f"peers[{index}] ({peer['interface']}): addresses: {address!r} is not an IP address (without prefix)"
                 ) from None
 

@@ -14,6 +14,7 @@ import dataclasses
 import ipaddress
 import typing as t
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import raise_twin, sort_addresses, twin_key
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import (
     FALLBACK_DEVICES,
@@ -21,7 +22,6 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import 
     KERNEL_MODULE,
     MANAGED_ALIAS,
     Absent,
-    GreError,
     Interface,
     Tunnel,
     Wanted,

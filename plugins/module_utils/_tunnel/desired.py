@@ -13,12 +13,12 @@ from __future__ import annotations
 import ipaddress
 import typing as t
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import (
     FALLBACK_DEVICES,
     IPV6_MODES,
     TOS_INHERIT,
     Absent,
-    GreError,
     Tunnel,
     Wanted,
 )

@@ -2,10 +2,11 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Private to the linuxnet.gre collection; runs on the managed hosts: the one seam to the host (ip, modprobe) and the reading of its state.
+"""Private to the linuxnet.gre collection; runs on the managed hosts: gre_tunnel's ip and modprobe, and the kernel's state.
 
 Nothing else in gre_tunnel runs ip or modprobe (the files of its persist option, and their systemctl,
-go through _gre_persist.Files). Tests replace Kernel.run with answers captured from a real kernel.
+go through persist.Files). Both reach the host through the one seam, _host.Host; tests replace
+Kernel.run with answers captured from a real kernel.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ import os
 import re
 import typing as t
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import is_link_local_ipv6, sort_addresses
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import (
     IPV6_MODES,
     MANAGED_ALIAS,
     MODES,
     TOS_INHERIT,
-    GreError,
     Interface,
     Tunnel,
 )
@@ -42,17 +43,16 @@ class Kernel:
     # removes those interfaces and the file together.
     pending_file = "/run/linuxnet-gre/creating.json"
 
-    def __init__(self, module: t.Any) -> None:
-        self._module = module
+    def __init__(self, host: Host) -> None:
+        self._host = host
 
     def run(self, argv: list[str], stdin: str | None = None) -> tuple[int, str, str]:
-        """Run one command (argv[0] is ip or modprobe); the only place that starts a process."""
-        program = self._module.get_bin_path(argv[0], required=True, opt_dirs=["/sbin", "/usr/sbin"])
-        return self._module.run_command([program, *argv[1:]], data=stdin, binary_data=stdin is not None)
+        """Run one command (argv[0] is ip or modprobe) through the host seam."""
+        return self._host.run(argv, stdin)
 
     def module_loaded(self, name: str) -> bool:
         """True when the kernel module is loaded or built in (both show up under /sys/module)."""
-        return os.path.isdir(os.path.join(self.sys_module_dir, name))
+        return self._host.exists(os.path.join(self.sys_module_dir, name))
 
     def read(self) -> dict[str, Interface]:
         rc, out, err = self.run(READ_COMMAND)

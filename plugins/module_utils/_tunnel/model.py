@@ -22,15 +22,6 @@ FALLBACK_DEVICES = ("gre0", "gretap0", "erspan0", "ip6gre0")
 TOS_INHERIT = "inherit"
 
 
-class GreError(Exception):
-    """The one error the helpers raise; main() turns it into fail_json."""
-
-    def __init__(self, msg: str, **details: t.Any) -> None:
-        super().__init__(msg)
-        self.msg = msg
-        self.details = details
-
-
 @dataclasses.dataclass(frozen=True)
 class Tunnel:
     """A GRE tunnel, as wanted by the user or as found in the kernel.

@@ -16,7 +16,8 @@
 Whatever of these exists and is not wanted is removed. Everything is checked (``prepare``) before
 gre_tunnel changes the kernel; the files are written after (``Persistence.apply``), then one
 ``systemctl`` or ``networkctl`` call per thing that changed. A host where nothing changed costs a
-read of the files and no process. Files is the one seam to the host's files and commands.
+read of the files and no process. Files holds every path persistence touches (under ``root``, which tests
+point elsewhere); its commands go through the host seam, _host.Host.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ import os
 import tempfile
 import typing as t
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._host_facts import HostError, services
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host
+from ansible_collections.linuxnet.gre.plugins.module_utils._host_facts import services
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.changes import Plan, add_create_steps
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import (
     IPV6_MODES,
     MANAGED_ALIAS,
     TOS_INHERIT,
-    GreError,
     Tunnel,
 )
 
@@ -92,8 +93,8 @@ class Files:
 
     root = "/"
 
-    def __init__(self, module: t.Any) -> None:
-        self._module = module
+    def __init__(self, host: Host) -> None:
+        self._host = host
 
     def _at(self, path: str) -> str:
         return os.path.join(self.root, path.lstrip("/"))
@@ -143,9 +144,8 @@ class Files:
             os.unlink(target)
 
     def run(self, argv: list[str], stdin: str | None = None) -> tuple[int, str, str]:
-        """systemctl or networkctl."""
-        program = self._module.get_bin_path(argv[0], required=True)
-        return self._module.run_command([program, *argv[1:]], data=stdin, binary_data=stdin is not None)
+        """systemctl or networkctl, through the host seam."""
+        return self._host.run(argv, stdin)
 
 
 def batch_lines(tunnels: list[Tunnel]) -> list[str]:
@@ -359,7 +359,7 @@ def prepare(files: Files, mechanism: str, tunnels: list[Tunnel]) -> Persistence:
     warnings: list[str] = []
     if mechanism == AUTO:
         if systemd and tunnels:
-            state = host_services(files)
+            state = services(files)
         mechanism = auto_mechanism(systemd, state, tunnels)
         if mechanism == "none" and tunnels:
             warnings.append(NOT_PERSISTED)
@@ -381,7 +381,7 @@ def prepare(files: Files, mechanism: str, tunnels: list[Tunnel]) -> Persistence:
             remove.append(BATCH_DIR)
     networkd_touched = any(path.startswith(f"{NETWORKD_DIR}/") for path in [*write, *remove])
     if not state and systemd and (mechanism == "networkd" or networkd_touched):
-        state = host_services(files)
+        state = services(files)
     if mechanism == "networkd" and tunnels and not networkd_works(state):
         raise GreError(
             "persist: networkd: systemd-networkd is not active and enabled here, or systemd-udevd (which sets "
@@ -405,13 +405,6 @@ def prepare(files: Files, mechanism: str, tunnels: list[Tunnel]) -> Persistence:
         if path != BATCH_DIR
     ]
     return Persistence(mechanism, write, remove, commands, diff, warnings)
-
-
-def host_services(files: Files) -> dict[str, bool]:
-    try:
-        return services(files)
-    except HostError as exc:
-        raise GreError(exc.msg, **exc.details) from None
 
 
 def unit_commands(files: Files, wanted: bool, reread: bool) -> list[list[str]]:

@@ -28,8 +28,9 @@ import json
 import socket
 import typing as t
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import parse_mtu
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import IPV6_MODES, GreError
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import IPV6_MODES
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.addresses import (
     assign_addresses,
     check_overlaps,

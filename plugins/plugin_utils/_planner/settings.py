@@ -13,8 +13,9 @@ from __future__ import annotations
 import ipaddress
 import typing as t
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import parse_key
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import MODES, GreError
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import MODES
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import Problems, Settings
 
 PREFIXES = (30, 31)

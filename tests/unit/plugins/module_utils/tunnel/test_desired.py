@@ -13,10 +13,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import changes as planner
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import desired as desired
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import kernel as kernel
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import GreError, Interface, Tunnel
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import Interface, Tunnel
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "modules" / "fixtures"
 
