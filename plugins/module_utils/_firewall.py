@@ -27,9 +27,9 @@ import re
 import shlex
 import typing as t
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import MANAGED_ALIAS
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host
 
-MANAGED = "managed-by: linuxnet.gre"
 TABLE = "linuxnet_gre"
 CHAIN = "LINUXNET-GRE"
 PRIORITY = -10  # before the usual filter chains (priority filter = 0)
@@ -91,21 +91,23 @@ def own_rules(version: int) -> list[dict[str, t.Any]]:
             nft_rule(
                 f"ip protocol gre ip saddr {peers} counter accept",
                 [IP_GRE, saddr, COUNTER, {"accept": None}],
-                f"{MANAGED} {name} peers",
+                f"{MANAGED_ALIAS} {name} peers",
             ),
-            nft_rule("ip protocol gre counter drop", [IP_GRE, COUNTER, {"drop": None}], f"{MANAGED} {name} others"),
+            nft_rule(
+                "ip protocol gre counter drop", [IP_GRE, COUNTER, {"drop": None}], f"{MANAGED_ALIAS} {name} others"
+            ),
         ]
     saddr = _match({"payload": {"protocol": "ip6", "field": "saddr"}}, peers)
     return [
         nft_rule(
             f"meta nfproto ipv6 meta l4proto gre ip6 saddr {peers} counter accept",
             [NFPROTO_IPV6, L4_GRE, saddr, COUNTER, {"accept": None}],
-            f"{MANAGED} {name} peers",
+            f"{MANAGED_ALIAS} {name} peers",
         ),
         nft_rule(
             "meta nfproto ipv6 meta l4proto gre counter drop",
             [NFPROTO_IPV6, L4_GRE, COUNTER, {"drop": None}],
-            f"{MANAGED} {name} others",
+            f"{MANAGED_ALIAS} {name} others",
         ),
     ]
 
@@ -116,7 +118,7 @@ def user_chain_rule(family: str, version: int) -> dict[str, t.Any]:
     It accepts any source: linuxnet_gre's own chain drops the GRE of everyone else, and a drop in
     any base chain is final, whatever the order of the chains.
     """
-    comment = f"{MANAGED} {FAMILY_NAME[version]}"
+    comment = f"{MANAGED_ALIAS} {FAMILY_NAME[version]}"
     if version == 4:
         return nft_rule("ip protocol gre counter accept", [IP_GRE, COUNTER, {"accept": None}], comment)
     if family == "ip6":
@@ -126,7 +128,7 @@ def user_chain_rule(family: str, version: int) -> dict[str, t.Any]:
     )
 
 
-USER_COMMENTS = {f"{MANAGED} {FAMILY_NAME[v]}": v for v in VERSIONS}
+USER_COMMENTS = {f"{MANAGED_ALIAS} {FAMILY_NAME[v]}": v for v in VERSIONS}
 
 
 def _name(text: str) -> str:
@@ -231,7 +233,7 @@ class Nftables:
         for rule in (self.table or {}).get("rules", []):
             for version in VERSIONS:
                 for what in ("peers", "others"):
-                    if rule.get("comment") == f"{MANAGED} {FAMILY_NAME[version]} {what}":
+                    if rule.get("comment") == f"{MANAGED_ALIAS} {FAMILY_NAME[version]} {what}":
                         key = "accepted" if what == "peers" else "dropped"
                         result.setdefault(FAMILY_NAME[version], {})[key] = _counter(rule)
         return result

@@ -486,10 +486,10 @@ persisted:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import MODES
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import Host, run_module
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.converge import converge
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.kernel import Kernel
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import MODES
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import CHOICES, Files
 
 TUNNEL_OPTIONS = dict(

@@ -18,6 +18,8 @@ from __future__ import annotations
 import ipaddress
 import typing as t
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import overhead
+
 NOT_A_LINK, SELF = "-", "\\"
 # The causes, in the order they are checked. Docs (docs/docsite/rst/verify.rst) and tests name them.
 CAUSES = (
@@ -43,7 +45,6 @@ CAUSES = (
 DIRECTION_ORDER = ("host_firewall", "rp_filter", "not_accepted", "path_drops_gre", "underlay_unreachable", "not_sent")
 # How far (seconds) one end's sending and the other end's capture must overlap to tell anything.
 MIN_OVERLAP = 0.5
-GRE_OVERHEAD = {"gre": 24, "gretap": 38, "ip6gre": 48, "ip6gretap": 62}
 
 
 class Cause(t.NamedTuple):
@@ -194,8 +195,9 @@ def mtu_cause(a: End, b: End) -> Cause | None:
         failed = next(r for r in end.evidence["pings"]["full"] if r["received"] == 0)
         headers = 28 if ipaddress.ip_address(failed["address"]).version == 4 else 48
         mtu = end.evidence["actual"]["mtu"]
-        mode = end.evidence["planned"].get("mode") or "gre"
-        outer = mtu + GRE_OVERHEAD.get(mode, 24)
+        planned = end.evidence["planned"]
+        keyed = any(planned.get(name) is not None for name in ("key", "ikey", "okey"))
+        outer = mtu + overhead(planned.get("mode") or "gre", keyed)
         error = failed.get("error")
         seen = f"the kernel refuses them ({error})" if error else "no answer and no 'fragmentation needed' comes back"
         return Cause(

@@ -31,6 +31,7 @@ import time
 import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils import _host
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import GRE_PROTOCOL
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
 from ansible_collections.linuxnet.gre.plugins.module_utils._probe.icmp import (
     IP_MTU_DISCOVER,
@@ -48,9 +49,7 @@ READ_LINKS = ["ip", "-details", "-statistics", "-json", "address", "show"]
 ROUTE_BATCH = ["ip", "-force", "-json", "-batch", "-"]
 NETSTAT = "/proc/net/netstat"
 RP_FILTER = "/proc/sys/net/ipv4/conf/{}/rp_filter"
-GRE_KINDS = ("gre", "gretap", "ip6gre", "ip6gretap")
 IPV6_KINDS = ("ip6gre", "ip6gretap")
-GRE_PROTOCOL = 47
 # Packet socket constants (linux/if_packet.h, linux/if_ether.h, linux/filter.h).
 ETH_P_ALL, ETH_P_IP, ETH_P_IPV6 = 0x0003, 0x0800, 0x86DD
 PACKET_HOST, PACKET_OUTGOING = 0, 4

@@ -14,13 +14,15 @@ import dataclasses
 import ipaddress
 import typing as t
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import raise_twin, sort_addresses, twin_key
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import (
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import (
     FALLBACK_DEVICES,
     IPV6_MODES,
     KERNEL_MODULE,
     MANAGED_ALIAS,
+)
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import raise_twin, sort_addresses, twin_key
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import (
     Absent,
     Interface,
     Tunnel,

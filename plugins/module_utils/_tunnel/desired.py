@@ -13,30 +13,18 @@ from __future__ import annotations
 import ipaddress
 import typing as t
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import (
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import (
     FALLBACK_DEVICES,
     IPV6_MODES,
-    TOS_INHERIT,
-    Absent,
-    Tunnel,
-    Wanted,
+    MAX_KEY,
+    MAX_MTU,
+    MAX_NAME_LENGTH,
+    MAX_TUNNEL_MTU,
+    MIN_MTU,
+    MIN_MTU_IPV6,
 )
-
-MAX_NAME_LENGTH = 15  # IFNAMSIZ - 1
-MAX_KEY = 2**32 - 1
-MIN_MTU = 68
-MIN_MTU_IPV6 = 1280
-MAX_MTU = 65535
-# The largest MTU the kernel takes, by mode, without and with a key; measured on Linux 6.1
-# (tests/unit/plugins/modules/fixtures/mtu-limits.txt). Above it, `ip link add` silently gives
-# another MTU and `ip link set` fails.
-MAX_TUNNEL_MTU = {
-    "gre": (65511, 65507),
-    "gretap": (65497, 65493),
-    "ip6gre": (65531, 65527),
-    "ip6gretap": (65455, 65447),
-}
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import TOS_INHERIT, Absent, Tunnel, Wanted
 
 IPAddress = t.Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 IPInterface = t.Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]

@@ -18,16 +18,10 @@ import os
 import re
 import typing as t
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import IPV6_MODES, MANAGED_ALIAS, MODES
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import is_link_local_ipv6, sort_addresses
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import (
-    IPV6_MODES,
-    MANAGED_ALIAS,
-    MODES,
-    TOS_INHERIT,
-    Interface,
-    Tunnel,
-)
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import TOS_INHERIT, Interface, Tunnel
 
 READ_COMMAND = ["ip", "-details", "-json", "address", "show"]
 BATCH_COMMAND = ["ip", "-batch", "-"]

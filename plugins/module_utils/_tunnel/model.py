@@ -9,16 +9,6 @@ from __future__ import annotations
 import dataclasses
 import typing as t
 
-# The interface alias (ifalias) that marks an interface as created by this collection.
-MANAGED_ALIAS = "managed-by: linuxnet.gre"
-
-MODES = ("gre", "gretap", "ip6gre", "ip6gretap")
-IPV6_MODES = ("ip6gre", "ip6gretap")
-KERNEL_MODULE = {"gre": "ip_gre", "gretap": "ip_gre", "ip6gre": "ip6_gre", "ip6gretap": "ip6_gre"}
-
-# Devices the GRE kernel modules create for themselves when they load.
-FALLBACK_DEVICES = ("gre0", "gretap0", "erspan0", "ip6gre0")
-
 TOS_INHERIT = "inherit"
 
 

@@ -28,15 +28,11 @@ import os
 import tempfile
 import typing as t
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import IPV6_MODES, MANAGED_ALIAS
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host
 from ansible_collections.linuxnet.gre.plugins.module_utils._host_facts import services
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.changes import Plan, add_create_steps
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import (
-    IPV6_MODES,
-    MANAGED_ALIAS,
-    TOS_INHERIT,
-    Tunnel,
-)
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import TOS_INHERIT, Tunnel
 
 MECHANISMS = ("unit", "networkd", "none")
 # What gre_tunnel's persist option takes: a mechanism, or auto for the one the host supports.

@@ -21,27 +21,14 @@ from __future__ import annotations
 import collections.abc as c
 import typing as t
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import MAX_TUNNEL_MTU
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import IPV6_MODES
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import IPV6_MODES, MAX_TUNNEL_MTU, overhead
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import Link, Node, Problems
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.nodes import FACTS, FAILED, read_var
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.settings import Checker, is_unset
 
-# What Linux 6.1 subtracts from the underlay MTU when it creates a tunnel without an MTU, over a
-# route to the remote address (measured: tests/unit/plugins/plugin_utils/planner/test_mtu.py):
-# the outer IP header (20, or 40 for IPv6) and the GRE header (4), the inner Ethernet header for
-# the tap modes (14), and for the IPv6 modes the 8 bytes of the encapsulation limit option that
-# ip6gre sends by default. A key adds 4 bytes to the GRE header.
-OVERHEAD = {"gre": 24, "gretap": 38, "ip6gre": 52, "ip6gretap": 66}
-KEY_OVERHEAD = 4
 UNDERLAY_MTU = "gre_mesh_underlay_mtu"
 # The start of the mtu_source of a computed MTU; check_mtus adds a hint to its problems.
 COMPUTED = "the tunnel MTU from the underlay MTUs"
-
-
-def overhead(mode: str, keyed: bool) -> int:
-    """The bytes a tunnel of this mode (with or without a key) adds to each packet it carries."""
-    return OVERHEAD[mode] + (KEY_OVERHEAD if keyed else 0)
 
 
 def host_underlay_mtu(node: Node, host_vars: t.Mapping[str, t.Any], version: int) -> tuple[int | None, str, str | None]:

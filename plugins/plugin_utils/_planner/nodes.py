@@ -30,8 +30,8 @@ import ipaddress
 import re
 import typing as t
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import MAX_NAME_LENGTH
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import (
-    MAX_NAME_LENGTH,
     interface_name_problem,
     name_bytes,
     tunnel_name_problem,

@@ -28,9 +28,9 @@ import json
 import socket
 import typing as t
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import IPV6_MODES, MAX_KEY
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import parse_mtu
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import IPV6_MODES
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.addresses import (
     assign_addresses,
     check_overlaps,
@@ -68,7 +68,6 @@ from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.nodes import
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.settings import parse_settings
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.topology import Scope, expand_topology
 
-MAX_KEY = 2**32 - 1
 AUTOMATIC_KEY = "automatic key"
 HostVars = t.Mapping[str, t.Mapping[str, t.Any]]
 Adjacency = dict[str, list[Link]]

@@ -13,15 +13,13 @@ from __future__ import annotations
 import ipaddress
 import typing as t
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import MAX_MTU, MIN_MTU, MODES
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import parse_key
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import MODES
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import Problems, Settings
 
 PREFIXES = (30, 31)
 PREFIXES6 = (126, 127)
-MIN_MTU = 68
-MAX_MTU = 65535
 # The keys an explicit link (an item of gre_mesh_links) may have besides `hosts`.
 OVERRIDES = ("mode", "key", "ttl", "mtu", "subnet", "subnet6")
 # Ranges no inner subnet (pool, pool6, a link's subnet or subnet6) may overlap: they are not the

@@ -19,8 +19,8 @@ import typing as t
 
 import pytest
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import KEY_OVERHEAD, OVERHEAD, overhead
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import MeshError
-from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.mtu import KEY_OVERHEAD, OVERHEAD, overhead
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import check_mesh, plan_host, plan_mesh
 
 MEASURE = r"""

@@ -21,9 +21,9 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import MAX_TUNNEL_MTU, wanted_tunnels
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import MAX_TUNNEL_MTU, overhead
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import wanted_tunnels
 from ansible_collections.linuxnet.gre.plugins.modules.gre_tunnel import argument_spec
-from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.mtu import overhead
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import check_mesh, plan_host, plan_mesh
 
 MAX_ID = 60

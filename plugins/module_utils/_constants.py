@@ -1,0 +1,51 @@
+# Copyright (c) linuxnet.gre contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Private to the linuxnet.gre collection; runs on the managed hosts and the controller: the facts of GRE on Linux.
+
+Each fact is defined here once; the modules, the planner and the diagnosis import it. The numbers
+were measured on Linux 6.1 in the lab (the file named beside each).
+"""
+
+from __future__ import annotations
+
+# The interface alias (ifalias) that marks an interface as created by this collection; gre_firewall's
+# rules and chains carry it too, in their comments.
+MANAGED_ALIAS = "managed-by: linuxnet.gre"
+
+MODES = ("gre", "gretap", "ip6gre", "ip6gretap")
+IPV6_MODES = ("ip6gre", "ip6gretap")
+KERNEL_MODULE = {"gre": "ip_gre", "gretap": "ip_gre", "ip6gre": "ip6_gre", "ip6gretap": "ip6_gre"}
+# Devices the GRE kernel modules create for themselves when they load.
+FALLBACK_DEVICES = ("gre0", "gretap0", "erspan0", "ip6gre0")
+# IP protocol number of GRE.
+GRE_PROTOCOL = 47
+
+# An interface name: at most IFNAMSIZ - 1 bytes.
+MAX_NAME_LENGTH = 15
+MAX_KEY = 2**32 - 1
+MIN_MTU = 68
+MIN_MTU_IPV6 = 1280
+MAX_MTU = 65535
+# The largest MTU the kernel takes, by mode, without and with a key
+# (tests/unit/plugins/modules/fixtures/mtu-limits.txt). Above it, `ip link add` silently gives
+# another MTU and `ip link set` fails.
+MAX_TUNNEL_MTU = {
+    "gre": (65511, 65507),
+    "gretap": (65497, 65493),
+    "ip6gre": (65531, 65527),
+    "ip6gretap": (65455, 65447),
+}
+
+# What Linux subtracts from the underlay MTU when it creates a tunnel without an MTU, over a route to
+# the remote address (tests/unit/plugins/plugin_utils/planner/test_mtu.py): the outer IP header (20,
+# or 40 for IPv6) and the GRE header (4), the inner Ethernet header for the tap modes (14), and for
+# the IPv6 modes the 8 bytes of the encapsulation limit option that ip6gre sends by default. A key
+# adds 4 bytes to the GRE header.
+OVERHEAD = {"gre": 24, "gretap": 38, "ip6gre": 52, "ip6gretap": 66}
+KEY_OVERHEAD = 4
+
+
+def overhead(mode: str, keyed: bool) -> int:
+    """The bytes a tunnel of this mode (with or without a key) adds to each packet it carries."""
+    return OVERHEAD[mode] + (KEY_OVERHEAD if keyed else 0)
