@@ -12,7 +12,7 @@ author:
   - linuxnet.gre maintainers (@linuxnet)
 description:
   - Turns a host's tunnels, in the shape the O(linuxnet.gre.gre_tunnel#module:tunnels) option of
-    M(linuxnet.gre.gre_tunnel) takes, into what makes them come back at boot. The role
+    M(linuxnet.gre.gre_tunnel) takes, into what makes them come back at boot. The module
     M(linuxnet.gre.gre_tunnel) writes the same, with its O(linuxnet.gre.gre_tunnel#module:persist) option,
     from the same code; this filter is for writing them in a form of your own.
   - "V(batch) gives C(ip -batch) lines, exactly the commands M(linuxnet.gre.gre_tunnel) runs to create the
@@ -86,28 +86,19 @@ _value:
 import typing as t
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import wanted_tunnels
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import Tunnel
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import batch_lines, networkd_settings
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.spec import (
+    KEY_EXCLUSIVE,
+    OPTION_NAMES,
+    REQUIRED_IF,
+    entry_options,
+)
 
-# The defaults of the suboptions of gre_tunnel's `tunnels` option (plugins/modules/gre_tunnel.py).
-MODULE_DEFAULTS: dict[str, t.Any] = {
-    "mode": "gre",
-    "local": None,
-    "remote": None,
-    "ttl": 255,
-    "tos": "0",
-    "key": None,
-    "ikey": None,
-    "okey": None,
-    "pmtudisc": None,
-    "mtu": None,
-    "dev": None,
-    "addresses": [],
-    "state": "present",
-}
 FORMATS = ("batch", "networkd")
 
 
@@ -124,16 +115,21 @@ def gre_persist(tunnels: t.Any, format: t.Any) -> list[t.Any]:
 
 
 def checked_tunnels(tunnels: t.Any) -> list[Tunnel]:
-    """The present tunnels, parsed and checked by the module's own code, in the order given."""
+    """The present tunnels, checked as gre_tunnel checks its tunnels option (its argument spec, then its own code)."""
     if not isinstance(tunnels, list) or not all(isinstance(entry, dict) for entry in tunnels):
         raise AnsibleFilterError("gre_persist: the input must be a list of tunnels (dicts), as gre_tunnel's tunnels")
+    validator = ArgumentSpecValidator(entry_options(), mutually_exclusive=KEY_EXCLUSIVE, required_if=REQUIRED_IF)
     entries = []
     for entry in tunnels:
-        unknown = sorted(set(entry) - set(MODULE_DEFAULTS) - {"name"})
+        unknown = sorted(set(entry) - set(OPTION_NAMES))
         if unknown or "name" not in entry:
             problem = f"unknown option {', '.join(unknown)}" if unknown else "no name"
             raise AnsibleFilterError(f"gre_persist: tunnel {entry.get('name', '?')}: {problem}")
-        entries.append({**MODULE_DEFAULTS, **{k: v for k, v in entry.items() if v is not None}})
+        # As for the module, an option set to None is an option not given.
+        validated = validator.validate({k: v for k, v in entry.items() if v is not None})
+        if validated.error_messages:
+            raise AnsibleFilterError(f"gre_persist: tunnel {entry['name']}: {validated.error_messages[0]}")
+        entries.append(validated.validated_parameters)
     try:
         wanted = wanted_tunnels({"tunnels": entries})
     except GreError as exc:

@@ -148,10 +148,43 @@ def services(host: Host) -> dict[str, bool]:
     return found
 
 
+# Why a persistence mechanism cannot bring tunnels back on this host: gre_tunnel's error, and the
+# role's check before any host changes, say the same.
+PERSIST_PROBLEMS = {
+    "unit": "this host does not run systemd, so the unit would never start",
+    "networkd": (
+        "systemd-networkd is not active and enabled here, or systemd-udevd (which sets the managed alias) is not "
+        "running: the tunnels would not come back at boot; persist them with the unit"
+    ),
+}
+
+
+def networkd_works(state: t.Mapping[str, bool]) -> bool:
+    """Whether systemd-networkd brings the tunnels back at boot: active and enabled, with udevd to apply the .link file."""
+    return bool(state.get("networkd_active") and state.get("networkd_enabled") and state.get("udevd_active"))
+
+
+def auto_mechanism(state: t.Mapping[str, bool], has_tunnels: bool = True) -> str:
+    """``persist=auto``: networkd where it works, else the unit where systemd runs, else none (also for no tunnels)."""
+    if not has_tunnels or not state.get("systemd"):
+        return "none"
+    return "networkd" if networkd_works(state) else "unit"
+
+
+def persistence(state: t.Mapping[str, bool]) -> dict[str, t.Any]:
+    """What gre_tunnel's persist option would do here: ``auto``'s choice, and each mechanism's problem (None: works)."""
+    works = {"unit": bool(state.get("systemd")), "networkd": networkd_works(state)}
+    return {
+        "auto": auto_mechanism(state),
+        "problems": {mechanism: None if ok else PERSIST_PROBLEMS[mechanism] for mechanism, ok in works.items()},
+    }
+
+
 def gather(host: Host, params: dict[str, t.Any]) -> dict[str, t.Any]:
     """The module's ansible_facts."""
     facts = defaults(host, params["default_routes"])
     own: dict[str, t.Any] = services(host)
+    own["persist"] = persistence(own)
     if params["firewall"]:
         own["firewall"] = _firewall.summary(host)
     facts["linuxnet_gre"] = own

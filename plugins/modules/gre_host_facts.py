@@ -131,6 +131,22 @@ ansible_facts:
         dbus:
           description: Whether the system bus socket C(/run/dbus/system_bus_socket) exists.
           type: bool
+        persist:
+          description:
+            - What the O(linuxnet.gre.gre_tunnel#module:persist) option of M(linuxnet.gre.gre_tunnel) would do here,
+              decided by the same code as the module's.
+          type: dict
+          contains:
+            auto:
+              description: The mechanism V(auto) takes for a host with tunnels.
+              type: str
+              choices: [networkd, unit, none]
+            problems:
+              description:
+                - Per mechanism (V(unit), V(networkd)), why it cannot bring the tunnels back at boot here, as
+                  M(linuxnet.gre.gre_tunnel) says it when it fails; C(null) where it works.
+              type: dict
+              sample: {unit: null, networkd: "systemd-networkd is not active and enabled here, ..."}
         firewall:
           description: With O(firewall) only.
           type: dict

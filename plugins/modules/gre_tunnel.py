@@ -486,41 +486,22 @@ persisted:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._constants import MODES
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import Host, run_module
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.converge import converge
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.kernel import Kernel
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import CHOICES, Files
-
-TUNNEL_OPTIONS = dict(
-    name=dict(type="str"),
-    mode=dict(type="str", choices=list(MODES), default="gre"),
-    local=dict(type="str"),
-    remote=dict(type="str"),
-    ttl=dict(type="int", default=255),
-    tos=dict(type="str", default="0"),
-    key=dict(type="str", no_log=False),
-    ikey=dict(type="str", no_log=False),
-    okey=dict(type="str", no_log=False),
-    pmtudisc=dict(type="bool"),
-    mtu=dict(type="int"),
-    dev=dict(type="str"),
-    addresses=dict(type="list", elements="str", default=[]),
-    state=dict(type="str", choices=["present", "absent"], default="present"),
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.spec import (
+    KEY_EXCLUSIVE,
+    OPTION_NAMES,
+    tunnel_options,
+    tunnels_option,
 )
-KEY_EXCLUSIVE = [["key", "ikey"], ["key", "okey"]]
 
 
 def argument_spec() -> dict:
     return dict(
-        TUNNEL_OPTIONS,
-        tunnels=dict(
-            type="list",
-            elements="dict",
-            options=dict(TUNNEL_OPTIONS, name=dict(type="str", required=True)),
-            mutually_exclusive=KEY_EXCLUSIVE,
-            required_if=[("state", "present", ("remote",))],
-        ),
+        tunnel_options(),
+        tunnels=tunnels_option(),
         purge=dict(type="bool", default=False),
         persist=dict(type="str", choices=list(CHOICES)),
         adopt=dict(type="bool", default=False),
@@ -530,7 +511,7 @@ def argument_spec() -> dict:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(),
-        mutually_exclusive=[*KEY_EXCLUSIVE, ["name", "purge"], *(["tunnels", option] for option in TUNNEL_OPTIONS)],
+        mutually_exclusive=[*KEY_EXCLUSIVE, ["name", "purge"], *(["tunnels", option] for option in OPTION_NAMES)],
         required_one_of=[["name", "tunnels"]],
         required_if=[("state", "present", ("remote", "tunnels"), True)],
         required_by={"persist": "tunnels"},

@@ -20,8 +20,12 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._constants import (
     KERNEL_MODULE,
     MANAGED_ALIAS,
 )
-from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import raise_twin, sort_addresses, twin_key
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import (
+    TunnelError,
+    raise_twin,
+    sort_addresses,
+    twin_key,
+)
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import (
     Absent,
     Interface,
@@ -156,27 +160,22 @@ def check_against_host(
         iface = interfaces.get(item.name)
         if iface is not None and not iface.is_gre:
             kind = iface.kind or "device without a link kind"
-            raise GreError(
-                f"tunnel {item.name!r}: name: interface {item.name} exists and is not a GRE tunnel ({kind}); "
-                "it is never converted or deleted",
-                tunnel=item.name,
-                field="name",
+            raise TunnelError(
+                item.name,
+                "name",
+                f"interface {item.name} exists and is not a GRE tunnel ({kind}); it is never converted or deleted",
             )
         if iface is not None and not iface.managed and item.name not in adopted:
             # adopt replaces only with a tunnel, never to delete: the hint is for the present ones.
             hint = f": {adopt_hint(item.name)}" if isinstance(item, Tunnel) else ""
-            raise GreError(
-                f"tunnel {item.name!r}: name: interface {item.name} exists but was not created by linuxnet.gre "
+            raise TunnelError(
+                item.name,
+                "name",
+                f"interface {item.name} exists but was not created by linuxnet.gre "
                 f"(its alias is not {MANAGED_ALIAS!r}); it is never changed or deleted{hint}",
-                tunnel=item.name,
-                field="name",
             )
         if isinstance(item, Tunnel) and item.dev is not None and item.dev not in interfaces:
-            raise GreError(
-                f"tunnel {item.name!r}: dev: there is no interface {item.dev} on this host",
-                tunnel=item.name,
-                field="dev",
-            )
+            raise TunnelError(item.name, "dev", f"there is no interface {item.dev} on this host")
     staying = remaining_tunnels(wanted, interfaces, purge, adopted)
     for item in wanted:
         if isinstance(item, Tunnel):
@@ -310,14 +309,30 @@ def tunnel_words(tunnel: Tunnel, fields: t.Iterable[str]) -> list[str]:
     return words
 
 
+def create_line(tunnel: Tunnel) -> str:
+    """The ``ip -batch`` line that creates ``tunnel``: every setting, its MTU when it has one."""
+    mtu = f" mtu {tunnel.mtu}" if tunnel.mtu is not None else ""
+    local = ("local",) if tunnel.local is not None else ()
+    words = tunnel_words(tunnel, ("remote", *local, "ttl", "tos", "pmtudisc", "ikey", "okey", "dev"))
+    return f"link add name {tunnel.name}{mtu} type {tunnel.mode} {' '.join(words)}"
+
+
+def creation_lines(tunnel: Tunnel, alias: str | None = MANAGED_ALIAS) -> tuple[list[str], list[str]]:
+    """The ``ip -batch`` lines that make ``tunnel`` on a host without it: (link lines, address lines).
+
+    The link is created, given ``alias`` (the mark of this collection's tunnels; None for a tunnel
+    this collection will not manage, such as an external peer's) and brought up; then its addresses.
+    """
+    name = tunnel.name
+    marked = f' alias "{alias}"' if alias is not None else ""
+    links = [create_line(tunnel), f"link set dev {name}{marked} up"]
+    return links, [f"address add {address} dev {name}" for address in tunnel.addresses]
+
+
 def add_create_steps(result: Plan, wanted: Tunnel) -> None:
-    name = wanted.name
-    mtu = f" mtu {wanted.mtu}" if wanted.mtu is not None else ""
-    local = ("local",) if wanted.local is not None else ()
-    words = tunnel_words(wanted, ("remote", *local, "ttl", "tos", "pmtudisc", "ikey", "okey", "dev"))
-    result.creates.append((name, f"link add name {name}{mtu} type {wanted.mode} {' '.join(words)}"))
-    result.creates.append((name, f'link set dev {name} alias "{MANAGED_ALIAS}" up'))
-    result.address_adds += [(name, f"address add {a} dev {name}") for a in wanted.addresses]
+    links, addresses = creation_lines(wanted)
+    result.creates += [(wanted.name, line) for line in links]
+    result.address_adds += [(wanted.name, line) for line in addresses]
 
 
 def add_update_steps(result: Plan, iface: Interface, current: Tunnel, wanted: Tunnel, wanted_mtu: int | None) -> None:

@@ -16,7 +16,7 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.changes impor
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import wanted_tunnels
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.kernel import Kernel
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import Interface, Tunnel, absent_dict
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import Files, keep_boot_mtus, prepare
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import Files, prepare
 
 
 def converge(
@@ -48,7 +48,7 @@ def converge(
         # Decided before the kernel changes (a persistence that cannot work fails the run whole), from the
         # tunnels as the run leaves them: one whose MTU is not given keeps the MTU it has at boot.
         omitted = {w.name for w in wanted if isinstance(w, Tunnel) and w.mtu is None}
-        persistence = prepare(files, persist, keep_boot_mtus(files, todo.settled, omitted))
+        persistence = prepare(files, persist, todo.settled, omitted)
         for warning in persistence.warnings:
             warn(warning)
     commands = []

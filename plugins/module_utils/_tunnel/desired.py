@@ -66,8 +66,32 @@ def wanted_tunnel(entry: dict[str, t.Any]) -> Wanted:
     return tunnel
 
 
+class TunnelError(GreError):
+    """A wanted tunnel's option that cannot be: the tunnel, the option (``field``) and what is wrong with it.
+
+    The message names all three; callers that report the problem in words of their own (the planner)
+    take ``problem``.
+    """
+
+    def __init__(self, tunnel: str, field: str, problem: str) -> None:
+        super().__init__(f"tunnel {tunnel!r}: {field}: {problem}", tunnel=tunnel, field=field)
+        self.tunnel = tunnel
+        self.field = field
+        self.problem = problem
+
+
 def fail(name: str, field: str, problem: str) -> t.NoReturn:
-    raise GreError(f"tunnel {name!r}: {field}: {problem}", tunnel=name, field=field)
+    raise TunnelError(name, field, problem)
+
+
+# Characters no interface name may hold besides whitespace: '/' the kernel refuses, ':' iproute2
+# reserves for labels, and '%' makes `ip link add` expand the name as a template.
+NAME_FORBIDDEN = "/:%"
+
+
+def forbidden_in_name(character: str) -> bool:
+    """Whether an interface name must not hold this character (the kernel refuses whitespace too)."""
+    return character in NAME_FORBIDDEN or character.isspace()
 
 
 def name_bytes(name: str) -> int:
@@ -79,17 +103,21 @@ def interface_name_problem(name: str) -> str | None:
     """What the kernel (dev_valid_name) and iproute2 refuse in an interface name, or None.
 
     The kernel counts bytes (IFNAMSIZ - 1 of them), so ``gre-münchen-dc1`` (15 characters, 16
-    bytes) is too long. ``/`` and whitespace the kernel refuses, ``:`` iproute2 reserves for labels,
-    and ``%`` makes `ip link add` expand the name as a template.
+    bytes) is too long. The characters of ``forbidden_in_name`` are refused, and so is text that
+    UTF-8 cannot encode (a lone surrogate).
     """
     if not name:
         return "must not be empty"
-    length = name_bytes(name)
+    try:
+        length = name_bytes(name)
+    except UnicodeError:
+        return "is not text that UTF-8 can encode"
     if length > MAX_NAME_LENGTH:
         characters = "" if length == len(name) else f" in UTF-8 ({len(name)} characters)"
         return f"is {length} bytes long{characters}; the kernel allows at most {MAX_NAME_LENGTH} bytes"
-    if name in (".", "..") or any(c in "/:%" or c.isspace() for c in name):
-        return "must not be '.' or '..' nor contain '/', ':', '%' or whitespace"
+    if name in (".", "..") or any(forbidden_in_name(c) for c in name):
+        forbidden = ", ".join(f"'{c}'" for c in NAME_FORBIDDEN)
+        return f"must not be '.' or '..' nor contain {forbidden} or whitespace"
     return None
 
 
@@ -220,8 +248,9 @@ def parse_mtu(name: str, mtu: int | None, addresses: list[IPInterface], mode: st
 def parse_dev(name: str, dev: str | None) -> str | None:
     if dev is None:
         return None
-    if interface_name_problem(dev) is not None:
-        fail(name, "dev", f"{dev!r} is not an interface name: {interface_name_problem(dev)}")
+    problem = interface_name_problem(dev)
+    if problem is not None:
+        fail(name, "dev", f"{dev!r} is not an interface name: {problem}")
     return dev
 
 

@@ -10,7 +10,7 @@
 - ``networkd``: per tunnel ``60-linuxnet-gre-NAME.netdev`` and ``.network`` in /etc/systemd/network,
   and one ``60-linuxnet-gre.link`` whose ``Alias=`` marks the tunnels networkd creates as managed.
 - ``none``: neither.
-- ``auto``: the host decides (``auto_mechanism``): networkd where systemd-networkd can bring the
+- ``auto``: the host decides (``_host_facts.auto_mechanism``): networkd where systemd-networkd can bring the
   tunnels back, else the unit where systemd runs, else none, with a warning.
 
 Whatever of these exists and is not wanted is removed. Everything is checked (``prepare``) before
@@ -23,6 +23,7 @@ point elsewhere); its commands go through the host seam, _host.Host.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import glob
 import os
 import tempfile
@@ -30,7 +31,12 @@ import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._constants import IPV6_MODES, MANAGED_ALIAS
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host
-from ansible_collections.linuxnet.gre.plugins.module_utils._host_facts import services
+from ansible_collections.linuxnet.gre.plugins.module_utils._host_facts import (
+    PERSIST_PROBLEMS,
+    auto_mechanism,
+    networkd_works,
+    services,
+)
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.changes import Plan, add_create_steps
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import TOS_INHERIT, Tunnel
 
@@ -46,6 +52,7 @@ NOT_PERSISTED = (
 NETWORKD_DIR = "/etc/systemd/network"
 PREFIX = "60-linuxnet-gre"
 NETWORKD_SUFFIXES = (".netdev", ".network", ".link")
+NETDEV_PATTERN = f"{NETWORKD_DIR}/{PREFIX}-*.netdev"
 BATCH_DIR = "/etc/linuxnet-gre"
 BATCH = f"{BATCH_DIR}/tunnels.batch"
 UNIT = "linuxnet-gre.service"
@@ -240,17 +247,14 @@ def wanted_files(mechanism: str, tunnels: list[Tunnel]) -> dict[str, str]:
     return networkd_files(tunnels) if mechanism == "networkd" else unit_files(tunnels)
 
 
-def keep_boot_mtus(files: Files, tunnels: list[Tunnel], omitted: set[str]) -> list[Tunnel]:
+def keep_boot_mtus(booted: dict[str, int | None], tunnels: list[Tunnel], omitted: t.AbstractSet[str]) -> list[Tunnel]:
     """The tunnels to persist: one whose MTU the user left out keeps the MTU its boot files give it.
 
     An omitted MTU means "leave it alone" (the role omits it when a peer's underlay MTU is unknown,
     as with --limit), in the kernel and at boot alike: a tunnel the boot files already hold keeps
-    their MTU (or their lack of one); one they do not hold yet is persisted as the run leaves it
-    (``tunnels`` are the plan's settled ones: an existing tunnel at its current MTU).
+    their MTU (or their lack of one, ``booted``); one they do not hold yet is persisted as the run
+    leaves it (``tunnels`` are the plan's settled ones: an existing tunnel at its current MTU).
     """
-    if not omitted:
-        return tunnels
-    booted = boot_mtus(files)
     return [
         dataclasses.replace(tunnel, mtu=booted[tunnel.name])
         if tunnel.name in omitted and tunnel.name in booted
@@ -259,19 +263,23 @@ def keep_boot_mtus(files: Files, tunnels: list[Tunnel], omitted: set[str]) -> li
     ]
 
 
-def boot_mtus(files: Files) -> dict[str, int | None]:
-    """The MTU of each tunnel in the files persisted before (None where they leave it to the kernel)."""
+def boot_mtus(persisted: dict[str, str | None]) -> dict[str, int | None]:
+    """The MTU of each tunnel in the files persisted before (None where they leave it to the kernel).
+
+    ``persisted``: the files found, with their content (``read_persisted``).
+    """
     result: dict[str, int | None] = {}
-    for line in (files.read(BATCH) or "").splitlines():
+    for line in (persisted.get(BATCH) or "").splitlines():
         words = line.split()
         if words[:3] == ["link", "add", "name"] and len(words) > 3:  # link add name NAME [mtu N] type …
             mtu = words[5] if words[4:5] == ["mtu"] and len(words) > 5 else ""
             result[words[3]] = int(mtu) if mtu.isdigit() else None
-    for path in files.glob(f"{NETWORKD_DIR}/{PREFIX}-*.netdev"):
-        settings = dict(line.strip().split("=", 1) for line in (files.read(path) or "").splitlines() if "=" in line)
-        if "Name" in settings:
-            mtu = settings.get("MTUBytes", "")
-            result[settings["Name"]] = int(mtu) if mtu.isdigit() else None
+    for path, content in persisted.items():
+        if fnmatch.fnmatchcase(path, NETDEV_PATTERN):
+            settings = dict(line.strip().split("=", 1) for line in (content or "").splitlines() if "=" in line)
+            if "Name" in settings:
+                mtu = settings.get("MTUBytes", "")
+                result[settings["Name"]] = int(mtu) if mtu.isdigit() else None
     return result
 
 
@@ -279,6 +287,11 @@ def found_files(files: Files) -> list[str]:
     """What gre_tunnel may have persisted before, found on the host."""
     networkd = [p for p in files.glob(f"{NETWORKD_DIR}/{PREFIX}*") if p.endswith(NETWORKD_SUFFIXES)]
     return networkd + [path for path in (BATCH, BATCH_DIR, UNIT_FILE) if files.exists(path)]
+
+
+def read_persisted(files: Files, found: list[str]) -> dict[str, str | None]:
+    """The content of each file found (the one read of them in a run); None for one that went away meanwhile."""
+    return {path: files.read(path) for path in found if path != BATCH_DIR}
 
 
 @dataclasses.dataclass
@@ -332,38 +345,34 @@ class Persistence:
         }
 
 
-def networkd_works(state: dict[str, bool]) -> bool:
-    """Whether systemd-networkd brings the tunnels back at boot: active and enabled, with udevd to apply the .link file."""
-    return bool(state.get("networkd_active") and state.get("networkd_enabled") and state.get("udevd_active"))
-
-
-def auto_mechanism(systemd: bool, state: dict[str, bool], tunnels: list[Tunnel]) -> str:
-    """``persist=auto``: networkd where it works, else the unit where systemd runs, else none (also for no tunnels)."""
-    if not tunnels or not systemd:
-        return "none"
-    return "networkd" if networkd_works(state) else "unit"
-
-
-def prepare(files: Files, mechanism: str, tunnels: list[Tunnel]) -> Persistence:
+def prepare(
+    files: Files, mechanism: str, tunnels: list[Tunnel], omitted: t.AbstractSet[str] = frozenset()
+) -> Persistence:
     """Check that ``mechanism`` works here and decide what it changes; GreError otherwise, nothing touched yet.
 
+    ``tunnels``: those to persist, as the run leaves them; the ones named in ``omitted`` (no MTU given)
+    keep the MTU the boot files give them (``keep_boot_mtus``). The files found are read once.
     ``auto`` is decided first, from the same reads (one ``systemctl show`` where systemd runs and tunnels are
     listed); when it has to choose none for listed tunnels, the result carries a warning saying so.
     """
+    found = found_files(files)
+    persisted = read_persisted(files, found)
+    if omitted:
+        tunnels = keep_boot_mtus(boot_mtus(persisted), tunnels, omitted)
     systemd = files.exists("/run/systemd/system")
     state: dict[str, bool] = {}
     warnings: list[str] = []
     if mechanism == AUTO:
         if systemd and tunnels:
             state = services(files)
-        mechanism = auto_mechanism(systemd, state, tunnels)
+        mechanism = auto_mechanism({**state, "systemd": systemd}, bool(tunnels))
         if mechanism == "none" and tunnels:
             warnings.append(NOT_PERSISTED)
     if mechanism == "unit" and tunnels and not systemd:
-        raise GreError("persist: unit: this host does not run systemd, so the unit would never start")
+        raise GreError(f"persist: unit: {PERSIST_PROBLEMS['unit']}")
     wanted = wanted_files(mechanism, tunnels)
-    found = found_files(files)
-    current = {path: files.read(path) for path in wanted}
+    # Every file gre_tunnel writes is one found_files looks for: what is not found is not there.
+    current = {path: persisted.get(path) for path in wanted}
     write = {path: content for path, content in wanted.items() if current[path] != content}
     for path in write:
         blocked = files.blocking_file(path)
@@ -379,10 +388,7 @@ def prepare(files: Files, mechanism: str, tunnels: list[Tunnel]) -> Persistence:
     if not state and systemd and (mechanism == "networkd" or networkd_touched):
         state = services(files)
     if mechanism == "networkd" and tunnels and not networkd_works(state):
-        raise GreError(
-            "persist: networkd: systemd-networkd is not active and enabled here, or systemd-udevd (which sets "
-            "the managed alias) is not running: the tunnels would not come back at boot; persist them with the unit"
-        )
+        raise GreError(f"persist: networkd: {PERSIST_PROBLEMS['networkd']}")
     commands = []
     if systemd:
         # A unit file systemd may have loaded changed or went away: the running systemd must re-read it.
@@ -396,7 +402,7 @@ def prepare(files: Files, mechanism: str, tunnels: list[Tunnel]) -> Persistence:
         {"before_header": path, "after_header": path, "before": current[path] or "", "after": content}
         for path, content in write.items()
     ] + [
-        {"before_header": path, "after_header": f"{path} (removed)", "before": files.read(path) or "", "after": ""}
+        {"before_header": path, "after_header": f"{path} (removed)", "before": persisted[path] or "", "after": ""}
         for path in remove
         if path != BATCH_DIR
     ]

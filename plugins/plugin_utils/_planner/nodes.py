@@ -32,7 +32,7 @@ import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._constants import MAX_NAME_LENGTH
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import (
-    interface_name_problem,
+    forbidden_in_name,
     name_bytes,
     tunnel_name_problem,
 )
@@ -46,9 +46,6 @@ from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.settings import Checker, as_int, is_unset
 
 IFNAME_PREFIX = "gre-"
-# What a short name may hold that no interface name may (interface_name_problem: '/', ':', '%',
-# whitespace), and lone surrogates, which no UTF-8 can encode: each becomes '-'.
-IFNAME_UNSAFE = re.compile(r"[/:%\s\ud800-\udfff]")
 TRAILING_NUMBER = re.compile(r"([0-9]+)$")
 EXTERNAL_KEYS = ("name", "address", "local", "id", "short_name", "mtu", "interfaces")
 FACTS = {4: "default_ipv4", 6: "default_ipv6"}
@@ -87,7 +84,7 @@ def interface_name(node: Node) -> str:
     tells apart long names that begin alike (``gre-customer-17``, ``gre-münchen-1``). It depends on
     this node alone, so it never changes when other nodes come or go.
     """
-    short = IFNAME_UNSAFE.sub("-", node.short_name)
+    short = "".join(map(name_character, node.short_name))
     name = IFNAME_PREFIX + short
     if name_bytes(name) <= MAX_NAME_LENGTH:
         return name
@@ -107,21 +104,21 @@ def cut_to_bytes(text: str, limit: int) -> str:
     return text
 
 
+def name_character(character: str) -> str:
+    """A character of a short name as an interface name holds it.
+
+    '-' for one that no interface name may hold (forbidden_in_name) or that no UTF-8 can encode (a lone surrogate).
+    """
+    return "-" if forbidden_in_name(character) or "\ud800" <= character <= "\udfff" else character
+
+
 def planned_name_problem(node: Node, variable: str) -> str | None:
-    """The interface name the node's peers would get, checked with the kernel's rules; None when fine."""
+    """The tunnel name the node's peers would get, checked with gre_tunnel's rule; None when fine."""
     name = interface_name(node)
-    problem = interface_name_problem(name)
+    problem = tunnel_name_problem(name)
     if problem is None:
         return None
     return f"{variable}: {node.short_name!r} gives its peers the interface name {name!r}, which {problem}"
-
-
-def own_interface_problem(name: str) -> str | None:
-    """What is wrong with an interface name given by the user (an external peer's own), or None."""
-    try:
-        return tunnel_name_problem(name)
-    except UnicodeError:
-        return "is not text that UTF-8 can encode"
 
 
 FAILED = object()
@@ -462,7 +459,7 @@ def own_interfaces(variable: str, value: t.Any, problems: Problems) -> dict[str,
         if not isinstance(host, str) or not host:
             problems.add(f"{variable}: {host!r} is not an inventory host name")
             continue
-        problem = own_interface_problem(name) if isinstance(name, str) else "is not an interface name"
+        problem = tunnel_name_problem(name) if isinstance(name, str) else "is not an interface name"
         if problem is not None:
             problems.add(f"{variable}.{host}: {name!r} {problem}")
             continue

@@ -28,9 +28,11 @@ import json
 import socket
 import typing as t
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._constants import IPV6_MODES, MAX_KEY
-from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import parse_mtu
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import MAX_KEY, MAX_NAME_LENGTH
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.changes import creation_lines
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import TunnelError, parse_mtu, wanted_tunnel
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import Tunnel
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.spec import defaults
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.addresses import (
     assign_addresses,
     check_overlaps,
@@ -547,7 +549,7 @@ def node_of(links: list[Link], name: str) -> Node:
 
 
 def check_interface_names(adjacency: Adjacency, names: dict[str, str], problems: Problems) -> None:
-    """On each node, the interfaces to its peers need distinct names (long names are cut to 15 bytes)."""
+    """On each node, the interfaces to its peers need distinct names (long names are cut to MAX_NAME_LENGTH bytes)."""
     for name, links in adjacency.items():
         node = node_of(links, name)
         seen: dict[str, Node] = {}
@@ -558,7 +560,7 @@ def check_interface_names(adjacency: Adjacency, names: dict[str, str], problems:
                 first, second = sorted((other, peer), key=lambda n: n.name)
                 problems.add(
                     f"{node.label}: the tunnels to {first.name} and {second.name} would both be named "
-                    f"{names[peer.name]!r} (interface names have at most 15 bytes); give one of them another "
+                    f"{names[peer.name]!r} (interface names have at most {MAX_NAME_LENGTH} bytes); give one of them another "
                     "gre_mesh_short_name (short_name for an external peer)"
                 )
 
@@ -634,8 +636,8 @@ def check_mtus(links: list[Link], problems: Problems) -> None:
         addresses = [ipaddress.ip_interface(address) for address in link.addresses["low"]]
         try:
             parse_mtu("link", link.mtu, addresses, link.mode, keyed=link.key is not None)
-        except GreError as exc:
-            problem = exc.msg.split(": ", 2)[-1]
+        except TunnelError as exc:
+            problem = exc.problem
             hint = (
                 "; raise the underlay MTU, or give the link an mtu of its own (gre_mesh_links)"
                 if link.mtu_source.startswith(COMPUTED)
@@ -741,14 +743,10 @@ def check_own_interfaces(mesh: Mesh) -> None:
 
 
 def ip_commands(tunnel: dict[str, t.Any]) -> list[str]:
-    name = tunnel["name"]
-    hops = "hoplimit" if tunnel["mode"] in IPV6_MODES else "ttl"
-    words = ["ip link add name", name, "type", tunnel["mode"], "local", tunnel["local"], "remote", tunnel["remote"]]
-    words += [hops, str(tunnel["ttl"])]
-    if "key" in tunnel:
-        words += ["key", tunnel["key"]]
-    lines = [" ".join(words)]
-    mtu = f" mtu {tunnel['mtu']}" if "mtu" in tunnel else ""
-    lines.append(f"ip link set dev {name}{mtu} up")
-    lines += [f"ip address add {address} dev {name}" for address in tunnel["addresses"]]
-    return lines
+    """The commands that make an external peer's tunnel: those gre_tunnel runs to create it, without its mark.
+
+    The peer is not this collection's to manage, so its interface gets no managed alias.
+    """
+    created = wanted_tunnel({**defaults(), **tunnel})
+    links, addresses = creation_lines(t.cast(Tunnel, created), alias=None)
+    return [f"ip {line}" for line in links + addresses]

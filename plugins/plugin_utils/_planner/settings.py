@@ -13,9 +13,8 @@ from __future__ import annotations
 import ipaddress
 import typing as t
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._constants import MAX_MTU, MIN_MTU, MODES
-from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import parse_key
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import MAX_KEY, MAX_MTU, MIN_MTU, MODES
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import TunnelError, parse_key
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import Problems, Settings
 
 PREFIXES = (30, 31)
@@ -83,9 +82,9 @@ class Checker:
         if not isinstance(value, bool) and isinstance(value, (int, str)):
             try:
                 return parse_key("", variable, str(value).strip())
-            except GreError:
+            except TunnelError:
                 pass
-        self.fail(variable, f"{value!r} is neither a number from 0 to 4294967295 nor a dotted quad")
+        self.fail(variable, f"{value!r} is neither a number from 0 to {MAX_KEY} nor a dotted quad")
         return None
 
     def mtu(self, variable: str, value: t.Any) -> int | None:

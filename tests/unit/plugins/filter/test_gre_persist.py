@@ -9,6 +9,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.linuxnet.gre.plugins.filter import gre_persist as plugin
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import spec
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.changes import plan
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import wanted_tunnels
 
@@ -40,7 +41,7 @@ def gre_persist(tunnels, format):
 
 def test_batch_is_what_gre_tunnel_runs_to_create_the_tunnels_on_a_bare_host():
     tunnels = [SEED, KEYED6]
-    entries = [{**plugin.MODULE_DEFAULTS, **tunnel} for tunnel in tunnels]
+    entries = [{**spec.defaults(), **tunnel} for tunnel in tunnels]
     module_lines = [line for _name, line in plan(wanted_tunnels({"tunnels": entries}), {}, purge=True).steps]
     assert gre_persist(tunnels, "batch") == module_lines
 
@@ -132,8 +133,32 @@ def test_what_networkd_cannot_express_is_an_error_naming_the_tunnel(tunnel, prob
         ([{"remote": "198.51.100.1"}], "batch", r"tunnel \?: no name"),
         ([{**SEED, "remote": "not-an-address"}], "batch", "gre-hostb"),
         ([SEED, SEED], "networkd", "gre-hostb"),
+        # What gre_tunnel's argument spec refuses, the filter refuses: it checks with the same spec.
+        ([{**SEED, "mode": "gre6"}], "batch", "tunnel gre-hostb: value of mode must be one of: gre, gretap, ip6gre"),
+        (
+            [{**SEED, "key": "1", "ikey": "2"}],
+            "batch",
+            r"tunnel gre-hostb: parameters are mutually exclusive: key\|ikey",
+        ),
+        ([{"name": "gre-x"}], "batch", "tunnel gre-x: state is present but all of the following are missing: remote"),
+        ([{**SEED, "ttl": "many"}], "batch", "tunnel gre-hostb: argument 'ttl' is of type"),
     ],
 )
 def test_bad_input_is_an_error(tunnels, fmt, problem):
     with pytest.raises(AnsibleFilterError, match=problem):
         gre_persist(tunnels, fmt)
+
+
+def test_the_filter_takes_the_options_of_gre_tunnel_s_tunnels_and_no_other():
+    assert plugin.OPTION_NAMES == spec.OPTION_NAMES
+    with pytest.raises(AnsibleFilterError, match="tunnel gre-hostb: unknown option purge"):
+        gre_persist([{**SEED, "purge": True}], "batch")
+
+
+def test_values_are_converted_as_the_module_converts_them():
+    """Text from a template (ttl "64", mtu "1400", key 7) is what the module would make of it."""
+    converted = gre_persist([{**SEED, "ttl": "64", "mtu": "1400", "key": 7, "pmtudisc": "yes"}], "batch")
+    assert converted[0] == (
+        "link add name gre-hostb mtu 1400 type gre remote 198.51.100.1 local 203.0.113.1 ttl 64 tos 0x00 pmtudisc "
+        "ikey 7 okey 7"
+    )

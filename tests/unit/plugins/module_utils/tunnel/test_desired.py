@@ -18,13 +18,16 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import change
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import desired as desired
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import kernel as kernel
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import Interface, Tunnel
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.spec import defaults
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "modules" / "fixtures"
 
 
 def captured(name: str) -> dict[str, Interface]:
-    """The interfaces of a host state captured from the lab's kernel."""
-    return kernel.parse_interfaces(json.loads(json.loads((FIXTURES / f"{name}.json").read_text())["stdout"]))
+    """The interfaces of a host state captured from the lab's kernel (its read; in the older format, its stdout)."""
+    capture = json.loads((FIXTURES / f"{name}.json").read_text())
+    read = next((call for call in capture.get("calls", []) if call["argv"] == kernel.READ_COMMAND), capture)
+    return kernel.parse_interfaces(json.loads(read["stdout"]))
 
 
 GRE1 = Tunnel(name="gre1", mode="gre", remote="198.51.100.1", local="203.0.113.1", addresses=("10.0.0.1/30",))
@@ -99,21 +102,40 @@ def test_bad_names(name):
         desired.check_name(name)
 
 
+@pytest.mark.parametrize(
+    "name, problem",
+    [
+        ("gre\ud800", "is not text that UTF-8 can encode"),
+        ("a%d", "must not be '.' or '..' nor contain '/', ':', '%' or whitespace"),
+        ("a\u00a0b", "must not be '.' or '..' nor contain '/', ':', '%' or whitespace"),
+        ("gre-münchen-dc1", "is 16 bytes long in UTF-8 (15 characters); the kernel allows at most 15 bytes"),
+    ],
+)
+def test_the_one_interface_name_rule(name, problem):
+    """The rule gre_tunnel, its dev option and the planner's names share; a lone surrogate is a problem, not a crash."""
+    assert desired.interface_name_problem(name) == problem
+    assert desired.tunnel_name_problem(name) == problem
+    with pytest.raises(desired.TunnelError) as caught:
+        desired.check_name(name)
+    assert (caught.value.tunnel, caught.value.field, caught.value.problem) == (name, "name", problem)
+
+
+def test_a_tunnel_error_names_the_tunnel_and_the_option_in_its_message_and_its_details():
+    """The planner takes ``problem``; run_module gives the details to fail_json as before."""
+    with pytest.raises(desired.TunnelError) as caught:
+        desired.parse_mtu("t", 70000, [], "gre", keyed=False)
+    error = caught.value
+    assert isinstance(error, GreError)
+    assert error.problem == "70000 is outside 68..65535"
+    assert error.msg == "tunnel 't': mtu: 70000 is outside 68..65535"
+    assert error.details == {"tunnel": "t", "field": "mtu"}
+
+
 def test_addresses_are_normalized_and_sorted():
     entry = {
+        **defaults(),
         "name": "t",
-        "state": "present",
-        "mode": "gre",
         "remote": "198.51.100.1",
-        "local": None,
-        "ttl": 255,
-        "tos": "0",
-        "key": None,
-        "ikey": None,
-        "okey": None,
-        "pmtudisc": None,
-        "mtu": None,
-        "dev": None,
         "addresses": ["2001:DB8::0:1/64", "10.0.0.9/30", "10.0.0.1/30", "10.0.0.1/30", "10.0.0.1/255.255.255.252"],
     }
     tunnel = desired.wanted_tunnel(entry)

@@ -139,7 +139,7 @@ def test_the_seed_migrant_keeps_his_gre1() -> None:
                 }
             ],
             "commands": [
-                "ip link add name gre1 type gre local 198.51.100.1 remote 203.0.113.1 ttl 255",
+                "ip link add name gre1 type gre remote 203.0.113.1 local 198.51.100.1 ttl 255 tos 0x00 pmtudisc",
                 "ip link set dev gre1 up",
                 "ip address add 10.0.0.2/30 dev gre1",
             ],
@@ -162,8 +162,8 @@ def test_each_external_peer_has_its_own_block_with_its_address() -> None:
     peers = result["external_peers"]
     assert {name: peer["address"] for name, peer in peers.items()} == {"dc1": "198.51.100.250", "dc2": "198.51.100.251"}
     assert [peer["commands"][0] for peer in peers.values()] == [
-        "ip link add name gre-hosta type gre local 198.51.100.250 remote 203.0.113.1 ttl 255",
-        "ip link add name gre-hosta type gre local 198.51.100.251 remote 203.0.113.1 ttl 255",
+        "ip link add name gre-hosta type gre remote 203.0.113.1 local 198.51.100.250 ttl 255 tos 0x00 pmtudisc",
+        "ip link add name gre-hosta type gre remote 203.0.113.1 local 198.51.100.251 ttl 255 tos 0x00 pmtudisc",
     ]
     assert (
         check_mesh(PAIR, {"all": sorted(PAIR)}, links=[["hosta", "dc1"], ["hosta", "dc2"]], external_peers=external)[

@@ -267,7 +267,7 @@ def test_external_peers_give_their_mtu() -> None:
     result = plan(hostvars, links=links, external_peers=[{**external, "mtu": 1400}])
     assert result["hosts"]["hosta"]["tunnels"][0]["mtu"] == 1376
     assert result["external_peers"]["dc"]["tunnels"][0]["mtu"] == 1376
-    assert "ip link set dev gre-hosta mtu 1376 up" in result["external_peers"]["dc"]["commands"]
+    assert result["external_peers"]["dc"]["commands"][0].startswith("ip link add name gre-hosta mtu 1376 type gre ")
 
 
 def test_the_check_carries_each_nodes_underlay_mtus_for_gre_plan() -> None:

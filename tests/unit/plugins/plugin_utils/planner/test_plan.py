@@ -9,6 +9,10 @@ import typing as t
 
 import pytest
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import MANAGED_ALIAS
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import changes
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import wanted_tunnels
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.spec import defaults
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.addresses import pair_index
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import MeshError
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.nodes import derive_id
@@ -353,8 +357,9 @@ def test_external_peer_side_is_returned_with_its_commands() -> None:
                 }
             ],
             "commands": [
-                "ip link add name gre-hosta type gre local 172.16.0.2 remote 203.0.113.1 ttl 255 key 42",
-                "ip link set dev gre-hosta mtu 1400 up",
+                "ip link add name gre-hosta mtu 1400 type gre remote 203.0.113.1 local 172.16.0.2 ttl 255 tos 0x00 "
+                "pmtudisc ikey 42 okey 42",
+                "ip link set dev gre-hosta up",
                 "ip address add 10.0.0.146/30 dev gre-hosta",
                 "ip address add fd00::49/127 dev gre-hosta",
             ],
@@ -364,7 +369,7 @@ def test_external_peer_side_is_returned_with_its_commands() -> None:
     assert tunnels(result, "hosta")["gre-dc"]["addresses"] == ["10.0.0.145/30", "fd00::48/127"]
 
 
-def test_external_ip6gre_commands_use_hoplimit() -> None:
+def test_external_ip6gre_commands_use_the_modules_words() -> None:
     result = plan(
         {"hosta": plain("2001:db8:1::1")},
         links=[["hosta", "dc"]],
@@ -372,8 +377,28 @@ def test_external_ip6gre_commands_use_hoplimit() -> None:
         mode="ip6gre",
     )
     assert result["external_peers"]["dc"]["commands"][0] == (
-        "ip link add name gre-hosta type ip6gre local 2001:db8:9::1 remote 2001:db8:1::1 hoplimit 255"
+        "ip link add name gre-hosta type ip6gre remote 2001:db8:1::1 local 2001:db8:9::1 ttl 255 tclass 0x00"
     )
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        ["hosta", "dc"],
+        {"hosts": ["hosta", "dc"], "key": 7, "mtu": 1400, "ttl": 0},
+        {"hosts": ["hosta", "dc"], "mode": "gretap"},
+    ],
+)
+def test_an_external_peer_gets_what_gre_tunnel_would_run_without_the_managed_alias(link: t.Any) -> None:
+    """One generator: the peer's commands are gre_tunnel's for the same tunnel on a host without it, unmarked."""
+    result = plan(
+        {"hosta": plain("203.0.113.1")}, links=[link], external_peers=[{"name": "dc", "address": "192.0.2.9"}]
+    )
+    peer = result["external_peers"]["dc"]
+    entries = [{**defaults(), **tunnel} for tunnel in peer["tunnels"]]
+    module = [f"ip {line}" for _name, line in changes.plan(wanted_tunnels({"tunnels": entries}), {}, purge=False).steps]
+    assert peer["commands"] == [line.replace(f' alias "{MANAGED_ALIAS}"', "") for line in module]
+    assert not any(MANAGED_ALIAS in line for line in peer["commands"])
 
 
 PAIR = {"hosta": plain("203.0.113.1"), "hostb": plain("198.51.100.1")}
