@@ -27,6 +27,7 @@ import re
 import shlex
 import typing as t
 
+from ansible_collections.linuxnet.gre.plugins.module_utils import _nft
 from ansible_collections.linuxnet.gre.plugins.module_utils._constants import MANAGED_ALIAS
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host
 
@@ -42,7 +43,6 @@ NFT_FAMILY_VERSIONS = {"ip": (4,), "ip6": (6,), "inet": (4, 6)}
 GRE_NAMES = ("gre", "47")
 
 NFT_PROBE = ["nft", "--check", "add", "table", "inet", TABLE]
-NFT_READ = ["nft", "--json", "list", "ruleset"]
 # The legacy tables the kernel has loaded: what iptables-legacy-save lists, and all it lists.
 LEGACY_TABLES = {4: "/proc/net/ip_tables_names", 6: "/proc/net/ip6_tables_names"}
 
@@ -136,15 +136,8 @@ def _name(text: str) -> str:
     return text if re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", text) else json.dumps(text)
 
 
-def _counter(rule: dict[str, t.Any]) -> int:
-    for expr in rule.get("expr", []):
-        if isinstance(expr, dict) and isinstance(expr.get("counter"), dict):
-            return int(expr["counter"].get("packets", 0))
-    return 0
-
-
 class Nftables:
-    """The nftables framework, read with one ``nft --json list ruleset``."""
+    """The nftables framework, read with one ``nft --json list ruleset`` (_nft.read)."""
 
     name = "nftables"
 
@@ -167,34 +160,22 @@ class Nftables:
         return self.works
 
     def read(self) -> None:
-        rc, out, err = self.host.run(NFT_READ)
-        if rc != 0:
-            raise GreError(f"{' '.join(NFT_READ)} failed: {err.strip()}", command=NFT_READ, stderr=err)
-        try:
-            objects = [next(iter(o.items())) for o in json.loads(out)["nftables"]]
-        except (ValueError, KeyError, TypeError, StopIteration) as exc:
-            raise GreError(f"{' '.join(NFT_READ)} printed no nftables JSON: {exc}", stdout=out) from exc
-        chains: dict[tuple[str, str, str], dict[str, t.Any]] = {}
-        table: dict[str, t.Any] | None = None
-        for kind, obj in objects:
-            ours = obj.get("family") == "inet" and obj.get("table", obj.get("name")) == TABLE
-            if kind == "table" and ours:
-                table = {"chains": {}, "sets": {}, "rules": []}
-            elif kind == "set" and ours and table is not None:
-                elements = obj.get("elem", [])
-                elements = [elements] if isinstance(elements, str) else elements
-                table["sets"][obj["name"]] = {"type": obj.get("type"), "elem": [str(e) for e in elements]}
-            elif kind == "chain" and ours and table is not None:
-                table["chains"][obj["name"]] = obj
-            elif kind == "rule" and ours and table is not None:
-                table["rules"].append(obj)
-            elif kind == "chain" and obj.get("hook") == "input" and obj.get("type") == "filter":
-                if obj.get("family") in NFT_FAMILY_VERSIONS:
-                    chains[(obj["family"], obj["table"], obj["name"])] = dict(obj, rules=[])
-            elif kind == "rule" and (obj.get("family"), obj.get("table"), obj.get("chain")) in chains:
-                chains[(obj["family"], obj["table"], obj["chain"])]["rules"].append(obj)
-        self.table = table
-        self.chains = list(chains.values())
+        tables = _nft.read(self.host)
+        ours = tables.pop(("inet", TABLE), None)
+        self.table = None
+        if ours is not None:
+            self.table = {
+                "chains": ours["chains"],
+                "sets": {name: {"type": s.get("type"), "elem": _nft.elements(s)} for name, s in ours["sets"].items()},
+                "rules": [rule for chain in ours["chains"].values() for rule in chain["rules"]],
+            }
+        self.chains = [
+            chain
+            for (family, _name), table in tables.items()
+            if family in NFT_FAMILY_VERSIONS
+            for chain in table["chains"].values()
+            if chain.get("hook") == "input" and chain.get("type") == "filter"
+        ]
 
     @staticmethod
     def _label(chain: dict[str, t.Any]) -> str:
@@ -235,7 +216,7 @@ class Nftables:
                 for what in ("peers", "others"):
                     if rule.get("comment") == f"{MANAGED_ALIAS} {FAMILY_NAME[version]} {what}":
                         key = "accepted" if what == "peers" else "dropped"
-                        result.setdefault(FAMILY_NAME[version], {})[key] = _counter(rule)
+                        result.setdefault(FAMILY_NAME[version], {})[key] = _nft.counter(rule) or 0
         return result
 
     def _table_is(self, peers: dict[int, list[str]]) -> bool:
@@ -278,10 +259,10 @@ class Nftables:
                         f"nft add element inet {TABLE} {SET_NAME[version]} {{ {', '.join(addresses)} }}",
                     )
                 )
-            chain = {"family": "inet", "table": TABLE, "name": "input"}
+            own_chain = {"family": "inet", "table": TABLE, "name": "input"}
             commands.append(
                 (
-                    {"add": {"chain": dict(chain, type="filter", hook="input", prio=PRIORITY, policy="accept")}},
+                    {"add": {"chain": dict(own_chain, type="filter", hook="input", prio=PRIORITY, policy="accept")}},
                     f"nft add chain inet {TABLE} input {{ type filter hook input priority filter - 10; policy accept; }}",
                 )
             )
@@ -301,17 +282,17 @@ class Nftables:
             wanted = set(peers) & set(NFT_FAMILY_VERSIONS[chain["family"]]) if self.filtering_chain(chain) else set()
             ref = {"family": chain["family"], "table": chain["table"], "chain": chain["name"]}
             seen: set[int] = set()
-            for rule in chain["rules"]:
-                version = USER_COMMENTS.get(rule.get("comment", ""))
-                if version is None:
+            for existing in chain["rules"]:
+                marked = USER_COMMENTS.get(existing.get("comment", ""))
+                if marked is None:
                     continue
-                if version in wanted and version not in seen:
-                    seen.add(version)
+                if marked in wanted and marked not in seen:
+                    seen.add(marked)
                     continue
                 commands.append(
                     (
-                        {"delete": {"rule": dict(ref, handle=rule["handle"])}},
-                        f"nft delete rule {self._label(chain)} handle {rule['handle']}",
+                        {"delete": {"rule": dict(ref, handle=existing["handle"])}},
+                        f"nft delete rule {self._label(chain)} handle {existing['handle']}",
                     )
                 )
             for version in sorted(wanted - seen):

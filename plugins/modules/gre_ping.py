@@ -33,8 +33,8 @@ extends_documentation_fragment:
 options:
   targets:
     description:
-      - What to ping. The C(peers) entries of the plan of P(linuxnet.gre.gre_plan_check#filter) have this shape
-        (without their C(external) key).
+      - What to ping. The C(peers) entries of the plan of P(linuxnet.gre.gre_plan_check#filter) have this shape,
+        the same as O(linuxnet.gre.gre_probe#module:peers), so they can be given as they are.
     type: list
     elements: dict
     required: true
@@ -43,14 +43,20 @@ options:
         description: The interface to send through (the tunnel).
         type: str
         required: true
-      addresses:
-        description: The addresses to ping through it (the peer's inner addresses, IPv4 or IPv6, without prefix).
-        type: list
-        elements: str
-        required: true
       peer:
         description: A name for the far end, copied into the result.
         type: str
+      external:
+        description: Whether the far end is outside the inventory (taken as the plan gives it; not used here).
+        type: bool
+        default: false
+      addresses:
+        description:
+          - The addresses to ping through it (the peer's inner addresses, IPv4 or IPv6, without prefix).
+          - At least one.
+        type: list
+        elements: str
+        default: []
   count:
     description: Echo requests per address.
     type: int
@@ -166,21 +172,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import run_module
 from ansible_collections.linuxnet.gre.plugins.module_utils._probe.icmp import run
+from ansible_collections.linuxnet.gre.plugins.module_utils._probe.spec import peers_option
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "targets": {
-                "type": "list",
-                "elements": "dict",
-                "required": True,
-                "options": {
-                    "interface": {"type": "str", "required": True},
-                    "addresses": {"type": "list", "elements": "str", "required": True},
-                    "peer": {"type": "str"},
-                },
-            },
+            "targets": peers_option(required=True),
             "count": {"type": "int", "default": 3},
             "interval": {"type": "float", "default": 0.2},
             "timeout": {"type": "float", "default": 2},

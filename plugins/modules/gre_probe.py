@@ -26,9 +26,10 @@ description:
     goes on O(timeout) seconds after the last round. Run it on every host of the links with the same O(start_at)
     (as async jobs when Ansible's C(forks) are fewer than the hosts), so that each host's capture sees its peers'
     packets arrive.
-  - Reads C(ip -details -statistics -json address show) twice, the packet filters' rules twice, and the routes
-    back with one C(ip -json -batch); the capture uses a packet socket with a filter for IP protocol 47, so no
-    C(tcpdump) is needed.
+  - Reads C(ip -details -statistics -json address show) twice, the packet filters' rules twice (C(nft --json list
+    ruleset), as M(linuxnet.gre.gre_firewall) reads it, and C(iptables-save -c)), and the routes back with one
+    C(ip -json -batch). The pings are those of M(linuxnet.gre.gre_ping), sent in the same loop that reads the
+    capture, a packet socket with a filter for IP protocol 47, so no C(tcpdump) is needed.
   - "Needs root (C(become: true)) for the capture and the raw ICMP sockets; without the capture's privilege
     it reports the capture as not available and goes on."
 requirements:
@@ -76,9 +77,11 @@ options:
       ttl:
         description: The planned TTL (not probed).
         type: int
+        default: 255
       tos:
         description: The planned TOS (not probed).
         type: str
+        default: '0'
       key:
         description: The planned GRE key.
         type: str
@@ -109,7 +112,8 @@ options:
         default: present
   peers:
     description:
-      - The far end of each tunnel (the C(peers) of the plan), matched to O(tunnels) by O(peers[].interface).
+      - The far end of each tunnel (the C(peers) of the plan), matched to O(tunnels) by O(peers[].interface);
+        the same shape as O(linuxnet.gre.gre_ping#module:targets).
     type: list
     elements: dict
     default: []
@@ -272,8 +276,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import run_module
 from ansible_collections.linuxnet.gre.plugins.module_utils._probe.probe import Host, run
-
-MODES = ["gre", "gretap", "ip6gre", "ip6gretap"]
+from ansible_collections.linuxnet.gre.plugins.module_utils._probe.spec import peers_option
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.spec import entry_options
 
 
 def main() -> None:
@@ -283,34 +287,10 @@ def main() -> None:
                 "type": "list",
                 "elements": "dict",
                 "required": True,
-                "options": {
-                    "name": {"type": "str", "required": True},
-                    "mode": {"type": "str", "choices": MODES, "default": "gre"},
-                    "local": {"type": "str"},
-                    "remote": {"type": "str"},
-                    "ttl": {"type": "int"},
-                    "tos": {"type": "str"},
-                    "key": {"type": "str", "no_log": False},
-                    "ikey": {"type": "str", "no_log": False},
-                    "okey": {"type": "str", "no_log": False},
-                    "pmtudisc": {"type": "bool"},
-                    "mtu": {"type": "int"},
-                    "dev": {"type": "str"},
-                    "addresses": {"type": "list", "elements": "str", "default": []},
-                    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-                },
+                # gre_tunnel's tunnels, option for option.
+                "options": entry_options(),
             },
-            "peers": {
-                "type": "list",
-                "elements": "dict",
-                "default": [],
-                "options": {
-                    "interface": {"type": "str", "required": True},
-                    "peer": {"type": "str"},
-                    "external": {"type": "bool", "default": False},
-                    "addresses": {"type": "list", "elements": "str", "default": []},
-                },
-            },
+            "peers": peers_option(default=[]),
             "rounds": {"type": "int", "default": 5},
             "window": {"type": "float", "default": 3},
             "timeout": {"type": "float", "default": 2},

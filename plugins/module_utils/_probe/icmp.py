@@ -2,11 +2,13 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Private to the linuxnet.gre collection; runs on the managed hosts: ping many addresses at once, each through a given interface.
+"""Private to the linuxnet.gre collection; runs on the managed hosts: the ICMP engine, and gre_ping's work.
 
-One ICMP socket per (interface, address), bound to the interface (SO_BINDTODEVICE) so that a reply
-proves the path through that tunnel and not some other route. Echo requests go out to every target
-in rounds, and replies are read as they come, so checking N links costs about one link's time.
+The one ICMP engine of the collection (``ping``), for gre_ping and gre_probe: one socket per target,
+bound to its interface (SO_BINDTODEVICE) so that a reply proves the path through that tunnel and not
+some other route, with fragmentation forbidden where the target asks. Echo requests go out to every
+target in rounds, and replies are read as they come in one selector loop, so checking N links costs
+about one link's time; other sockets (gre_probe's capture of GRE) can be read in the same loop.
 Ping sockets (SOCK_DGRAM, no privilege needed where net.ipv4.ping_group_range allows) are used when
 the kernel gives them, raw sockets (root) otherwise.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import os
+import random
 import selectors
 import socket
 import struct
@@ -23,7 +25,9 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import MAX_NAME_LENGTH
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
+from ansible_collections.linuxnet.gre.plugins.module_utils._probe.spec import check_addresses
 
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
 IP_MTU_DISCOVER, IP_PMTUDISC_DO = 10, 2
@@ -35,16 +39,20 @@ HEADER = struct.Struct("!BBHHH")  # type, code, checksum, identifier, sequence
 
 @dataclass
 class Target:
-    """One address to ping through one interface, and what came back."""
+    """One series of echo requests to one address, through an interface (``None``: wherever the route goes), and what came back."""
 
-    interface: str
+    interface: str | None
     address: str
     peer: str | None = None
+    size: int = 56
+    dont_fragment: bool = False
     sent: int = 0
     received: int = 0
     rtts: list[float] = field(default_factory=list)
     error: str | None = None
     sent_at: dict[int, float] = field(default_factory=dict)
+    identifier: int = 0
+    raw: bool = False
 
     @property
     def version(self) -> int:
@@ -111,25 +119,26 @@ def parse_reply(version: int, data: bytes, raw: bool, identifier: int) -> int | 
     return sequence
 
 
-def open_socket(target: Target, dont_fragment: bool) -> tuple[socket.socket, bool]:
-    """A socket bound to the target's interface: (socket, whether it is raw). Raises OSError."""
+def open_socket(target: Target) -> socket.socket:
+    """A socket for the target, bound to its interface if it has one; sets ``target.raw``. Raises OSError."""
     family = socket.AF_INET if target.version == 4 else socket.AF_INET6
     protocol = socket.IPPROTO_ICMP if target.version == 4 else socket.IPPROTO_ICMPV6
     try:
-        sock, raw = socket.socket(family, socket.SOCK_DGRAM, protocol), False
+        sock, target.raw = socket.socket(family, socket.SOCK_DGRAM, protocol), False
     except PermissionError:
-        sock, raw = socket.socket(family, socket.SOCK_RAW, protocol), True
+        sock, target.raw = socket.socket(family, socket.SOCK_RAW, protocol), True
     try:
-        sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, target.interface.encode())
-        if dont_fragment and target.version == 4:
+        if target.interface:
+            sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, target.interface.encode())
+        if target.dont_fragment and target.version == 4:
             sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
-        elif dont_fragment:
+        elif target.dont_fragment:
             sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DO)
         sock.setblocking(False)
     except OSError:
         sock.close()
         raise
-    return sock, raw
+    return sock
 
 
 def describe(error: OSError, target: Target) -> str:
@@ -140,20 +149,35 @@ def describe(error: OSError, target: Target) -> str:
     return error.strerror or str(error)
 
 
-def ping(
-    targets: list[Target], count: int, interval: float, timeout: float, size: int, dont_fragment: bool
-) -> list[Target]:
-    """Ping every target ``count`` times, all at once; fills in each target's counters and returns them.
+Listener = t.Callable[[socket.socket], None]
 
-    Requests go out in ``count`` rounds ``interval`` seconds apart; the run ends ``timeout`` seconds
-    after the last round, or as soon as every request has had its reply.
+
+def ping(
+    targets: list[Target],
+    rounds: int,
+    interval: float,
+    timeout: float,
+    listeners: dict[socket.socket, Listener] | None = None,
+    until_answered: bool = True,
+) -> float:
+    """Ping every target ``rounds`` times, all at once; fills in each target's counters.
+
+    Requests go out in ``rounds`` rounds ``interval`` seconds apart, and replies are read until
+    ``timeout`` seconds after the last round; with ``until_answered``, only until every request has
+    had its reply. ``listeners`` are other sockets read in the same loop (gre_probe's capture):
+    each is given to its function whenever it has data. Returns when the last round was sent
+    (seconds since the epoch).
     """
     selector = selectors.DefaultSelector()
-    sockets: list[tuple[Target, socket.socket, bool, int]] = []
+    opened: list[tuple[Target, socket.socket]] = []
+    sent_until = time.time()
     try:
+        for sock, listener in (listeners or {}).items():
+            selector.register(sock, selectors.EVENT_READ, listener)
+        base = random.randrange(0x10000)
         for index, target in enumerate(targets):
             try:
-                sock, raw = open_socket(target, dont_fragment)
+                sock = open_socket(target)
             except PermissionError:
                 raise GreError(
                     "cannot open an ICMP socket: ping sockets are not allowed for this user "
@@ -162,27 +186,27 @@ def ping(
             except OSError as error:
                 target.error = describe(error, target)
                 continue
-            identifier = (os.getpid() + index) & 0xFFFF
-            sockets.append((target, sock, raw, identifier))
-            selector.register(sock, selectors.EVENT_READ, (target, raw, identifier))
-        deadline = time.monotonic() + (count - 1) * interval + timeout
-        for sequence in range(1, count + 1):
-            for target, sock, _raw, identifier in sockets:
-                send(target, sock, identifier, sequence, size)
-            round_end = time.monotonic() + interval if sequence < count else deadline
-            receive(selector, round_end, targets, count)
+            target.identifier = (base + index) & 0xFFFF
+            opened.append((target, sock))
+            selector.register(sock, selectors.EVENT_READ, target)
+        for sequence in range(1, rounds + 1):
+            for target, sock in opened:
+                send(target, sock, sequence)
+            sent_until = time.time()
+            wait = interval if sequence < rounds else timeout
+            receive(selector, time.monotonic() + wait, targets if until_answered else [], rounds)
     finally:
-        for _target, sock, _raw, _identifier in sockets:
+        for _target, sock in opened:
             sock.close()
         selector.close()
-    return targets
+    return sent_until
 
 
-def send(target: Target, sock: socket.socket, identifier: int, sequence: int, size: int) -> None:
+def send(target: Target, sock: socket.socket, sequence: int) -> None:
     if target.error:
         return
     try:
-        sock.sendto(echo_request(target.version, identifier, sequence, size), (target.address, 0))
+        sock.sendto(echo_request(target.version, target.identifier, sequence, target.size), (target.address, 0))
     except OSError as error:
         target.error = describe(error, target)
         return
@@ -190,20 +214,24 @@ def send(target: Target, sock: socket.socket, identifier: int, sequence: int, si
     target.sent_at[sequence] = time.monotonic()
 
 
-def receive(selector: selectors.BaseSelector, until: float, targets: list[Target], count: int) -> None:
-    """Read replies until ``until``, or until every target has all its replies."""
+def receive(selector: selectors.BaseSelector, until: float, awaited: list[Target], answers: int) -> None:
+    """Read replies (and the listeners' sockets) until ``until``, or until each ``awaited`` target has ``answers`` replies."""
     while True:
         left = until - time.monotonic()
-        if left <= 0 or all(target.received >= count or target.error for target in targets):
+        if left <= 0 or (awaited and all(target.received >= answers or target.error for target in awaited)):
             return
         for key, _events in selector.select(left):
-            target, raw, identifier = key.data
+            sock = t.cast(socket.socket, key.fileobj)
+            if not isinstance(key.data, Target):
+                key.data(sock)
+                continue
+            target = key.data
             try:
-                data = key.fileobj.recv(65535)  # type: ignore[union-attr]
+                data = sock.recv(65535)
             except OSError as error:
                 target.error = describe(error, target)
                 continue
-            sequence = parse_reply(target.version, data, raw, identifier)
+            sequence = parse_reply(target.version, data, target.raw, target.identifier)
             sent_at = target.sent_at.pop(sequence, None) if sequence is not None else None
             if sent_at is not None:
                 target.received += 1
@@ -216,16 +244,21 @@ def targets_of(params: dict[str, t.Any]) -> list[Target]:
     for index, item in enumerate(params["targets"]):
         label = f"targets[{index}]" + (f" ({item['peer']})" if item.get("peer") else "")
         interface = item["interface"]
-        if not interface or len(interface) > 15 or any(c in interface for c in "/: \t\n"):
+        if not interface or len(interface) > MAX_NAME_LENGTH or any(c in interface for c in "/: \t\n"):
             raise GreError(f"{label}: interface: {interface!r} is not an interface name")
         if not item["addresses"]:
             raise GreError(f"{label}: addresses: give at least one address to ping")
+        check_addresses(label, item["addresses"])
         for address in item["addresses"]:
-            try:
-                ipaddress.ip_address(address)
-            except ValueError:
-                raise GreError(f"{label}: addresses: {address!r} is not an IP address (without prefix)") from None
-            targets.append(Target(interface=interface, address=address, peer=item.get("peer")))
+            targets.append(
+                Target(
+                    interface=interface,
+                    address=address,
+                    peer=item.get("peer"),
+                    size=params["size"],
+                    dont_fragment=params["dont_fragment"],
+                )
+            )
     return targets
 
 
@@ -240,7 +273,7 @@ def run(params: dict[str, t.Any]) -> dict[str, t.Any]:
     if not 0 <= params["size"] <= 65507:
         raise GreError(f"size: {params['size']} is not from 0 to 65507 bytes")
     targets = targets_of(params)
-    ping(targets, params["count"], params["interval"], params["timeout"], params["size"], params["dont_fragment"])
+    ping(targets, params["count"], params["interval"], params["timeout"])
     results = [target.result() for target in targets]
     down = {(r["interface"], r["peer"]) for r in results if not r["up"]}
     every = {(r["interface"], r["peer"]) for r in results}

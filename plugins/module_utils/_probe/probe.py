@@ -11,45 +11,35 @@ capture of IP protocol 47 on every NIC saw going to and coming from the remote a
 rp_filter settings and the route back, and the packet-filter rules that can drop GRE from the
 remote address, with their counters before and after.
 
-All pings and the capture run at once in one loop over one selector, for ``window`` seconds plus
-``timeout``, so that probes started at the same time on every host (one Ansible task) see each
-other's packets. Host (the seam of _host, with the clock and the sockets added) is all that touches the
-host: run, read_file (/proc) and exchange. Tests replace them with answers captured from real kernels.
+All pings and the capture run at once in the one loop of the ICMP engine (icmp.ping), for ``window``
+seconds plus ``timeout``, so that probes started at the same time on every host (one Ansible task) see
+each other's packets. nftables is read with _nft, as gre_firewall reads it; iptables with
+``iptables-save -c``. Host (the seam of _host, with the clock and the sockets added) is all that
+touches the host: run, read_file (/proc) and exchange. Tests replace them with answers captured from
+real kernels.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-import random
 import re
-import selectors
 import shlex
 import socket
 import struct
 import time
 import typing as t
 
-from ansible_collections.linuxnet.gre.plugins.module_utils import _host
-from ansible_collections.linuxnet.gre.plugins.module_utils._constants import GRE_PROTOCOL
+from ansible_collections.linuxnet.gre.plugins.module_utils import _host, _nft
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import GRE_PROTOCOL, IPV6_MODES
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
-from ansible_collections.linuxnet.gre.plugins.module_utils._probe.icmp import (
-    IP_MTU_DISCOVER,
-    IP_PMTUDISC_DO,
-    IPV6_MTU_DISCOVER,
-    IPV6_PMTUDISC_DO,
-    SO_BINDTODEVICE,
-    Target,
-    describe,
-    echo_request,
-    parse_reply,
-)
+from ansible_collections.linuxnet.gre.plugins.module_utils._probe import icmp
+from ansible_collections.linuxnet.gre.plugins.module_utils._probe.spec import check_addresses
 
 READ_LINKS = ["ip", "-details", "-statistics", "-json", "address", "show"]
 ROUTE_BATCH = ["ip", "-force", "-json", "-batch", "-"]
 NETSTAT = "/proc/net/netstat"
 RP_FILTER = "/proc/sys/net/ipv4/conf/{}/rp_filter"
-IPV6_KINDS = ("ip6gre", "ip6gretap")
 # Packet socket constants (linux/if_packet.h, linux/if_ether.h, linux/filter.h).
 ETH_P_ALL, ETH_P_IP, ETH_P_IPV6 = 0x0003, 0x0800, 0x86DD
 PACKET_HOST, PACKET_OUTGOING = 0, 4
@@ -72,7 +62,7 @@ class Host(_host.Host):
             return None
 
     def exchange(
-        self, pings: list[Ping], capture: set[int], rounds: int, window: float, timeout: float
+        self, pings: list[Ping], capture: bool, rounds: int, window: float, timeout: float
     ) -> dict[str, t.Any]:
         """Send every ping and capture GRE at once; see ``exchange``."""
         return exchange(pings, capture, rounds, window, timeout)
@@ -157,7 +147,8 @@ def read_routes(host: Host, lookups: list[tuple[str, str | None]]) -> dict[tuple
 
 def json_documents(text: str) -> list[t.Any]:
     """Every JSON document in ``text`` (ip -json -batch prints one per command)."""
-    decoder, documents, index = json.JSONDecoder(), [], 0
+    decoder, index = json.JSONDecoder(), 0
+    documents: list[t.Any] = []
     while True:
         while index < len(text) and text[index].isspace():
             index += 1
@@ -214,11 +205,10 @@ def read_firewall(host: Host, versions: set[int]) -> dict[str, t.Any]:
                 continue
             rules += iptables_drops(out, name, version)
     if host.which("nft"):
-        rc, out, err = host.run(["nft", "-a", "list", "ruleset"])
-        if rc == 0:
-            rules += nft_drops(out)
-        else:
-            errors.append(f"nft -a list ruleset: {err.strip() or f'exit code {rc}'}")
+        try:
+            rules += nft_drops(_nft.read(host))
+        except GreError as error:
+            errors.append(error.msg)
     return {"rules": rules, "errors": errors}
 
 
@@ -279,57 +269,36 @@ def option(words: list[str], names: tuple[str, ...]) -> tuple[str, bool] | None:
     return None
 
 
-NFT_TABLE = re.compile(r"^table\s+(\S+)\s+(\S+)\s*\{")
-NFT_CHAIN = re.compile(r"^chain\s+(\S+)\s*\{")
-NFT_PROTOCOL = re.compile(r"\b(?:ip protocol|meta l4proto|ip6 nexthdr)\s+(!=\s*)?(\{[^}]*\}|\S+)")
-NFT_SADDR = re.compile(r"\b(?:ip|ip6) saddr\s+(!=\s*)?(\{[^}]*\}|\S+)")
-NFT_COUNTER = re.compile(r"\bcounter packets (\d+) bytes \d+")
-NFT_HANDLE = re.compile(r"\s*#\s*handle\s+\d+\s*$")
+NFT_PROTOCOL = ("ip protocol", "meta l4proto", "ip6 nexthdr")
+NFT_SADDR = ("ip saddr", "ip6 saddr")
 
 
-def nft_drops(text: str) -> list[dict[str, t.Any]]:
-    """The drop/reject rules of ``nft -a list ruleset`` (tables that iptables-nft manages are left to it)."""
+def nft_drops(tables: _nft.Tables) -> list[dict[str, t.Any]]:
+    """The drop/reject rules of the nftables ruleset (tables that iptables-nft manages with x_tables are left to it)."""
     found: list[dict[str, t.Any]] = []
-    family = table = chain = None
-    skip_next_table = False
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith("# Warning: table") and "iptables-nft" in line:
-            skip_next_table = True
+    for (family, name), table in tables.items():
+        chains = list(table["chains"].values())
+        if any(_nft.uses_xt(rule) for chain in chains for rule in chain["rules"]):
             continue
-        head = NFT_TABLE.match(line)
-        if head:
-            family, table, chain = head.group(1), head.group(2), None
-            if skip_next_table:
-                table, skip_next_table = None, False
-            continue
-        head = NFT_CHAIN.match(line)
-        if head:
-            chain = head.group(1)
-            continue
-        if table is None or chain is None or line.startswith(("type ", "}")):
-            continue
-        rule = NFT_HANDLE.sub("", line)
-        words = rule.split()
-        if not ({"drop", "reject"} & set(words)):
-            continue
-        protocol = NFT_PROTOCOL.search(rule)
-        source = NFT_SADDR.search(rule)
-        counter = NFT_COUNTER.search(rule)
-        rule = NFT_COUNTER.sub("counter", rule)
-        found.append(
-            {
-                "tool": "nft",
-                "version": {"ip": 4, "ip6": 6}.get(family or ""),
-                "table": f"{family} {table}",
-                "chain": chain,
-                "rule": rule,
-                "protocol": None if protocol is None else ("!" if protocol.group(1) else "") + protocol.group(2),
-                "sources": None if source is None else source.group(2).strip("{} ").replace(" ", "").split(","),
-                "negated_sources": bool(source and source.group(1)),
-                "packets": int(counter.group(1)) if counter else None,
-            }
-        )
+        for chain in chains:
+            for rule in chain["rules"]:
+                if not any(key in ("drop", "reject") for key, _value in _nft.expressions(rule)):
+                    continue
+                protocol = next((m for m in _nft.matches(rule) if m[0] in NFT_PROTOCOL), None)
+                source = next((m for m in _nft.matches(rule) if m[0] in NFT_SADDR), None)
+                found.append(
+                    {
+                        "tool": "nft",
+                        "version": {"ip": 4, "ip6": 6}.get(family),
+                        "table": f"{family} {name}",
+                        "chain": chain["name"],
+                        "rule": _nft.text(rule),
+                        "protocol": None if protocol is None else ("!" if protocol[1] else "") + ",".join(protocol[2]),
+                        "sources": None if source is None else source[2],
+                        "negated_sources": bool(source and source[1]),
+                        "packets": _nft.counter(rule),
+                    }
+                )
     return found
 
 
@@ -361,45 +330,18 @@ def in_network(address: str, network: str) -> bool:
 
 
 class Ping:
-    """One series of echo requests to one address: through a tunnel (``interface``) or unbound."""
+    """One series of echo requests (an icmp.Target) to one address: through a tunnel (``interface``) or unbound."""
 
     def __init__(self, key: str, address: str, interface: str | None, size: int, dont_fragment: bool) -> None:
         self.key = key
-        self.target = Target(interface=interface or "", address=address)
-        self.interface = interface
-        self.size = size
-        self.dont_fragment = dont_fragment
-        self.identifier = 0
-        self.raw = False
+        self.target = icmp.Target(interface=interface, address=address, size=size, dont_fragment=dont_fragment)
 
     def result(self) -> dict[str, t.Any]:
+        """The target's result as gre_ping gives it (without ``peer``), with ``size`` and ``dont_fragment``."""
         result = self.target.result()
         del result["peer"]
-        result.update(interface=self.interface, size=self.size, dont_fragment=self.dont_fragment)
+        result.update(size=self.target.size, dont_fragment=self.target.dont_fragment)
         return result
-
-
-def open_ping_socket(ping: Ping) -> socket.socket:
-    """A ping socket (or raw, as root) for the ping, bound to its interface if it has one. Raises OSError."""
-    version = ping.target.version
-    family = socket.AF_INET if version == 4 else socket.AF_INET6
-    protocol = socket.IPPROTO_ICMP if version == 4 else socket.IPPROTO_ICMPV6
-    try:
-        sock = socket.socket(family, socket.SOCK_DGRAM, protocol)
-    except PermissionError:
-        sock, ping.raw = socket.socket(family, socket.SOCK_RAW, protocol), True
-    try:
-        if ping.interface:
-            sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, ping.interface.encode())
-        if ping.dont_fragment and version == 4:
-            sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
-        elif ping.dont_fragment:
-            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DO)
-        sock.setblocking(False)
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 def gre_filter() -> bytes:
@@ -475,55 +417,30 @@ def exchange(pings: list[Ping], capture: bool, rounds: int, window: float, timeo
     Returns
     ``{"pings": {key: result}, "capture": {...}, "started": epoch, "sent_until": epoch, "ended":
     epoch}``. The capture counts GRE packets per (direction, interface, source, destination); it
-    runs until ``timeout`` seconds after the last round.
+    runs until ``timeout`` seconds after the last round, in icmp.ping's loop.
     """
-    selector = selectors.DefaultSelector()
-    opened: list[tuple[Ping, socket.socket]] = []
-    captures: list[tuple[socket.socket, t.Any]] = []
     packets: dict[tuple[str, str, str, str], int] = {}
+    listeners: dict[socket.socket, icmp.Listener] = {}
     capture_error = None
     started = time.time()
+    sock = None
     try:
         if capture:
             try:
-                sock, buffer = open_capture()
-                captures.append((sock, buffer))
-                selector.register(sock, selectors.EVENT_READ, None)
+                sock, _program = open_capture()
+                listeners[sock] = lambda ready: read_capture(ready, packets)
             except OSError as error:
                 capture_error = f"cannot capture: {error.strerror or error}"
-        base = random.randrange(0x10000)
-        for index, ping in enumerate(pings):
-            try:
-                sock = open_ping_socket(ping)
-            except PermissionError:
-                raise GreError(
-                    "cannot open an ICMP socket: ping sockets are not allowed for this user "
-                    "(net.ipv4.ping_group_range) and raw sockets need root; use become: true"
-                ) from None
-            except OSError as error:
-                ping.target.error = describe(error, ping.target)
-                continue
-            ping.identifier = (base + index) & 0xFFFF
-            opened.append((ping, sock))
-            selector.register(sock, selectors.EVENT_READ, ping)
-        interval = window / rounds
-        sent_until = started
-        for sequence in range(1, rounds + 1):
-            for ping, sock in opened:
-                send(ping, sock, sequence)
-            sent_until = time.time()
-            collect(selector, time.monotonic() + (interval if sequence < rounds else timeout), packets)
+        targets = [ping.target for ping in pings]
+        sent_until = icmp.ping(targets, rounds, window / rounds, timeout, listeners, until_answered=False)
         ended = time.time()
     finally:
-        for _ping, sock in opened:
+        if sock is not None:
             sock.close()
-        for sock, _buffer in captures:
-            sock.close()
-        selector.close()
     return {
         "pings": {ping.key: ping.result() for ping in pings},
         "capture": {
-            "available": bool(captures) and capture_error is None,
+            "available": sock is not None and capture_error is None,
             "error": capture_error if capture else "not asked for",
             "packets": [
                 {"direction": d, "interface": i, "source": s, "destination": dst, "count": n}
@@ -534,43 +451,6 @@ def exchange(pings: list[Ping], capture: bool, rounds: int, window: float, timeo
         "sent_until": round(sent_until, 3),
         "ended": round(ended, 3),
     }
-
-
-def send(ping: Ping, sock: socket.socket, sequence: int) -> None:
-    target = ping.target
-    if target.error:
-        return
-    try:
-        sock.sendto(echo_request(target.version, ping.identifier, sequence, ping.size), (target.address, 0))
-    except OSError as error:
-        target.error = describe(error, target)
-        return
-    target.sent += 1
-    target.sent_at[sequence] = time.monotonic()
-
-
-def collect(selector: selectors.BaseSelector, until: float, packets: dict[tuple[str, str, str, str], int]) -> None:
-    """Read replies and captured packets until ``until``."""
-    while True:
-        left = until - time.monotonic()
-        if left <= 0:
-            return
-        for key, _events in selector.select(left):
-            ping = key.data
-            sock = t.cast(socket.socket, key.fileobj)
-            if ping is None:
-                read_capture(sock, packets)
-                continue
-            try:
-                data = sock.recv(65535)
-            except OSError as error:
-                ping.target.error = describe(error, ping.target)
-                continue
-            sequence = parse_reply(ping.target.version, data, ping.raw, ping.identifier)
-            sent_at = ping.target.sent_at.pop(sequence, None) if sequence is not None else None
-            if sent_at is not None:
-                ping.target.received += 1
-                ping.target.rtts.append((time.monotonic() - sent_at) * 1000)
 
 
 def read_capture(sock: socket.socket, packets: dict[tuple[str, str, str, str], int]) -> None:
@@ -612,13 +492,7 @@ def check_params(params: dict[str, t.Any]) -> None:
                         f"tunnels[{index}] ({tunnel['name']}): {field}: {tunnel[field]!r} is not an IP address"
                     ) from None
     for index, peer in enumerate(params["peers"]):
-        for address in peer["addresses"]:
-            try:
-                ipaddress.ip_address(address)
-            except ValueError:
-                raise GreError(
-                    f"peers[{index}] ({peer['interface']}): addresses: {address!r} is not an IP address (without prefix)"
-                ) from None
+        check_addresses(f"peers[{index}] ({peer['interface']})", peer["addresses"])
 
 
 def version_of(address: str) -> int:
@@ -779,7 +653,7 @@ def run(host: Host, params: dict[str, t.Any]) -> dict[str, t.Any]:
     called = time.time()
     tunnels = [tunnel for tunnel in params["tunnels"] if tunnel.get("state", "present") != "absent"]
     peers = {peer["interface"]: peer for peer in params["peers"]}
-    versions = {6 if tunnel.get("mode") in IPV6_KINDS else 4 for tunnel in tunnels}
+    versions = {6 if tunnel.get("mode") in IPV6_MODES else 4 for tunnel in tunnels}
     before, _addresses = read_links(host)
     firewall_before = read_firewall(host, versions)
     netstat_before = read_netstat(host)

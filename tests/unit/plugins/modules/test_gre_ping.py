@@ -72,6 +72,16 @@ def test_pings_ipv4_and_ipv6_through_the_interface(run):
 
 
 @needs_icmp
+def test_takes_the_plans_peers_as_they_are_as_gre_probe_does(run):
+    # A peers entry of the plan (gre_plan_check), external key included: gre_probe's peers take the same.
+    peer = {"interface": "lo", "peer": "self", "external": True, "addresses": ["127.0.0.1"]}
+    result = run(targets=[peer], count=1)
+    assert (result["up"], result["down"]) == (1, 0)
+    (entry,) = result["results"]
+    assert sorted(entry) == ["address", "error", "interface", "peer", "received", "rtt_ms", "sent", "up"]
+
+
+@needs_icmp
 def test_a_missing_interface_is_down_with_the_reason_and_does_not_fail(run):
     result = run(
         targets=[

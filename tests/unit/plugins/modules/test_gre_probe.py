@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import socket
 import struct
 import typing as t
@@ -22,6 +23,7 @@ import typing as t
 import pytest
 from ansible.module_utils import basic
 
+from ansible_collections.linuxnet.gre.plugins.module_utils import _nft
 from ansible_collections.linuxnet.gre.plugins.module_utils._probe import probe as probe
 from ansible_collections.linuxnet.gre.plugins.modules import gre_probe
 
@@ -202,27 +204,77 @@ def test_iptables_save_policies_and_negations():
     assert reject["negated_sources"] and not probe.drops_gre_from(reject, "198.51.100.4")  # tcp only
 
 
+def nft_netns(name: str) -> tuple[dict[str, t.Any], Replay]:
+    """nft-netns.json (fixtures/probe/nft_netns.py: a network namespace of a newer kernel), and a host answering ``name``."""
+    fixture = load("nft-netns")
+    read = fixture[name]
+    call = {
+        "run": read["command"].split(),
+        "stdin": None,
+        "rc": read["rc"],
+        "stdout": read["stdout"],
+        "stderr": read["stderr"],
+    }
+    return fixture, Replay([call])
+
+
 def test_nft_rules_that_drop():
-    fixture = json.loads((FIXTURES / "nft-netns.json").read_text())
-    rules = probe.nft_drops(fixture["nft_list_ruleset"])
-    texts = [rule["rule"] for rule in rules]
-    assert texts == [
+    _fixture, replay = nft_netns("nft_json")
+    rules = probe.nft_drops(_nft.read(t.cast(probe.Host, replay)))
+    assert [rule["rule"] for rule in rules] == [
         "ip saddr 203.0.113.3 ip protocol gre counter drop",
         "ip saddr { 198.51.100.4, 198.51.100.5 } meta l4proto gre counter reject with icmp port-unreachable",
         "ip protocol != gre counter drop",
         "ip saddr != 203.0.113.0/24 counter drop",
+        "ip saddr @blocked counter drop",
+        "ip6 saddr 2001:db8:3::/48 meta l4proto gre counter drop",
         "meta l4proto gre ip saddr 203.0.113.9 counter drop",
     ]
-    assert [rule["table"] for rule in rules] == ["inet filter"] * 4 + ["ip filter"]
-    assert [probe.drops_gre_from(rule, "203.0.113.3") for rule in rules] == [True, False, False, False, False]
-    assert [probe.drops_gre_from(rule, "198.51.100.5") for rule in rules] == [False, True, False, True, False]
-    assert all(rule["packets"] == 0 for rule in rules)
+    # ip6 filter holds an x_tables match (ip6tables-nft's): nft cannot show it, ip6tables-nft-save reads it.
+    assert [(rule["table"], rule["chain"]) for rule in rules] == [("inet filter", "input")] * 6 + [
+        ("ip filter", "INPUT")
+    ]
+    assert [probe.drops_gre_from(rule, "203.0.113.3") for rule in rules] == [True] + [False] * 6
+    assert [probe.drops_gre_from(rule, "198.51.100.5") for rule in rules] == [
+        False,
+        True,
+        False,
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert [probe.drops_gre_from(rule, "203.0.113.9") for rule in rules] == [False] * 6 + [True]
+    # The three GRE packets from 127.0.0.1 that nft_netns.py sent over the namespace's lo.
+    assert [rule["packets"] for rule in rules] == [0, 0, 0, 3, 0, 0, 0]
+
+
+def test_nft_rules_are_put_in_nfts_own_words():
+    fixture, replay = nft_netns("nft_json")
+    tables = _nft.read(t.cast(probe.Host, replay))
+    printed = re.sub(r"counter packets \d+ bytes \d+", "counter", fixture["nft_list_ruleset"]["stdout"])
+    lines = [line.strip() for line in printed.splitlines()]
+    rules = [rule for table in tables.values() for chain in table["chains"].values() for rule in chain["rules"]]
+    readable = [rule for rule in rules if not _nft.uses_xt(rule)]
+    assert len(rules) == 11 and len(readable) == 10
+    assert [_nft.text(rule) in lines for rule in readable] == [True] * 10
+
+
+def test_a_failing_nft_is_a_firewall_error_not_a_failure():
+    replay = Replay(
+        [{"run": _nft.READ, "stdin": None, "rc": 1, "stdout": "", "stderr": "Error: cache initialization failed\n"}]
+    )
+    found = probe.read_firewall(t.cast(probe.Host, replay), set())
+    assert found == {"rules": [], "errors": ["nft --json list ruleset failed: Error: cache initialization failed"]}
 
 
 def test_iptables_nft_save_is_read_like_legacy():
-    fixture = json.loads((FIXTURES / "nft-netns.json").read_text())
-    (rule,) = probe.iptables_drops(fixture["iptables_nft_save"], "iptables-nft", 4)
+    fixture, _replay = nft_netns("nft_json")
+    (rule,) = probe.iptables_drops(fixture["iptables_nft_save"]["stdout"], "iptables-nft", 4)
     assert probe.drops_gre_from(rule, "203.0.113.9") and not probe.drops_gre_from(rule, "203.0.113.3")
+    conntrack, gre = probe.iptables_drops(fixture["ip6tables_nft_save"]["stdout"], "ip6tables-nft", 6)
+    assert probe.drops_gre_from(conntrack, "2001:db8:9::1")  # no protocol, no source: a candidate
+    assert probe.drops_gre_from(gre, "2001:db8:9::1") and not probe.drops_gre_from(gre, "2001:db8:8::1")
 
 
 def test_gre_endpoints_of_ipv4_and_ipv6_packets():
