@@ -14,19 +14,16 @@ answers.
 from __future__ import annotations
 
 import json
-import pathlib
 import typing as t
 
 import pytest
-from ansible.module_utils import basic
 
-from ansible_collections.linuxnet.gre.plugins.module_utils import _firewall
 from ansible_collections.linuxnet.gre.plugins.modules import gre_firewall
 
-from .conftest import AnsibleExitJson, AnsibleFailJson, _exit_json, _fail_json, patch_module_args
+from .conftest import FIXTURES, Replay, Seam
+from .conftest import load as load_fixture
 
-FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures" / "firewall"
-NAMES = sorted(p.stem for p in FIXTURES.glob("*.json"))
+NAMES = sorted(p.stem for p in (FIXTURES / "firewall").glob("*.json"))
 PEER = "203.0.113.1"
 JUMP = "-A INPUT -p gre -j LINUXNET-GRE"
 # The rules molecule/firewall's prepare-like setup gave the guest, as iptables-save prints them.
@@ -39,7 +36,7 @@ USER_RULES = [
 
 
 def load(name: str) -> dict[str, t.Any]:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
+    return load_fixture(f"firewall/{name}")
 
 
 def evidence(run: dict[str, t.Any], command: str) -> list[str]:
@@ -48,63 +45,31 @@ def evidence(run: dict[str, t.Any], command: str) -> list[str]:
     return [line for line in step["stdout"].splitlines() if line and not line.startswith("#")]
 
 
-class Replay:
-    """The host of one captured run: which() as captured, run() answering the recorded calls in order."""
-
-    def __init__(self, fixture: dict[str, t.Any], calls: list[dict[str, t.Any]]) -> None:
-        self.installed = fixture["which"]
-        self.expected = list(calls)
-        self.calls: list[tuple[list[str], str | None]] = []
-
-    def which(self, program: str) -> str | None:
-        return f"/usr/sbin/{program}" if self.installed.get(program) else None
-
-    def run(self, argv: list[str], stdin: str | None = None) -> tuple[int, str, str]:
-        assert self.expected, f"unexpected command {argv} (every recorded call was answered)"
-        call = self.expected.pop(0)
-        assert (argv, stdin) == (call["argv"], call["stdin"]), f"sent {argv} {stdin!r}, recorded {call}"
-        self.calls.append((argv, stdin))
-        return call["rc"], call["stdout"], call["stderr"]
-
-    def argv(self) -> list[list[str]]:
-        return [argv for argv, _stdin in self.calls]
-
-    def stdin(self, program: str) -> str:
-        (text,) = [stdin for argv, stdin in self.calls if argv[0] == program and stdin is not None]
-        assert text is not None
-        return text
-
-
 class Runner:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.monkeypatch = monkeypatch
-        self.host: Replay | None = None
+    """gre_firewall's main() replaying a captured conversation: the recorded calls, in order, each once."""
+
+    def __init__(self, seam: Seam) -> None:
+        self.seam = seam
+        self.host = Replay()
 
     def replay(self, name: str, index: int) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
         """Run main() as run ``index`` of fixture ``name`` was captured; (its record, main()'s result)."""
         fixture = load(name)
         record = fixture["runs"][index]
         result = self.main(fixture, record["calls"], record["params"], record["check_mode"])
-        assert not self.host.expected, f"recorded calls left unanswered: {self.host.expected}"
+        self.host.assert_done()
         return record, result
 
     def main(
         self, fixture: dict[str, t.Any], calls: list[dict[str, t.Any]], args: dict[str, t.Any], check_mode: bool
     ) -> dict[str, t.Any]:
-        self.host = host = Replay(fixture, calls)
-        self.monkeypatch.setattr(_firewall.Host, "which", lambda _self, program: host.which(program))
-        self.monkeypatch.setattr(_firewall.Host, "run", lambda _self, argv, stdin=None: host.run(argv, stdin))
-        args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=True)
-        with patch_module_args(args), pytest.raises((AnsibleExitJson, AnsibleFailJson)) as caught:
-            gre_firewall.main()
-        return caught.value.args[0]
+        self.host = self.seam.use(Replay(calls, ordered=True, which=fixture["which"]))
+        return self.seam.main(gre_firewall.main, args, check_mode=check_mode, diff=True)
 
 
 @pytest.fixture
-def firewall(monkeypatch: pytest.MonkeyPatch) -> Runner:
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", _exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", _fail_json)
-    return Runner(monkeypatch)
+def firewall(seam: Seam) -> Runner:
+    return Runner(seam)
 
 
 RUNS = [(name, index) for name in NAMES for index in range(len(load(name)["runs"]))]
@@ -130,14 +95,14 @@ def test_on_the_lab_kernel_nft_is_probed_without_a_change_and_found_unusable(fir
     probe = record["calls"][0]
     assert probe["argv"] == ["nft", "--check", "add", "table", "inet", "linuxnet_gre"]
     assert probe["rc"] != 0 and "Operation not supported" in probe["stderr"]
-    assert ["nft", "--json", "list", "ruleset"] not in firewall.host.argv()
+    assert ["nft", "--json", "list", "ruleset"] not in firewall.host.calls
 
 
 def test_nothing_filters_so_only_if_filtered_does_nothing(firewall):
     _record, result = firewall.replay("legacy-open", 0)
     assert result["changed"] is False
     assert result["backends"] == [] and result["filtered_by"] == [] and result["commands"] == []
-    assert [argv[0] for argv in firewall.host.argv()] == ["nft", "iptables-legacy-save", "ip6tables-legacy-save"]
+    assert [argv[0] for argv in firewall.host.calls] == ["nft", "iptables-legacy-save", "ip6tables-legacy-save"]
 
 
 def test_a_default_drop_input_gets_the_chain_and_one_jump_at_the_top(firewall):
@@ -151,7 +116,7 @@ def test_a_default_drop_input_gets_the_chain_and_one_jump_at_the_top(firewall):
         "iptables-legacy -A LINUXNET-GRE -j DROP",
         "iptables-legacy -I INPUT 1 -p 47 -j LINUXNET-GRE",
     ]
-    assert firewall.host.argv()[-1] == ["iptables-legacy-restore", "--wait", "--noflush"]
+    assert firewall.host.calls[-1] == ["iptables-legacy-restore", "--wait", "--noflush"]
     assert firewall.host.stdin("iptables-legacy-restore") == (
         "*filter\n-N LINUXNET-GRE\n"
         f"-A LINUXNET-GRE -s {PEER}/32 -j ACCEPT\n-A LINUXNET-GRE -j DROP\n"
@@ -169,7 +134,7 @@ def test_a_default_drop_input_gets_the_chain_and_one_jump_at_the_top(firewall):
 
 def test_check_mode_predicts_the_same_commands_and_only_tests_them(firewall):
     _record, checked = firewall.replay("legacy-default-drop", 0)
-    argv = firewall.host.argv()
+    argv = firewall.host.calls
     _record, applied = firewall.replay("legacy-default-drop", 1)
     assert checked["changed"] is True and checked["commands"] == applied["commands"]
     assert checked["diff"] == applied["diff"]
@@ -181,7 +146,7 @@ def test_a_second_run_reads_and_changes_nothing_and_reports_the_counters(firewal
     record, result = firewall.replay("legacy-default-drop", 2)
     assert "SOCK_RAW, 47" in record["before"]["sh"]  # three GRE packets from 127.0.0.1 came first
     assert result["changed"] is False and result["commands"] == []
-    assert not any(argv[0].endswith("-restore") for argv in firewall.host.argv())
+    assert not any(argv[0].endswith("-restore") for argv in firewall.host.calls)
     assert result["counters"] == {"iptables-legacy": {"ipv4": {"accepted": 0, "dropped": 3}}}
     assert result["diff"]["before"] == result["diff"]["after"]
 
@@ -199,7 +164,7 @@ def test_new_peers_rewrite_the_chain_and_an_ipv6_peer_brings_ip6tables_in(firewa
         "ip6tables-legacy -A LINUXNET-GRE -j DROP",
         "ip6tables-legacy -I INPUT 1 -p 47 -j LINUXNET-GRE",
     ]
-    assert [argv[0] for argv in firewall.host.argv()][-2:] == ["iptables-legacy-restore", "ip6tables-legacy-restore"]
+    assert [argv[0] for argv in firewall.host.calls][-2:] == ["iptables-legacy-restore", "ip6tables-legacy-restore"]
     assert [r for r in evidence(record, "iptables-legacy-save") if r.startswith("-A INPUT")].count(JUMP) == 1
 
 
@@ -282,7 +247,7 @@ def test_an_nft_firewall_gets_the_table_of_its_own_and_one_accept_in_its_chain(f
         'nft insert rule inet filter input ip protocol gre counter accept comment "managed-by: linuxnet.gre ipv4"'
     )
     batch = json.loads(firewall.host.stdin("nft"))["nftables"]
-    assert firewall.host.argv()[-1] == ["nft", "--json", "--file", "-"]
+    assert firewall.host.calls[-1] == ["nft", "--json", "--file", "-"]
     assert batch[-1] == {
         "insert": {
             "rule": {
@@ -322,7 +287,7 @@ def test_an_nft_firewall_gets_the_table_of_its_own_and_one_accept_in_its_chain(f
 def test_nft_check_mode_sends_the_batch_with_check_only(firewall):
     record, result = firewall.replay("nft-inet-drop", 0)
     assert result["changed"] is True
-    assert firewall.host.argv()[-1] == ["nft", "--check", "--json", "--file", "-"]
+    assert firewall.host.calls[-1] == ["nft", "--check", "--json", "--file", "-"]
     assert "linuxnet_gre" not in "\n".join(evidence(record, "nft list ruleset"))
 
 
@@ -341,7 +306,7 @@ def test_nft_new_peers_rebuild_the_table_in_one_transaction_and_ipv6_gets_its_ac
         "nft insert rule inet filter input meta nfproto ipv6 meta l4proto gre counter accept "
         'comment "managed-by: linuxnet.gre ipv6"'
     )
-    assert [argv for argv in firewall.host.argv() if argv[0] == "nft"][-1] == ["nft", "--json", "--file", "-"]
+    assert [argv for argv in firewall.host.calls if argv[0] == "nft"][-1] == ["nft", "--json", "--file", "-"]
     assert result["diff"]["after"]["nftables"]["accept_in"] == ["inet filter input (ipv4)", "inet filter input (ipv6)"]
 
 
@@ -390,7 +355,7 @@ def test_without_nft_installed_an_iptables_nft_firewall_is_handled_with_iptables
     record, result = firewall.replay("no-nft-iptables-nft", 0)
     assert result["backends"] == ["iptables-nft"]
     assert result["commands"][-1] == "iptables-nft -I INPUT 1 -p 47 -j LINUXNET-GRE"
-    assert firewall.host.argv()[-1] == ["iptables-nft-restore", "--wait", "--noflush"]
+    assert firewall.host.calls[-1] == ["iptables-nft-restore", "--wait", "--noflush"]
     assert JUMP in evidence(record, "iptables-nft-save")
 
 

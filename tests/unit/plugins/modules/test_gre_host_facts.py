@@ -11,18 +11,15 @@ of the gre_firewall captures (fixtures/firewall/), and must see what gre_firewal
 from __future__ import annotations
 
 import json
-import pathlib
 import typing as t
 
 import pytest
-from ansible.module_utils import basic
 
 from ansible_collections.linuxnet.gre.plugins.module_utils import _host_facts
 from ansible_collections.linuxnet.gre.plugins.modules import gre_host_facts
 
-from .conftest import AnsibleExitJson, AnsibleFailJson, _exit_json, _fail_json, patch_module_args
+from .conftest import FIXTURES, Replay, Seam, load
 
-FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
 FIREWALL_READS = ("nft", "iptables-legacy-save", "ip6tables-legacy-save", "iptables-nft-save", "ip6tables-nft-save")
 LEGACY_SAVE = {
     "iptables-legacy-save": "/proc/net/ip_tables_names",
@@ -30,30 +27,12 @@ LEGACY_SAVE = {
 }
 
 
-def load(path: str) -> dict[str, t.Any]:
-    return json.loads((FIXTURES / f"{path}.json").read_text())
-
-
-class FakeHost:
-    """A captured guest: commands answered from its reads, paths as captured."""
+class FakeHost(Replay):
+    """A captured guest (fixtures/host/NAME.json): its commands and paths as captured."""
 
     def __init__(self, name: str) -> None:
         self.fixture = load(f"host/{name}")
-        self.answers = [
-            ((read["argv"], read["stdin"]), (read["rc"], read["stdout"], read["stderr"]))
-            for read in self.fixture["reads"]
-        ]
-        self.exists = dict(self.fixture["exists"])
-        self.installed: dict[str, bool] = {}
-        self.proc: dict[str, str] = {}
-        self.calls: list[list[str]] = []
-
-    def run(self, argv: list[str], stdin: str | None = None) -> tuple[int, str, str]:
-        self.calls.append(argv)
-        for recorded, answer in self.answers:
-            if recorded == (argv, stdin):
-                return answer
-        raise AssertionError(f"unexpected command {argv} with input {stdin!r}")
+        super().__init__(self.fixture["calls"], exists=self.fixture["exists"])
 
     def firewall(self, name: str, index: int) -> dict[str, t.Any]:
         """Answer the packet filter reads of run ``index`` of fixtures/firewall/``name``; that run's record."""
@@ -63,39 +42,26 @@ class FakeHost:
         for call in record["calls"]:
             if call["argv"][0] not in FIREWALL_READS or call["argv"][:2] == ["nft", "-j"]:
                 break
-            self.answers.append(((call["argv"], call["stdin"]), (call["rc"], call["stdout"], call["stderr"])))
+            self.add(call)
             if call["argv"][0] in LEGACY_SAVE:
                 # iptables-legacy-save prints exactly the tables /proc/net/ip*_tables_names lists (and
                 # nothing when the file is missing): the file as the captured output shows it.
                 tables = [line[1:] for line in call["stdout"].splitlines() if line.startswith("*")]
-                self.proc[LEGACY_SAVE[call["argv"][0]]] = "".join(f"{table}\n" for table in tables)
+                self.add({"path": LEGACY_SAVE[call["argv"][0]], "text": "".join(f"{table}\n" for table in tables)})
         return record
 
 
 @pytest.fixture
-def facts(monkeypatch: pytest.MonkeyPatch) -> t.Callable[..., dict[str, t.Any]]:
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", _exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", _fail_json)
-
+def facts(seam: Seam) -> t.Callable[..., dict[str, t.Any]]:
     def run(host: FakeHost, **args: t.Any) -> dict[str, t.Any]:
-        monkeypatch.setattr(_host_facts.Host, "run", lambda _self, argv, stdin=None: host.run(argv, stdin))
-        monkeypatch.setattr(
-            _host_facts.Host,
-            "which",
-            lambda _self, program: f"/usr/sbin/{program}" if host.installed.get(program, True) else None,
-        )
-        monkeypatch.setattr(_host_facts.Host, "exists", lambda _self, path: host.exists[path])
-        monkeypatch.setattr(_host_facts.Host, "read_text", lambda _self, path: host.proc.get(path))
-        ends = (AnsibleExitJson, AnsibleFailJson)
-        with patch_module_args(dict(args, _ansible_check_mode=True)), pytest.raises(ends) as caught:
-            gre_host_facts.main()
-        return caught.value.args[0]
+        seam.use(host)
+        return seam.main(gre_host_facts.main, args, check_mode=True)
 
     return run
 
 
 def eth1(fixture: dict[str, t.Any]) -> dict[str, t.Any]:
-    links = json.loads(next(read for read in fixture["reads"] if read["argv"] == _host_facts.ADDRESSES)["stdout"])
+    links = json.loads(next(call for call in fixture["calls"] if call["argv"] == _host_facts.ADDRESSES)["stdout"])
     return next(link for link in links if link["ifname"] == "eth1")
 
 
@@ -179,12 +145,17 @@ def test_systemd_networkd_and_udevd_as_systemctl_shows_them(facts, name, network
         "networkd_enabled": networkd,
         "udevd_active": True,
         "dbus": False,
+        # gre_tunnel's own decision on these services (module_utils/_host_facts.persistence).
+        "persist": {
+            "auto": "networkd" if networkd else "unit",
+            "problems": {"unit": None, "networkd": None if networkd else _host_facts.PERSIST_PROBLEMS["networkd"]},
+        },
     }
 
 
 def test_without_systemd_systemctl_is_not_asked(facts):
     host = FakeHost("default4")
-    host.exists["/run/systemd/system"] = False
+    host.present["/run/systemd/system"] = False
     own = facts(host)["ansible_facts"]["linuxnet_gre"]
     assert host.calls == []
     assert not any(own[key] for key in ("systemd", "networkd_active", "networkd_enabled", "udevd_active"))
@@ -248,7 +219,16 @@ def test_both_firewall_cases_are_covered():
 
 def test_a_failing_command_is_named(facts):
     host = FakeHost("default4")
-    host.answers.insert(0, ((_host_facts.ROUTES6, None), (1, "", "Cannot open netlink socket: Permission denied\n")))
+    host.add(
+        {
+            "argv": _host_facts.ROUTES6,
+            "stdin": None,
+            "rc": 1,
+            "stdout": "",
+            "stderr": "Cannot open netlink socket: Permission denied\n",
+        },
+        first=True,
+    )
     result = facts(host, default_routes=[6])
     assert result["failed"] is True
     assert result["msg"] == "ip -json -6 route show default failed: Cannot open netlink socket: Permission denied"

@@ -1,9 +1,9 @@
 # Copyright (c) linuxnet.gre contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The whole gre_tunnel module through main(), with the ip seam answering from real-kernel captures.
+"""The whole gre_tunnel module through main(), with the host seam answering from real-kernel captures.
 
-Host states are fixtures/*.json (see fixtures/capture.py); `run.host(NAME)` picks one.
+Host states are fixtures/*.json (fixtures/README.md, fixtures/capture.py); `run.host(NAME)` picks one.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ SET = {
 
 def captured_batch(fixture: str) -> list[str]:
     """The lines of the (last) ip -batch that set up a captured host state."""
-    return [s for s in load(fixture)["setup"] if "batch" in s][-1]["batch"]
+    return [s for s in load(fixture)["setup"] if s.get("argv") == BATCH][-1]["stdin"].splitlines()
 
 
 # --- creating -------------------------------------------------------------------------------------

@@ -10,23 +10,17 @@ temporary root. Other systemctl and networkctl calls are recorded and answer suc
 
 from __future__ import annotations
 
-import json
 import pathlib
 import typing as t
 
 import pytest
 
+from ansible_collections.linuxnet.gre.plugins.module_utils import _host_facts
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import persist
 
-from .conftest import BATCH, FIXTURES, READ, answer, load
+from .conftest import BATCH, READ, Replay, Seam, answer, load
 
-SYSTEMCTL_SHOW = [
-    "systemctl",
-    "show",
-    "--property=Id,ActiveState,UnitFileState",
-    "systemd-networkd.service",
-    "systemd-udevd.service",
-]
+SYSTEMCTL_SHOW = list(_host_facts.SYSTEMCTL)
 SEED = {"name": "gre1", "local": "203.0.113.1", "remote": "198.51.100.1", "addresses": ["10.0.0.1/30"]}
 SEED_LINES = [
     "link add name gre1 type gre remote 198.51.100.1 local 203.0.113.1 ttl 255 tos 0x00 pmtudisc",
@@ -49,37 +43,36 @@ NOT_PERSISTED = (
 )
 
 
-class Host:
-    """The host's files under a temporary root; systemctl show as captured on the lab guest."""
+class Host(Replay):
+    """The host's files under a temporary root; its systemctl show as captured on the lab guest (a replay)."""
 
     def __init__(self, root: pathlib.Path, capture: str, systemd: bool = True, dbus: bool = False) -> None:
+        super().__init__([call for call in load(f"host/{capture}")["calls"] if call["argv"] == SYSTEMCTL_SHOW])
+        self.respond(self.manages, self.systemctl)
         self.root = root
-        reads = json.loads((FIXTURES / "host" / f"{capture}.json").read_text())["reads"]
-        self.show = next(read for read in reads if read["argv"] == SYSTEMCTL_SHOW)
-        self.calls: list[list[str]] = []
         if systemd:
             (root / "run/systemd/system").mkdir(parents=True)
         if dbus:
             (root / "run/dbus").mkdir(parents=True)
             (root / "run/dbus/system_bus_socket").touch()
 
-    def run(self, argv: list[str], stdin: str | None) -> tuple[int, str, str]:
-        assert stdin is None
-        self.calls.append(list(argv))
-        if argv == SYSTEMCTL_SHOW:
-            return self.show["rc"], self.show["stdout"], self.show["stderr"]
+    @staticmethod
+    def manages(argv: list[str], stdin: str | None) -> bool:
+        return argv[0] in ("systemctl", "networkctl") and argv != SYSTEMCTL_SHOW and stdin is None
+
+    def systemctl(self, argv: list[str], _stdin: str | None) -> tuple[int, str, str]:
         if argv[:2] == ["systemctl", "enable"]:
             (self.root / WANTS.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
             (self.root / WANTS.lstrip("/")).symlink_to(UNIT_FILE)
         if argv[:2] == ["systemctl", "disable"]:
-            assert self.exists(UNIT_FILE), "disabled after its file went"
+            assert self.has(UNIT_FILE), "disabled after its file went"
             (self.root / WANTS.lstrip("/")).unlink()
         return 0, "", ""
 
     def path(self, path: str) -> pathlib.Path:
         return self.root / path.lstrip("/")
 
-    def exists(self, path: str) -> bool:
+    def has(self, path: str) -> bool:
         return self.path(path).exists() or self.path(path).is_symlink()
 
     def text(self, path: str) -> str:
@@ -96,11 +89,11 @@ class Host:
 
 
 @pytest.fixture
-def host(monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path) -> t.Callable[..., Host]:
+def host(monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path, seam: Seam) -> t.Callable[..., Host]:
     def make(capture: str = "default4", **options: bool) -> Host:
         fake = Host(tmp_path / "root", capture, **options)
         monkeypatch.setattr(persist.Files, "root", str(fake.root))
-        monkeypatch.setattr(persist.Files, "run", lambda _self, argv, stdin=None: fake.run(argv, stdin))
+        seam.use(fake, role="files")
         return fake
 
     return make
@@ -217,7 +210,7 @@ def test_a_switch_from_unit_to_networkd_leaves_nothing_of_the_unit(run, host):
     fake.calls.clear()
     result = run(persisted([SEED], "networkd"))
     assert fake.files() == [NETDEV, NETWORK, LINK]
-    assert not fake.exists("/etc/linuxnet-gre")
+    assert not fake.has("/etc/linuxnet-gre")
     assert fake.calls == [
         SYSTEMCTL_SHOW,
         DISABLE,
@@ -292,7 +285,9 @@ def test_persist_needs_the_set_form(run, host):
 def test_a_failed_batch_writes_no_file(run, host):
     kernel = run.host("fresh")
     fake = host()
-    kernel.batch_answer = answer([step for step in load("batch-ipv6-refused")["setup"] if "batch" in step][-1])
+    kernel.batch_answer = answer(
+        [step for step in load("batch-ipv6-refused")["setup"] if step.get("argv") == BATCH][-1]
+    )
     run.fails(persisted([SEED], "unit"))
     assert kernel.calls[-1] == BATCH
     assert fake.files() == []
