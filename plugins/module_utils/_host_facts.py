@@ -26,6 +26,9 @@ import typing as t
 from ansible_collections.linuxnet.gre.plugins.module_utils import _firewall
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host
 
+if t.TYPE_CHECKING:  # gre_tunnel's persistence asks through its Files, which has the same run and exists
+    from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import Files
+
 # IPv4's default routes and the addresses (with their links' MTU and MAC) in one process. IPv6's
 # default routes need -6, which applies to a whole batch and leaves the link-layer details out of
 # `address show`: a process of their own.
@@ -40,7 +43,7 @@ FAMILY = {4: "inet", 6: "inet6"}
 ENABLED = ("enabled", "enabled-runtime")
 
 
-def output(host: Host, argv: list[str], stdin: str | None = None) -> str:
+def output(host: Host | Files, argv: list[str], stdin: str | None = None) -> str:
     """What a command printed; GreError naming it when it fails."""
     rc, out, err = host.run(argv, stdin)
     if rc != 0:
@@ -133,7 +136,7 @@ def defaults(host: Host, versions: t.Iterable[int]) -> dict[str, t.Any]:
     return facts
 
 
-def services(host: Host) -> dict[str, bool]:
+def services(host: Host | Files) -> dict[str, bool]:
     """Whether systemd runs the host, and the state of systemd-networkd, systemd-udevd and D-Bus."""
     found = {"systemd": host.exists("/run/systemd/system"), "dbus": host.exists("/run/dbus/system_bus_socket")}
     units: dict[str, dict[str, str]] = {}

@@ -369,7 +369,7 @@ def ends_of(probes: dict[str, t.Any], plan: dict[str, t.Any]) -> dict[tuple[str,
         for peer in host_plan.get("peers", []):
             key = tuple(sorted((host, peer["peer"])))
             end = End(host, peer["peer"], peer["interface"], tunnels.get(peer["interface"]), probe)
-            links.setdefault(key, {})[host] = end  # type: ignore[index]
+            links.setdefault(key, {})[host] = end
     return links
 
 
@@ -399,7 +399,7 @@ def diagnose(probes: dict[str, t.Any], plan: dict[str, t.Any]) -> dict[str, t.An
                 "fix": cause.fix if cause else None,
             }
         )
-    hosts = sorted({host for link in links for host in link["hosts"]})
+    hosts = sorted({host for link in links for host in t.cast("list[str]", link["hosts"])})
     down = [link for link in links if link["status"] != "up"]
     return {
         "hosts": hosts,
@@ -419,7 +419,7 @@ def matrix_cells(hosts: list[str], links: list[dict[str, t.Any]]) -> dict[str, d
     for row in hosts:
         cells[row] = {}
         for column in hosts:
-            link = by_pair.get(tuple(sorted((row, column))))  # type: ignore[arg-type]
+            link = by_pair.get(tuple(sorted((row, column))))
             if row == column or link is None:
                 cells[row][column] = {"status": "self" if row == column else "not a link", "rtt_ms": None}
             else:

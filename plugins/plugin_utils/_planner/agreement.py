@@ -121,7 +121,7 @@ def concerned_hosts(
 
 def topology_hosts(hostvars: HostVars, groups: t.Mapping[str, t.Sequence[str]], view: dict[str, t.Any]) -> set[str]:
     """The inventory hosts that a topology links (its problems are left to the planner's own check)."""
-    externals = view.get("external_peers")
+    externals: t.Any = view.get("external_peers")
     external_names = {
         str(entry.get("name")) for entry in (externals if is_list(externals) else []) if isinstance(entry, t.Mapping)
     }

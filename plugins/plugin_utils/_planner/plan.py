@@ -295,7 +295,14 @@ def build(
         raise MeshError([f"unknown setting {unknown[0]!r}; the settings are {', '.join(DEFAULTS)}"])
     values = {name: settings.get(name, default) for name, default in DEFAULTS.items()}
     parsed = parse_settings(
-        *(values[name] for name in ("pool", "prefix", "pool6", "prefix6", "mode", "ttl", "key", "mtu")),
+        values["pool"],
+        values["prefix"],
+        values["pool6"],
+        values["prefix6"],
+        values["mode"],
+        values["ttl"],
+        values["key"],
+        values["mtu"],
         problems=problems,
     )
 

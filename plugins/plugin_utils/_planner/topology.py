@@ -118,7 +118,7 @@ def unknown_end(name: str) -> str:
 
 def mentions(item: t.Any, name: str) -> bool:
     """Whether an item of gre_mesh_links may be a link of this node (malformed items are left to the check)."""
-    ends = item.get("hosts") if isinstance(item, c.Mapping) else item
+    ends: t.Any = item.get("hosts") if isinstance(item, c.Mapping) else item
     return not is_list(ends) or name in ends
 
 
@@ -134,7 +134,7 @@ def parse_link_item(origin: str, item: t.Any, problems: Problems) -> tuple[list[
         overrides = parse_overrides(origin, item, problems)
         if len(problems.items) > before:
             return None, overrides
-        ends = item.get("hosts")
+        ends: t.Any = item.get("hosts")
         where = f"{origin}.hosts"
     else:
         ends = item

@@ -24,7 +24,7 @@ HOSTVARS = {
 ROLE_DEFAULTS = {"gre_mesh_verify_count": 3, "gre_mesh_verify_timeout": 2, "gre_mesh_persist": "auto"}
 
 
-def check_role(hostvars: dict[str, dict[str, t.Any]], **play: t.Any) -> dict[str, t.Any]:
+def check_role(hostvars: t.Mapping[str, t.Any], **play: t.Any) -> dict[str, t.Any]:
     return gre_plan_check(
         hostvars,
         {"all": ["hosta", "hostb"]},

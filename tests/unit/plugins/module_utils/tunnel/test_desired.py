@@ -17,7 +17,7 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import changes as planner
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import desired as desired
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import kernel as kernel
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import Interface, Tunnel
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import Interface, Tunnel, Wanted
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.spec import defaults
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "modules" / "fixtures"
@@ -139,6 +139,7 @@ def test_addresses_are_normalized_and_sorted():
         "addresses": ["2001:DB8::0:1/64", "10.0.0.9/30", "10.0.0.1/30", "10.0.0.1/30", "10.0.0.1/255.255.255.252"],
     }
     tunnel = desired.wanted_tunnel(entry)
+    assert isinstance(tunnel, Tunnel)
     assert tunnel.addresses == ("10.0.0.1/30", "10.0.0.9/30", "2001:db8::1/64")
     assert tunnel.pmtudisc is True
 
@@ -290,7 +291,7 @@ def test_address_steps(order, wanted, deletions, additions):
 
 def test_plan_orders_deletions_updates_creations_then_addresses():
     interfaces = captured("managed-set")
-    wanted = [
+    wanted: list[Wanted] = [
         Tunnel(
             name="gre-b", mode="gre", remote="198.51.100.1", local="203.0.113.1", ttl=64, addresses=("10.0.0.2/30",)
         ),

@@ -20,8 +20,11 @@ HUB_SPOKE = [{"hubs": "hubs", "spokes": "spokes"}]
 GROUPS = {"all": ["hub", "s1", "s2", "web"], "hubs": ["hub"], "spokes": ["s1", "s2"], "ungrouped": ["web"]}
 
 
-def inventory(**extra: dict[str, t.Any]) -> dict[str, dict[str, t.Any]]:
-    hosts = {"hub": {"ansible_host": "203.0.113.1", "gre_mesh_id": 100}, "s1": {"ansible_host": "198.51.100.1"}}
+def inventory(**extra: t.Any) -> dict[str, t.Any]:
+    hosts: dict[str, t.Any] = {
+        "hub": {"ansible_host": "203.0.113.1", "gre_mesh_id": 100},
+        "s1": {"ansible_host": "198.51.100.1"},
+    }
     hosts["s2"] = {"ansible_host": "198.51.100.2"}
     hosts["web"] = {"ansible_host": "198.51.100.80"}
     for name, variables in extra.items():
@@ -39,11 +42,11 @@ def settings(**values: t.Any) -> dict[str, t.Any]:
     return result
 
 
-def check(hostvars: dict[str, dict[str, t.Any]], play_hosts: list[str], **values: t.Any) -> dict[str, t.Any]:
+def check(hostvars: t.Mapping[str, t.Any], play_hosts: list[str], **values: t.Any) -> dict[str, t.Any]:
     return check_mesh(hostvars, GROUPS, [], plans=False, play_hosts=play_hosts, **settings(**values))
 
 
-def problem(hostvars: dict[str, dict[str, t.Any]], play_hosts: list[str], **values: t.Any) -> str:
+def problem(hostvars: t.Mapping[str, t.Any], play_hosts: list[str], **values: t.Any) -> str:
     with pytest.raises(MeshError) as caught:
         check(hostvars, play_hosts, **values)
     return str(caught.value)
@@ -107,7 +110,7 @@ def test_a_play_value_over_an_inventory_value_is_the_same_for_every_host() -> No
 
 
 def test_one_host_overriding_a_setting_is_named() -> None:
-    everywhere = {name: {"gre_mesh_hub_spoke": HUB_SPOKE} for name in GROUPS["all"]}
+    everywhere: dict[str, dict[str, t.Any]] = {name: {"gre_mesh_hub_spoke": HUB_SPOKE} for name in GROUPS["all"]}
     everywhere["s2"] = {**everywhere["s2"], "gre_mesh_ttl": 64}
     assert problem(inventory(**everywhere), ["hub", "s1", "s2"], hub_spoke=HUB_SPOKE) == (
         "gre_mesh_ttl: the hosts of this play and their peers see different values, so the plan would depend on "

@@ -19,7 +19,7 @@ from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import 
 GROUPS = {"all": ["hosta", "hostb", "hub"], "spokes": ["hosta", "hostb"], "hubs": ["hub"]}
 
 
-def problem(hostvars: dict[str, dict[str, t.Any]], **settings: t.Any) -> str:
+def problem(hostvars: t.Mapping[str, t.Any], **settings: t.Any) -> str:
     with pytest.raises(MeshError) as caught:
         plan_mesh(hostvars, GROUPS, **settings)
     return str(caught.value)
@@ -66,7 +66,7 @@ def test_a_host_that_claims_another_hosts_own_address_is_refused_even_unlinked()
 
 
 def test_two_spokes_behind_one_nat_address_still_work_with_keys() -> None:
-    hostvars = {
+    hostvars: dict[str, t.Any] = {
         "hub": {"ansible_host": "203.0.113.254", "gre_mesh_local": "203.0.113.254", "gre_mesh_id": 9},
         "hosta": {"ansible_host": "198.51.100.1", "gre_mesh_local": "10.1.0.1"},
         "hostb": {"ansible_host": "198.51.100.1", "gre_mesh_local": "10.1.0.2"},

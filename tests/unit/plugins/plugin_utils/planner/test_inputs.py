@@ -184,7 +184,7 @@ def test_the_role_shows_one_block_per_external_peer_headed_by_its_name_and_addre
 
 
 def test_a_host_planned_alone_keeps_its_name_for_an_external_peer_with_own_names() -> None:
-    settings = {"links": [["hosta", "hostb"]], "external_peers": [MIGRANT]}
+    settings: dict[str, t.Any] = {"links": [["hosta", "hostb"]], "external_peers": [MIGRANT]}
     groups = {"all": sorted(SEED_HOSTA)}
     check = check_mesh(SEED_HOSTA, groups, **settings)
     assert plan_host(SEED_HOSTA, groups, "hosta", check, **settings) == plan(SEED_HOSTA, **settings)["hosts"]["hosta"]

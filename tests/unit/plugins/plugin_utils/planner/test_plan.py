@@ -34,7 +34,7 @@ def plain(public: str) -> dict[str, t.Any]:
     return host(public, public)
 
 
-def plan(hostvars: dict[str, dict[str, t.Any]], groups: dict[str, list[str]] | None = None, **kwargs: t.Any) -> dict:
+def plan(hostvars: t.Mapping[str, t.Any], groups: dict[str, list[str]] | None = None, **kwargs: t.Any) -> dict:
     groups = dict(groups or {})
     groups.setdefault("all", sorted(hostvars))
     return plan_mesh(hostvars, groups, **kwargs)
@@ -772,14 +772,14 @@ class Recording(dict):
         return super().__getitem__(host)
 
 
-HUB_AND_SPOKES = {
+HUB_AND_SPOKES: dict[str, t.Any] = {
     "hub": plain("203.0.113.1") | {"gre_mesh_id": 0},
     "site2": host("198.51.100.1", "192.168.1.2"),
     "site3": host("198.51.100.1", "192.168.1.3"),
     **{f"site{n}": plain(f"198.51.100.{n}") for n in range(4, 9)},
 }
 HUB_GROUPS = {"all": sorted(HUB_AND_SPOKES), "hubs": ["hub"], "sites": sorted(set(HUB_AND_SPOKES) - {"hub"})}
-HUB_SETTINGS = {"hub_spoke": [{"hubs": "hubs", "spokes": "sites"}], "full_mesh": ["hubs"]}
+HUB_SETTINGS: dict[str, t.Any] = {"hub_spoke": [{"hubs": "hubs", "spokes": "sites"}], "full_mesh": ["hubs"]}
 
 
 def test_check_is_the_whole_plan_with_what_planning_one_host_needs() -> None:
