@@ -5,15 +5,14 @@
 
 The six faults of molecule/faults come straight from tests/unit/plugins/modules/fixtures/probe/
 (captured with its capture.py on tests/lab/topologies/faults.yml: all four hosts probed at once
-with the fault injected). The other causes start from the captured healthy mesh, or a captured
-fault, with the one piece of evidence that cause rests on changed, as the named kernel state would
-show it.
+with the fault injected; each host's run's result is the evidence judged here). The other causes
+start from the captured healthy mesh, or a captured fault, with the one piece of evidence that
+cause rests on changed, as the named kernel state would show it.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import pathlib
 import typing as t
 
@@ -23,7 +22,8 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.linuxnet.gre.plugins.filter.gre_diagnose import FilterModule, gre_diagnose
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._diagnose import CAUSES
 
-FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "modules" / "fixtures" / "probe"
+from ..modules.replay import load
+
 LINKS = [
     ("node1", "node2"),
     ("node1", "node3"),
@@ -37,8 +37,8 @@ FAULTS = ["path_drops_gre", "host_firewall", "endpoint_mismatch", "interface_dow
 
 def captured(name: str) -> tuple[dict[str, t.Any], dict[str, t.Any], dict[str, t.Any]]:
     """(probes by host, plan, the fault's description) of a captured run."""
-    record = json.loads((FIXTURES / f"{name}.json").read_text())
-    probes = {host: entry["result"] for host, entry in record["hosts"].items()}
+    record = load(f"probe/{name}")
+    probes = {run["description"]: run["result"] for run in record["runs"]}
     return probes, record["plan"], record["fault"]
 
 

@@ -4,7 +4,8 @@
 """gre_ping through main(), with real packets on this machine's loopback interface (never further).
 
 Loopback answers like a tunnel's far end would, so these tests run the module's real sockets:
-ping sockets where net.ipv4.ping_group_range allows, raw sockets as root.
+ping sockets where net.ipv4.ping_group_range allows, raw sockets as root. gre_ping runs no command
+and reads no file: the host seam (replay.py's ``Seam``) holds no replay, so any such call fails.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ import struct
 import typing as t
 
 import pytest
-from ansible.module_utils import basic
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._probe import icmp
 from ansible_collections.linuxnet.gre.plugins.modules import gre_ping
 
-from .conftest import patch_module_args
+from .replay import Seam
 
 
 def can_ping() -> bool:
@@ -36,27 +36,9 @@ def can_ping() -> bool:
 needs_icmp = pytest.mark.skipif(not can_ping(), reason="neither root nor allowed ping sockets")
 
 
-class Exit(Exception):
-    pass
-
-
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch) -> t.Callable[..., dict[str, t.Any]]:
-    def exit_json(_module: t.Any, **result: t.Any) -> None:
-        raise Exit(result)
-
-    def fail_json(_module: t.Any, **result: t.Any) -> None:
-        raise Exit(dict(result, failed=True))
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-
-    def call(**args: t.Any) -> dict[str, t.Any]:
-        with patch_module_args(args), pytest.raises(Exit) as caught:
-            gre_ping.main()
-        return caught.value.args[0]
-
-    return call
+def run(seam: Seam) -> t.Callable[..., dict[str, t.Any]]:
+    return lambda **args: seam.main(gre_ping.main, args)
 
 
 @needs_icmp

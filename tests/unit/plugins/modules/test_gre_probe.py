@@ -4,9 +4,11 @@
 """gre_probe through main(), replaying conversations recorded on the lab's real kernels.
 
 fixtures/probe/*.json come from fixtures/probe/capture.py: gre_probe's logic ran on the four hosts
-of tests/lab/topologies/faults.yml at once, with a host object that recorded every command (argv,
-stdin, exit status, output), every file read and the pings' and capture's result. Here the module
-must issue exactly those commands and reads, and return exactly the evidence it returned there.
+of tests/lab/topologies/faults.yml at once, with a host that recorded every command (argv, stdin,
+exit status, output), every file read and the pings' and capture's result (an ``exchange``): one
+run per host. Here the module must issue exactly those commands and reads, in that order, and
+return exactly the evidence it returned there. The replay is replay.py's, through the host seam;
+the exchange, the probe's own seam beside it, is answered from the same recording (``Replay.take``).
 The sockets themselves (pings, the packet socket with its BPF filter) run for real on loopback.
 """
 
@@ -14,91 +16,47 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
 import re
 import socket
 import struct
 import typing as t
 
 import pytest
-from ansible.module_utils import basic
 
 from ansible_collections.linuxnet.gre.plugins.module_utils import _nft
 from ansible_collections.linuxnet.gre.plugins.module_utils._probe import probe as probe
 from ansible_collections.linuxnet.gre.plugins.modules import gre_probe
 
-from .conftest import patch_module_args
+from .replay import Replay, Seam, load
 
-FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures" / "probe"
 TIMING = ("called", "waited")
 
 
-def load(name: str) -> dict[str, t.Any]:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
-
-
-class Replay:
-    """The recorded host: answers each command, read and exchange as it was answered there, in order."""
-
-    def __init__(self, calls: list[dict[str, t.Any]]) -> None:
-        self.calls = list(calls)
-        self.tools = {call["run"][0] for call in calls if "run" in call}
-
-    def next(self, kind: str) -> dict[str, t.Any]:
-        assert self.calls, f"unexpected {kind}: the recording has no more calls"
-        call = self.calls.pop(0)
-        assert kind in call, f"expected {kind}, the recording has {call}"
-        return call
-
-    def which(self, program: str) -> str | None:
-        return f"/usr/sbin/{program}" if program in self.tools else None
-
-    def run(self, argv: list[str], stdin: str | None = None) -> tuple[int, str, str]:
-        call = self.next("run")
-        assert (argv, stdin) == (call["run"], call["stdin"])
-        return call["rc"], call["stdout"], call["stderr"]
-
-    def read_file(self, path: str) -> str | None:
-        call = self.next("read")
-        assert path == call["read"]
-        return call["text"]
-
-    def exchange(self, pings: list[probe.Ping], *_args: t.Any) -> dict[str, t.Any]:
-        call = self.next("exchange")
-        assert [ping.key for ping in pings] == call["exchange"]
-        return call["result"]
-
-
-class Done(Exception):
-    pass
+def exchange(replay: Replay, pings: list[probe.Ping]) -> dict[str, t.Any]:
+    """The recorded result of the exchange of exactly these pings."""
+    keys = [ping.key for ping in pings]
+    call = replay.take("exchange", lambda recorded: recorded["exchange"] == keys, f"exchange of {keys}")
+    result: dict[str, t.Any] = call["result"]
+    return result
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch) -> t.Callable[..., dict[str, t.Any]]:
-    def exit_json(_module: t.Any, **result: t.Any) -> None:
-        raise Done(result)
-
-    def fail_json(_module: t.Any, msg: str, **result: t.Any) -> None:
-        raise Done(dict(result, msg=msg, failed=True))
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-
-    def call(args: dict[str, t.Any], replay: Replay | None = None, check_mode: bool = False) -> dict[str, t.Any]:
-        if replay is not None:
-            for name in ("which", "run", "read_file", "exchange"):
-                monkeypatch.setattr(probe.Host, name, lambda _self, *a, _n=name, **k: getattr(replay, _n)(*a, **k))
-            monkeypatch.setattr(probe.Host, "sleep", lambda _self, _seconds: None)
-        with patch_module_args(dict(args, _ansible_check_mode=check_mode)), pytest.raises(Done) as done:
-            gre_probe.main()
-        return done.value.args[0]
+def run(seam: Seam, monkeypatch: pytest.MonkeyPatch) -> t.Callable[..., dict[str, t.Any]]:
+    def call(args: dict[str, t.Any], replay: Replay, check_mode: bool = False) -> dict[str, t.Any]:
+        seam.use(replay)
+        monkeypatch.setattr(probe.Host, "exchange", lambda _self, pings, *_args: exchange(replay, pings))
+        monkeypatch.setattr(probe.Host, "sleep", lambda _self, _seconds: None)
+        return seam.main(gre_probe.main, args, check_mode=check_mode)
 
     return call
 
 
 def recorded(fixture: str, host: str) -> tuple[dict[str, t.Any], Replay, dict[str, t.Any]]:
-    record = load(fixture)["hosts"][host]
-    return record["params"], Replay(record["calls"]), record["result"]
+    """The params, the conversation and the result of ``host``'s run in fixtures/probe/FIXTURE.json."""
+    record = load(f"probe/{fixture}")
+    (index,) = [i for i, run in enumerate(record["runs"]) if run["description"] == host]
+    run = record["runs"][index]
+    return run["params"], Replay.of(record, run=index), run["result"]
 
 
 def without_timing(result: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -115,7 +73,7 @@ def test_main_returns_the_evidence_it_returned_on_the_lab(run, fixture, check_mo
     result = run(params, replay, check_mode=check_mode)
     assert result.pop("changed") is False
     assert without_timing(result) == without_timing(expected)
-    assert replay.calls == [], "every recorded command and read was made"
+    replay.assert_done()  # every recorded command and read was made
 
 
 def test_the_host_firewall_fault_shows_the_rule_and_its_counter(run):
@@ -166,14 +124,15 @@ def test_a_healthy_tunnel_has_every_ping_answered_and_gre_both_ways(run):
     ],
 )
 def test_bad_options_fail_before_anything_runs(run, args, message):
-    replay = Replay([])
+    replay = Replay()
     result = run(dict({"tunnels": [{"name": "gre-b", "remote": "198.51.100.1"}]}, **args), replay)
     assert result["failed"] and result["msg"] == message
 
 
 def test_a_failing_read_fails_naming_the_command(run):
     replay = Replay(
-        [{"run": probe.READ_LINKS, "stdin": None, "rc": 1, "stdout": "", "stderr": "Cannot open netlink socket"}]
+        [{"argv": probe.READ_LINKS, "stdin": None, "rc": 1, "stdout": "", "stderr": "Cannot open netlink socket"}],
+        ordered=True,
     )
     result = run({"tunnels": []}, replay)
     assert result["failed"]
@@ -184,8 +143,8 @@ def test_a_failing_read_fails_naming_the_command(run):
 
 
 def recorded_output(fixture: str, argv: list[str]) -> str:
-    calls = load(fixture)["hosts"]["node4"]["calls"]
-    return next(call["stdout"] for call in calls if call.get("run") == argv)
+    (run,) = [run for run in load(f"probe/{fixture}")["runs"] if run["description"] == "node4"]
+    return next(call["stdout"] for call in run["calls"] if call.get("argv") == argv)
 
 
 def test_iptables_save_rules_that_drop():
@@ -204,22 +163,19 @@ def test_iptables_save_policies_and_negations():
     assert reject["negated_sources"] and not probe.drops_gre_from(reject, "198.51.100.4")  # tcp only
 
 
-def nft_netns(name: str) -> tuple[dict[str, t.Any], Replay]:
-    """nft-netns.json (fixtures/probe/nft_netns.py: a network namespace of a newer kernel), and a host answering ``name``."""
-    fixture = load("nft-netns")
-    read = fixture[name]
-    call = {
-        "run": read["command"].split(),
-        "stdin": None,
-        "rc": read["rc"],
-        "stdout": read["stdout"],
-        "stderr": read["stderr"],
-    }
-    return fixture, Replay([call])
+def nft_netns() -> Replay:
+    """The host state of nft-netns.json (fixtures/probe/nft_netns.py: a network namespace of a newer kernel)."""
+    return Replay.of(load("probe/nft-netns"))
+
+
+def printed(host: Replay, argv: list[str]) -> str:
+    """What ``argv`` printed on ``host``."""
+    _rc, out, _err = host.run(argv)
+    return out
 
 
 def test_nft_rules_that_drop():
-    _fixture, replay = nft_netns("nft_json")
+    replay = nft_netns()
     rules = probe.nft_drops(_nft.read(t.cast(probe.Host, replay)))
     assert [rule["rule"] for rule in rules] == [
         "ip saddr 203.0.113.3 ip protocol gre counter drop",
@@ -250,10 +206,10 @@ def test_nft_rules_that_drop():
 
 
 def test_nft_rules_are_put_in_nfts_own_words():
-    fixture, replay = nft_netns("nft_json")
+    replay = nft_netns()
     tables = _nft.read(t.cast(probe.Host, replay))
-    printed = re.sub(r"counter packets \d+ bytes \d+", "counter", fixture["nft_list_ruleset"]["stdout"])
-    lines = [line.strip() for line in printed.splitlines()]
+    ruleset = re.sub(r"counter packets \d+ bytes \d+", "counter", printed(replay, ["nft", "list", "ruleset"]))
+    lines = [line.strip() for line in ruleset.splitlines()]
     rules = [rule for table in tables.values() for chain in table["chains"].values() for rule in chain["rules"]]
     readable = [rule for rule in rules if not _nft.uses_xt(rule)]
     assert len(rules) == 11 and len(readable) == 10
@@ -262,17 +218,18 @@ def test_nft_rules_are_put_in_nfts_own_words():
 
 def test_a_failing_nft_is_a_firewall_error_not_a_failure():
     replay = Replay(
-        [{"run": _nft.READ, "stdin": None, "rc": 1, "stdout": "", "stderr": "Error: cache initialization failed\n"}]
+        [{"argv": _nft.READ, "stdin": None, "rc": 1, "stdout": "", "stderr": "Error: cache initialization failed\n"}],
+        which={"nft": True},
     )
     found = probe.read_firewall(t.cast(probe.Host, replay), set())
     assert found == {"rules": [], "errors": ["nft --json list ruleset failed: Error: cache initialization failed"]}
 
 
 def test_iptables_nft_save_is_read_like_legacy():
-    fixture, _replay = nft_netns("nft_json")
-    (rule,) = probe.iptables_drops(fixture["iptables_nft_save"]["stdout"], "iptables-nft", 4)
+    replay = nft_netns()
+    (rule,) = probe.iptables_drops(printed(replay, ["iptables-nft-save", "-c"]), "iptables-nft", 4)
     assert probe.drops_gre_from(rule, "203.0.113.9") and not probe.drops_gre_from(rule, "203.0.113.3")
-    conntrack, gre = probe.iptables_drops(fixture["ip6tables_nft_save"]["stdout"], "ip6tables-nft", 6)
+    conntrack, gre = probe.iptables_drops(printed(replay, ["ip6tables-nft-save", "-c"]), "ip6tables-nft", 6)
     assert probe.drops_gre_from(conntrack, "2001:db8:9::1")  # no protocol, no source: a candidate
     assert probe.drops_gre_from(gre, "2001:db8:9::1") and not probe.drops_gre_from(gre, "2001:db8:8::1")
 
