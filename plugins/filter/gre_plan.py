@@ -68,14 +68,6 @@ description:
     and both ends' underlay MTUs."
 positional: _input, groups, host
 options:
-  _input:
-    description: The inventory's C(hostvars).
-    type: dict
-    required: true
-  groups:
-    description: The inventory's C(groups).
-    type: dict
-    required: true
   host:
     description: The host to plan, normally C(inventory_hostname). A host without links gets no tunnels.
     type: str
@@ -86,91 +78,9 @@ options:
         (checked with a digest of them).
     type: dict
     required: true
-  links:
-    description:
-      - Explicit links (the role's C(gre_mesh_links)). Each is a list of two names (inventory hosts or names of
-        O(external_peers)), or a dict with C(hosts) (the two names) and any of the per-link settings C(mode),
-        C(key), C(ttl), C(mtu), C(subnet) (an IPv4 network, /31 or shorter) and C(subnet6) (an IPv6 network,
-        /127 or shorter).
-      - A link for a pair that O(full_mesh) or O(hub_spoke) also links gives that link its per-link settings;
-        listing one pair twice here is an error.
-    type: list
-    elements: raw
-  full_mesh:
-    description: Groups whose hosts are all linked with each other (the role's C(gre_mesh_full_mesh)).
-    type: list
-    elements: str
-  hub_spoke:
-    description:
-      - Hub-and-spoke topologies (the role's C(gre_mesh_hub_spoke)), each a dict with C(hubs) and C(spokes),
-        two group names; every hub is linked with every spoke. A host in both groups is an error.
-    type: list
-    elements: dict
-  external_peers:
-    description:
-      - Unmanaged peers outside the inventory (the role's C(gre_mesh_external_peers)), each a dict with C(name),
-        C(address) (its public underlay address) and optionally C(local) (the address it sends from, default
-        C(address)), C(id), C(short_name), C(mtu) (its underlay MTU, for the tunnel MTU of its links) and
-        C(interfaces). Link them with O(links). Their side of each tunnel is in the result of
-        P(linuxnet.gre.gre_plan_check#filter).
-      - "C(interfaces) names the peer's own interfaces, for a peer that already has its tunnels (made by hand,
-        C({hosta: gre1})): a dict from an inventory host the peer links to, to the name of the peer's interface
-        for it. Default C(gre-<host>) (as the hosts' names are made). It changes only the peer's side; the
-        managed host still names its interface C(gre-<peer>). A host the peer has no link with, a name the
-        kernel refuses, or two tunnels of the peer with one name are errors."
-    type: list
-    elements: dict
-  pool:
-    description:
-      - IPv4 pool of the inner subnets (the role's C(gre_mesh_pool)). Empty for no IPv4 inner addresses; then
-        O(pool6) must be set.
-      - It must not contain any underlay address, nor overlap 127.0.0.0/8 (loopback), 169.254.0.0/16
-        (link-local, where clouds answer metadata requests at 169.254.169.254), 224.0.0.0/4 (multicast) or
-        240.0.0.0/4 (reserved); nor may a link's C(subnet).
-    type: str
-    default: 10.0.0.0/16
-  prefix:
-    description: Prefix length of each link's IPv4 subnet (the role's C(gre_mesh_prefix)).
-    type: int
-    choices: [30, 31]
-    default: 30
-  pool6:
-    description:
-      - IPv6 pool of the inner subnets (the role's C(gre_mesh_pool6)), for IPv6 addresses alongside IPv4 ones.
-      - It must not overlap ::1, fe80::/10 (link-local, which the kernel gives every interface itself) or ff00::/8
-        (multicast); nor may a link's C(subnet6).
-    type: str
-  prefix6:
-    description: Prefix length of each link's IPv6 subnet (the role's C(gre_mesh_prefix6)).
-    type: int
-    choices: [126, 127]
-    default: 127
-  mode:
-    description:
-      - Tunnel mode of links without their own (the role's C(gre_mesh_mode)). V(gre) and V(gretap) need IPv4
-        underlay addresses on both ends, V(ip6gre) and V(ip6gretap) IPv6 ones.
-    type: str
-    choices: [gre, gretap, ip6gre, ip6gretap]
-    default: gre
-  ttl:
-    description: TTL of the outer packets of links without their own (the role's C(gre_mesh_ttl)).
-    type: int
-    default: 255
-  key:
-    description:
-      - GRE key of links without their own (the role's C(gre_mesh_key)), a number or a dotted quad.
-      - Default is no key, except where one is needed (see above).
-    type: str
-  mtu:
-    description:
-      - MTU of the tunnels of links without their own (the role's C(gre_mesh_mtu)). It must fit the underlay MTUs
-        that are known (see above).
-      - Default is the smaller underlay MTU of the link's two ends less the GRE overhead (see above), or the
-        kernel's choice when either is unknown.
-    type: int
+extends_documentation_fragment:
+  - linuxnet.gre.topology
 notes:
-  - The topology settings (O(links), O(full_mesh), O(hub_spoke), O(external_peers), the pools and the defaults) are
-    the same for every host; keep them in C(group_vars/all) or in the play.
   - The variables read from C(hostvars) are C(gre_mesh_id), C(gre_mesh_public), C(gre_mesh_local),
     C(gre_mesh_short_name), C(gre_mesh_underlay_mtu), C(ansible_host) and the facts C(ansible_default_ipv4) and
     C(ansible_default_ipv6).

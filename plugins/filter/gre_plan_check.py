@@ -35,14 +35,6 @@ description:
   - How ids, addresses, interface names, keys and MTUs are chosen is described in P(linuxnet.gre.gre_plan#filter).
 positional: _input, groups
 options:
-  _input:
-    description: The inventory's C(hostvars).
-    type: dict
-    required: true
-  groups:
-    description: The inventory's C(groups).
-    type: dict
-    required: true
   hosts:
     description:
       - The hosts to plan, normally C(ansible_play_batch). Each gets an entry in RV(_value.hosts), with no tunnels
@@ -75,56 +67,8 @@ options:
         argument specs and the ranges the modules accept, so that one host's bad value fails the play before any
         host changes, not that host alone.
     type: dict
-  links:
-    description: Explicit links; see O(linuxnet.gre.gre_plan#filter:links).
-    type: list
-    elements: raw
-  full_mesh:
-    description: Groups to link as full meshes; see O(linuxnet.gre.gre_plan#filter:full_mesh).
-    type: list
-    elements: str
-  hub_spoke:
-    description: Hub-and-spoke topologies; see O(linuxnet.gre.gre_plan#filter:hub_spoke).
-    type: list
-    elements: dict
-  external_peers:
-    description: Unmanaged peers outside the inventory; see O(linuxnet.gre.gre_plan#filter:external_peers).
-    type: list
-    elements: dict
-  pool:
-    description: IPv4 pool of the inner subnets; see O(linuxnet.gre.gre_plan#filter:pool).
-    type: str
-    default: 10.0.0.0/16
-  prefix:
-    description: Prefix length of each link's IPv4 subnet.
-    type: int
-    choices: [30, 31]
-    default: 30
-  pool6:
-    description: IPv6 pool of the inner subnets.
-    type: str
-  prefix6:
-    description: Prefix length of each link's IPv6 subnet.
-    type: int
-    choices: [126, 127]
-    default: 127
-  mode:
-    description: Tunnel mode of links without their own.
-    type: str
-    choices: [gre, gretap, ip6gre, ip6gretap]
-    default: gre
-  ttl:
-    description: TTL of the outer packets of links without their own.
-    type: int
-    default: 255
-  key:
-    description: GRE key of links without their own; see O(linuxnet.gre.gre_plan#filter:key).
-    type: str
-  mtu:
-    description:
-      - MTU of the tunnels of links without their own; default is computed from the underlay MTUs, see
-        O(linuxnet.gre.gre_plan#filter:mtu).
-    type: int
+extends_documentation_fragment:
+  - linuxnet.gre.topology
 notes:
   - The result holds every planned host's tunnels, so its size grows with the number of links (a 150-host full
     mesh has 22350 tunnels), and Ansible handles a large result slowly. With O(plans=false) it holds none, and each
@@ -144,7 +88,7 @@ EXAMPLES = r"""
            hub_spoke=[{'hubs': 'hubs', 'spokes': 'branches'}],
            links=[['hub1', 'datacenter']],
            external_peers=[{'name': 'datacenter', 'address': '198.51.100.250', 'id': 900}],
-           pool='10.32.0.0/12') }}
+           pool='10.32.0.0/11') }}
   run_once: true
 
 - name: Build each host's tunnels
@@ -177,24 +121,9 @@ _value:
       sample: {hosts: 2, links: 1, external_peers: 0}
     hosts:
       description:
-        - For each host of O(hosts), its tunnels and its peers, as P(linuxnet.gre.gre_plan#filter) returns them
-          (see there). Empty with O(plans=false).
+        - For each host of O(hosts) by name, its tunnels and its peers, as P(linuxnet.gre.gre_plan#filter) returns
+          them (RV(linuxnet.gre.gre_plan#filter:_value), with a sample). Empty with O(plans=false).
       type: dict
-      sample:
-        hosta:
-          tunnels:
-            - name: gre-hostb
-              mode: gre
-              local: 10.128.0.11
-              remote: 34.44.203.186
-              ttl: 255
-              addresses: [10.0.0.1/30]
-              state: present
-          peers:
-            - interface: gre-hostb
-              peer: hostb
-              external: false
-              addresses: [10.0.0.2]
     external_peers:
       description: For each external peer with links, what to configure on it by hand.
       type: dict
@@ -214,9 +143,10 @@ _value:
           type: list
           elements: str
           sample:
-            - ip link add name gre-hosta type gre local 198.51.100.250 remote 203.0.113.1 ttl 255
+            - ip link add name gre-hosta mtu 1400 type gre remote 203.0.113.1 local 198.51.100.250 ttl 255 tos 0x00
+              pmtudisc ikey 42 okey 42
             - ip link set dev gre-hosta up
-            - ip address add 10.0.0.2/30 dev gre-hosta
+            - ip address add 10.0.0.146/30 dev gre-hosta
     nodes:
       description:
         - Each node's id, public address, interface name (on its peers), whether it is an external peer, and its

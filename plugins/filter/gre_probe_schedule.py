@@ -148,6 +148,7 @@ from ansible_collections.linuxnet.gre.plugins.plugin_utils._probe_schedule impor
 
 NAME = "gre_probe_schedule"
 SCHEDULE_KEYS = tuple(field.name for field in dataclasses.fields(ProbeSchedule))
+Number = t.TypeVar("Number", int, float)
 
 
 def gre_probe_schedule(
@@ -198,27 +199,27 @@ def earlier_schedule(schedule: t.Any) -> dict[str, t.Any]:
 
 def number(name: str, value: t.Any) -> float:
     """A number of seconds; also from a string, as extra vars (-e) give them."""
-    if not isinstance(value, bool):
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            pass
-        else:
-            if math.isfinite(seconds):
-                return seconds
-    raise AnsibleFilterError(f"{NAME}: {name} must be a number, not {value!r}")
+    seconds = converted(value, float)
+    if seconds is None or not math.isfinite(seconds):
+        raise AnsibleFilterError(f"{NAME}: {name} must be a number, not {value!r}")
+    return seconds
 
 
 def whole_number(name: str, value: t.Any) -> int:
-    if not isinstance(value, bool):
-        try:
-            whole = int(value)
-        except (TypeError, ValueError):
-            pass
-        else:
-            if whole == number(name, value):
-                return whole
-    raise AnsibleFilterError(f"{NAME}: {name} must be a whole number, not {value!r}")
+    whole = converted(value, int)
+    if whole is None or whole != converted(value, float):
+        raise AnsibleFilterError(f"{NAME}: {name} must be a whole number, not {value!r}")
+    return whole
+
+
+def converted(value: t.Any, kind: t.Callable[[t.Any], Number]) -> Number | None:
+    """``value`` as an int or a float (``kind``), also from a string; None when it is no such number (or a bool)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return kind(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 class FilterModule:

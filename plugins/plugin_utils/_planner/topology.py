@@ -44,6 +44,17 @@ def is_list(value: t.Any) -> bool:
     return isinstance(value, c.Sequence) and not isinstance(value, (str, bytes))
 
 
+def items_of(variable: str, value: t.Any, shape: str, problems: Problems) -> list[tuple[str, t.Any]]:
+    """The items of a list setting, each with its name (``gre_mesh_links[0]``): none when it is not set, and a
+    problem when it is not a list (``shape`` says what it must be)."""
+    if value is None:
+        return []
+    if not is_list(value):
+        problems.add(f"{variable}: must be {shape}")
+        return []
+    return [(f"{variable}[{number}]", item) for number, item in enumerate(value)]
+
+
 def expand_topology(
     groups: t.Mapping[str, t.Sequence[str]],
     is_host: t.Callable[[str], bool],
@@ -78,15 +89,8 @@ def add_explicit_links(
     problems: Problems,
     scope: Scope | None,
 ) -> None:
-    if links is None:
-        return
-    if not is_list(links):
-        problems.add(
-            "gre_mesh_links: must be a list of links, each two host names or a dict with `hosts` and per-link settings"
-        )
-        return
-    for number, item in enumerate(links):
-        origin = f"gre_mesh_links[{number}]"
+    shape = "a list of links, each two host names or a dict with `hosts` and per-link settings"
+    for origin, item in items_of("gre_mesh_links", links, shape, problems):
         if scope is not None and not mentions(item, scope.node):
             continue
         ends, overrides = parse_link_item(origin, item, problems)
@@ -148,9 +152,14 @@ def parse_link_item(origin: str, item: t.Any, problems: Problems) -> tuple[list[
 def group_members(
     groups: t.Mapping[str, t.Sequence[str]], variable: str, group: t.Any, problems: Problems
 ) -> list[str] | None:
-    """The hosts of a group, sorted and without repeats (so that links do not depend on the inventory's order)."""
+    """The hosts of a group (members_of), or None, and a problem, when there is no such group."""
     if not group_exists(groups, variable, group, problems):
         return None
+    return members_of(groups, group)
+
+
+def members_of(groups: t.Mapping[str, t.Sequence[str]], group: str) -> list[str]:
+    """The hosts of a group, sorted and without repeats (so that links do not depend on the inventory's order)."""
     return sorted(set(groups[group]))
 
 
@@ -181,17 +190,11 @@ def add_full_meshes(
     problems: Problems,
     scope: Scope | None,
 ) -> None:
-    if full_mesh is None:
-        return
-    if not is_list(full_mesh):
-        problems.add("gre_mesh_full_mesh: must be a list of group names")
-        return
-    for number, group in enumerate(full_mesh):
-        variable = f"gre_mesh_full_mesh[{number}]"
+    for variable, group in items_of("gre_mesh_full_mesh", full_mesh, "a list of group names", problems):
         origin = f"gre_mesh_full_mesh group {group!r}"
         if scope is not None:
             if group_exists(groups, variable, group, problems) and group in scope.groups:
-                for member in sorted(set(groups[group])):
+                for member in members_of(groups, group):
                     add_generated(result, scope.node, member, origin)
             continue
         members = group_members(groups, variable, group, problems)
@@ -207,13 +210,8 @@ def add_hub_spokes(
     problems: Problems,
     scope: Scope | None,
 ) -> None:
-    if hub_spoke is None:
-        return
-    if not is_list(hub_spoke):
-        problems.add("gre_mesh_hub_spoke: must be a list of dicts, each with `hubs` and `spokes` (group names)")
-        return
-    for number, item in enumerate(hub_spoke):
-        variable = f"gre_mesh_hub_spoke[{number}]"
+    shape = "a list of dicts, each with `hubs` and `spokes` (group names)"
+    for variable, item in items_of("gre_mesh_hub_spoke", hub_spoke, shape, problems):
         if not isinstance(item, c.Mapping) or sorted(item) != sorted(HUB_SPOKE_KEYS):
             problems.add(
                 f"{variable}: must be a dict with exactly the keys hubs and spokes (group names), not {item!r}"
@@ -257,9 +255,9 @@ def hub_spoke_sides(
     if hub and spoke:
         return [scope.node], [scope.node]
     if hub:
-        return [scope.node], sorted(set(groups[item["spokes"]]))
+        return [scope.node], members_of(groups, item["spokes"])
     if spoke:
-        return sorted(set(groups[item["hubs"]])), [scope.node]
+        return members_of(groups, item["hubs"]), [scope.node]
     return None
 
 

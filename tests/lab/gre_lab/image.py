@@ -192,6 +192,38 @@ _ROOTFS_HOOK = (
 )
 
 
+def _mmdebstrap(packages: tuple[str, ...], hook: str, output: str) -> list[str]:
+    """The mmdebstrap command line of an image or a container root filesystem: Debian SUITE with PACKAGES, finished
+    by the shell HOOK, written to OUTPUT."""
+    return [
+        "mmdebstrap",
+        "--mode=" + ("root" if os.geteuid() == 0 else "unshare"),
+        "--variant=apt",
+        "--include=" + ",".join(packages),
+        '--aptopt=Acquire::Languages "none"',
+        *DPKG_EXCLUDES,
+        "--customize-hook=" + hook,
+        SUITE,
+        output,
+        debian_mirror(),
+    ]
+
+
+def _run_mmdebstrap(command: list[str], made: Path, env: dict[str, str] | None = None) -> None:
+    """Run COMMAND, its output on our stderr; it must make the file MADE."""
+    result = subprocess.run(command, env=env, stdout=sys.stderr, check=False)
+    if result.returncode != 0 or not made.exists():
+        raise RuntimeError(f"mmdebstrap failed (exit {result.returncode}); its output is above")
+
+
+def _publish(partial: Path, cached: Path) -> None:
+    """Put a finished build in the cache, read-only (a backing file must never change under the guests'
+    copy-on-write layers), and remove the older recipes of the same name."""
+    partial.chmod(0o444)
+    partial.rename(cached)
+    _remove_stale(keep=cached)
+
+
 def build_rootfs(packages: tuple[str, ...], force: bool = False) -> Path:
     """A container root filesystem (Debian, PACKAGES) as a tarball, cached by its recipe like images."""
     tarball = rootfs_path(packages)
@@ -201,32 +233,15 @@ def build_rootfs(packages: tuple[str, ...], force: bool = False) -> Path:
     tarball.parent.mkdir(parents=True, exist_ok=True)
     partial = tarball.with_suffix(".partial.tar")
     partial.unlink(missing_ok=True)
-    command = [
-        "mmdebstrap",
-        "--mode=" + ("root" if os.geteuid() == 0 else "unshare"),
-        "--variant=apt",
-        "--include=" + ",".join(packages),
-        '--aptopt=Acquire::Languages "none"',
-        *DPKG_EXCLUDES,
-        "--customize-hook=" + _ROOTFS_HOOK,
-        SUITE,
-        str(partial),
-        debian_mirror(),
-    ]
+    command = _mmdebstrap(packages, _ROOTFS_HOOK, str(partial))
     print(f"lab: building container rootfs {tarball.name} with mmdebstrap", flush=True)
     started = time.monotonic()
     try:
-        result = subprocess.run(command, stdout=sys.stderr, check=False)
-        if result.returncode != 0 or not partial.exists():
-            raise RuntimeError(f"mmdebstrap failed (exit {result.returncode}); its output is above")
+        _run_mmdebstrap(command, partial)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    partial.chmod(0o444)
-    partial.rename(tarball)
-    for stale in tarball.parent.glob("ctroot-" + "?" * 16 + ".tar"):
-        if stale != tarball and not _in_use(stale):
-            stale.unlink()
+    _publish(partial, tarball)
     print(f"lab: container rootfs built in {time.monotonic() - started:.1f} s: {tarball}", flush=True)
     return tarball
 
@@ -243,10 +258,11 @@ def _in_use(image: Path) -> bool:
     return False
 
 
-def _remove_stale_images(keep: Path) -> None:
-    """Images of older recipes of the same flavour go, unless a running lab still boots from one."""
-    flavour = keep.name[: -len("-0123456789abcdef.img")]
-    for stale in keep.parent.glob(f"{glob.escape(flavour)}-" + "?" * 16 + ".img"):
+def _remove_stale(keep: Path) -> None:
+    """Images or container root filesystems of older recipes of the same flavour (the name before the recipe's
+    digest) go, unless a running lab still uses one."""
+    flavour = keep.name[: -len("-0123456789abcdef" + keep.suffix)]
+    for stale in keep.parent.glob(f"{glob.escape(flavour)}-" + "?" * 16 + keep.suffix):
         if stale != keep and not _in_use(stale):
             stale.unlink()
 
@@ -262,18 +278,7 @@ def build(force: bool = False, packages: tuple[str, ...] = (), container_rootfs:
     image.parent.mkdir(parents=True, exist_ok=True)
     partial = image.with_suffix(".partial")
     partial.unlink(missing_ok=True)
-    command = [
-        "mmdebstrap",
-        "--mode=" + ("root" if os.geteuid() == 0 else "unshare"),
-        "--variant=apt",
-        "--include=" + ",".join((*PACKAGES, *packages)),
-        '--aptopt=Acquire::Languages "none"',
-        *DPKG_EXCLUDES,
-        "--customize-hook=" + _customize_script(packages, rootfs),
-        SUITE,
-        "/dev/null",
-        debian_mirror(),
-    ]
+    command = _mmdebstrap((*PACKAGES, *packages), _customize_script(packages, rootfs), "/dev/null")
     print(f"lab: building {image.name} with mmdebstrap (about a minute)", flush=True)
     started = time.monotonic()
     # Without root, mmdebstrap's hooks run as a subordinate uid that cannot write to the user's
@@ -283,9 +288,7 @@ def build(force: bool = False, packages: tuple[str, ...] = (), container_rootfs:
         staging.chmod(0o777)
     target = partial if staging is None else staging / "image"
     try:
-        result = subprocess.run(command, env=dict(os.environ, LAB_IMAGE=str(target)), stdout=sys.stderr, check=False)
-        if result.returncode != 0 or not target.exists():
-            raise RuntimeError(f"mmdebstrap failed (exit {result.returncode}); its output is above")
+        _run_mmdebstrap(command, target, env=dict(os.environ, LAB_IMAGE=str(target)))
         if staging is not None:
             subprocess.run(["cp", "--sparse=always", str(target), str(partial)], check=True)
     except BaseException:
@@ -294,9 +297,7 @@ def build(force: bool = False, packages: tuple[str, ...] = (), container_rootfs:
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
-    partial.chmod(0o444)  # a backing file must never change under the guests' copy-on-write layers
-    partial.rename(image)
-    _remove_stale_images(keep=image)
+    _publish(partial, image)
     print(f"lab: image built in {time.monotonic() - started:.1f} s: {image}", flush=True)
     return image
 

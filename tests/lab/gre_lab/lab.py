@@ -43,25 +43,22 @@ def mgmt_link(slot: int, index: int) -> tuple[str, str]:
     return f"{ipaddress.ip_address(base + 1)}/30", f"{ipaddress.ip_address(base + 2)}/30"
 
 
+def veth(end: str, *configure: str) -> list[str]:
+    """`ip -batch` lines of a veth pair: END stays in the namespace, set up by the lines CONFIGURE; ENDg, up, goes
+    to a guest."""
+    return [f"link add {end} type veth peer name {end}g", *configure, f"link set {end}g up"]
+
+
 @dataclass
 class Lab:
     directory: Path
 
-    @property
-    def state_file(self) -> Path:
-        return self.directory / "state.json"
-
-    @property
-    def inventory(self) -> Path:
-        return self.directory / "inventory.yml"
-
-    @property
-    def ssh_config(self) -> Path:
-        return self.directory / "ssh_config"
-
-    @property
-    def key(self) -> Path:
-        return self.directory / "id_ed25519"
+    def __post_init__(self) -> None:
+        # The lab's files in its directory, besides the guests' disks and logs.
+        self.state_file = self.directory / "state.json"
+        self.inventory = self.directory / "inventory.yml"
+        self.ssh_config = self.directory / "ssh_config"
+        self.key = self.directory / "id_ed25519"
 
     def state(self) -> dict[str, Any] | None:
         try:
@@ -104,20 +101,11 @@ class Lab:
         nics: dict[str, list[str]] = {}
         for index, host in enumerate(topology.hosts, 1):
             mgmt = f"m{index}"
-            batch += [
-                f"link add {mgmt} type veth peer name {mgmt}g",
-                f"address add {mgmt_link(slot, index)[0]} dev {mgmt}",
-                f"link set {mgmt} up",
-                f"link set {mgmt}g up",
-            ]
+            batch += veth(mgmt, f"address add {mgmt_link(slot, index)[0]} dev {mgmt}", f"link set {mgmt} up")
             nics[host.name] = [f"{mgmt}g"]
             for number, nic in enumerate(host.nics, 1):
                 port = f"u{index}n{number}"
-                batch += [
-                    f"link add {port} type veth peer name {port}g",
-                    f"link set {port} master {segments[nic.segment]} up",
-                    f"link set {port}g up",
-                ]
+                batch += veth(port, f"link set {port} master {segments[nic.segment]} up")
                 nics[host.name].append(f"{port}g")
         script = (
             "set -e; ip link set lo up; "

@@ -9,6 +9,7 @@ ansible-playbook on localhost to check run_once and --limit end to end.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import os
@@ -23,6 +24,7 @@ import yaml
 from ansible.errors import AnsibleFilterError
 from ansible.inventory.manager import InventoryManager
 from ansible.parsing.dataloader import DataLoader
+from ansible.utils.plugin_docs import add_fragments
 from ansible.vars.hostvars import HostVars
 from ansible.vars.manager import VariableManager
 
@@ -30,6 +32,9 @@ from ansible_collections.linuxnet.gre.plugins.filter import gre_plan as plugin
 from ansible_collections.linuxnet.gre.plugins.filter import gre_plan_check as check_plugin
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import DEFAULTS
 
+from ..plugin_utils.planner.inventories import SEED_TUNNELS
+
+# hosta and hostb are the seed's (SEED there), their local addresses given, not from facts.
 INVENTORY = {
     "all": {
         "children": {
@@ -69,15 +74,7 @@ def test_plans_from_ansible_hostvars(tmp_path: pathlib.Path) -> None:
     )
     assert sorted(check["hosts"]) == ["hosta", "hostb"]
     hosta = plugin.gre_plan(hostvars, groups, "hosta", check=check, links=LINKS)
-    assert hosta["tunnels"][0] == {
-        "name": "gre-hostb",
-        "mode": "gre",
-        "local": "10.128.0.11",
-        "remote": "34.44.203.186",
-        "ttl": 255,
-        "addresses": ["10.0.0.1/30"],
-        "state": "present",
-    }
+    assert hosta["tunnels"][0] == SEED_TUNNELS["hosta"]
     assert hosta["tunnels"][1]["remote"] == "198.51.100.3"
     assert plugin.gre_plan(hostvars, groups, "hostb", check=check, links=LINKS) == check["hosts"]["hostb"]
     assert check["hosts"]["hostb"]["tunnels"][0]["local"] == "10.128.0.12"
@@ -153,6 +150,29 @@ def test_filters_are_registered() -> None:
     assert check_plugin.FilterModule().filters() == {"gre_plan_check": check_plugin.gre_plan_check}
 
 
+class CollectionFragments:
+    """Ansible's doc fragment loader for this collection's fragments, imported as the filters are here."""
+
+    def get(self, name: str) -> t.Any:
+        collection, _, fragment = name.rpartition(".")
+        if collection != "linuxnet.gre":
+            return None
+        try:
+            module = importlib.import_module(f"ansible_collections.linuxnet.gre.plugins.doc_fragments.{fragment}")
+        except ImportError:
+            return None
+        found = module.ModuleDocFragment()
+        found.ansible_name = name
+        return found
+
+
+def merged_documentation(module: t.Any) -> dict[str, t.Any]:
+    """A filter's DOCUMENTATION with its doc fragments merged, by ansible-doc's own code."""
+    documentation = yaml.safe_load(module.DOCUMENTATION)
+    add_fragments(documentation, module.__file__, fragment_loader=CollectionFragments())
+    return documentation
+
+
 @pytest.mark.parametrize(
     ("module", "function", "positional", "returned"),
     [
@@ -168,7 +188,7 @@ def test_filters_are_registered() -> None:
 def test_documentation_covers_every_option(
     module: t.Any, function: t.Callable[..., t.Any], positional: str, returned: set[str]
 ) -> None:
-    documentation = yaml.safe_load(module.DOCUMENTATION)
+    documentation = merged_documentation(module)
     parameters = inspect.signature(function).parameters
     own = [name for name, parameter in parameters.items() if parameter.kind is not inspect.Parameter.VAR_KEYWORD]
     # The topology settings come as keywords, checked against the planner's one table of them.
@@ -185,10 +205,13 @@ def test_documentation_covers_every_option(
 
 
 def test_both_filters_document_the_settings_alike() -> None:
-    plan_options = yaml.safe_load(plugin.DOCUMENTATION)["options"]
-    check_options = yaml.safe_load(check_plugin.DOCUMENTATION)["options"]
+    plan_options = merged_documentation(plugin)["options"]
+    check_options = merged_documentation(check_plugin)["options"]
     for name in DEFAULTS:
         assert {**plan_options[name], "description": None} == {**check_options[name], "description": None}, name
+    # They come from one doc fragment; neither filter documents a setting of its own.
+    for module in (plugin, check_plugin):
+        assert not set(DEFAULTS) & set(yaml.safe_load(module.DOCUMENTATION)["options"]), module.__name__
 
 
 @pytest.mark.parametrize(("function", "args"), [(plugin.gre_plan, ("hosta",)), (check_plugin.gre_plan_check, ())])

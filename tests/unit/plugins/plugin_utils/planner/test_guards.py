@@ -11,18 +11,9 @@ from __future__ import annotations
 
 import typing as t
 
-import pytest
-
-from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import MeshError
-from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import plan_mesh
+from .inventories import plan, problem
 
 GROUPS = {"all": ["hosta", "hostb", "hub"], "spokes": ["hosta", "hostb"], "hubs": ["hub"]}
-
-
-def problem(hostvars: t.Mapping[str, t.Any], **settings: t.Any) -> str:
-    with pytest.raises(MeshError) as caught:
-        plan_mesh(hostvars, GROUPS, **settings)
-    return str(caught.value)
 
 
 def test_two_linked_hosts_with_one_public_address_are_refused() -> None:
@@ -31,7 +22,7 @@ def test_two_linked_hosts_with_one_public_address_are_refused() -> None:
         "hosta": {"gre_mesh_public": "198.51.100.1", "gre_mesh_local": "203.0.113.1"},
         "hostb": {"ansible_host": "198.51.100.1", "gre_mesh_local": "198.51.100.1"},
     }
-    assert problem(hostvars, links=[["hosta", "hostb"]]) == (
+    assert problem(hostvars, GROUPS, links=[["hosta", "hostb"]]) == (
         "link hosta <-> hostb (gre_mesh_links[0]): host hosta and host hostb have the same public address "
         "198.51.100.1 (hosta: gre_mesh_public, hostb: ansible_host), so each end would send GRE to itself or its own "
         "NAT address; give each its own gre_mesh_public, the address its peers reach it at"
@@ -44,7 +35,7 @@ def test_a_public_address_that_is_the_peers_own_local_address_is_refused() -> No
         "hosta": {"gre_mesh_public": "198.51.100.7", "gre_mesh_local": "203.0.113.1"},
         "hostb": {"ansible_host": "198.51.100.1", "gre_mesh_local": "198.51.100.7"},
     }
-    assert problem(hostvars, links=[["hosta", "hostb"]]) == (
+    assert problem(hostvars, GROUPS, links=[["hosta", "hostb"]]) == (
         "link hosta <-> hostb (gre_mesh_links[0]): host hostb would send GRE to 198.51.100.7, the public address of "
         "host hosta (gre_mesh_public), which is hostb's own local address (gre_mesh_local); give hosta its own "
         "gre_mesh_public, the address its peers reach it at"
@@ -58,7 +49,7 @@ def test_a_host_that_claims_another_hosts_own_address_is_refused_even_unlinked()
         "hosta": {"gre_mesh_public": "198.51.100.1", "gre_mesh_local": "203.0.113.1"},
         "hostb": {"ansible_host": "198.51.100.1", "gre_mesh_local": "198.51.100.1"},
     }
-    assert problem(hostvars, hub_spoke=[{"hubs": "hubs", "spokes": "spokes"}]) == (
+    assert problem(hostvars, GROUPS, hub_spoke=[{"hubs": "hubs", "spokes": "spokes"}]) == (
         "host hosta: its public address 198.51.100.1 (gre_mesh_public) is the address host hostb sends from "
         "(gre_mesh_local); give hosta its own gre_mesh_public. Hosts share a public address only behind one NAT "
         "address, which none of them sends from"
@@ -71,6 +62,6 @@ def test_two_spokes_behind_one_nat_address_still_work_with_keys() -> None:
         "hosta": {"ansible_host": "198.51.100.1", "gre_mesh_local": "10.1.0.1"},
         "hostb": {"ansible_host": "198.51.100.1", "gre_mesh_local": "10.1.0.2"},
     }
-    result = plan_mesh(hostvars, GROUPS, hub_spoke=[{"hubs": "hubs", "spokes": "spokes"}])
+    result = plan(hostvars, GROUPS, hub_spoke=[{"hubs": "hubs", "spokes": "spokes"}])
     # Ids 0, 1 and 9: link numbers 36 and 37, keys 37 and 38.
     assert sorted(tunnel.get("key") for tunnel in result["hosts"]["hub"]["tunnels"]) == ["37", "38"]

@@ -20,38 +20,11 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired impor
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner import nodes
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import MeshError, Node
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.nodes import interface_name
-from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import check_mesh, plan_host, plan_mesh
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import check_mesh, plan_host
+
+from .inventories import LINKED, PAIR, from_facts, pair_with_mtus, plain, plan, problem
 
 ROLE = pathlib.Path(__file__).resolve().parents[5] / "roles" / "gre_mesh"
-
-
-def plain(public: str, **extra: t.Any) -> dict[str, t.Any]:
-    """A host without NAT: it sends from the address its peers send to."""
-    return {"ansible_host": public, "gre_mesh_local": public, **extra}
-
-
-def with_mtu(public: str, mtu: int | None = None, **extra: t.Any) -> dict[str, t.Any]:
-    """A host whose local address and underlay MTU (when given) come from facts."""
-    fact: dict[str, t.Any] = {"address": public}
-    if mtu is not None:
-        fact["mtu"] = mtu
-    return {"ansible_host": public, "ansible_facts": {"default_ipv4": fact}, **extra}
-
-
-PAIR = {"hosta": plain("203.0.113.1"), "hostb": plain("198.51.100.1")}
-LINKED: dict[str, t.Any] = {"links": [["hosta", "hostb"]]}
-
-
-def plan(hostvars: dict[str, dict[str, t.Any]], groups: dict[str, list[str]] | None = None, **kwargs: t.Any) -> dict:
-    groups = dict(groups or {})
-    groups.setdefault("all", sorted(hostvars))
-    return plan_mesh(hostvars, groups, **kwargs)
-
-
-def problem(hostvars: dict[str, dict[str, t.Any]], groups: dict[str, list[str]] | None = None, **kwargs: t.Any) -> str:
-    with pytest.raises(MeshError) as caught:
-        plan(hostvars, groups, **kwargs)
-    return str(caught.value)
 
 
 def names(result: dict[str, t.Any], host: str) -> list[str]:
@@ -581,10 +554,6 @@ def test_a_group_that_is_not_there_names_the_closest(
     assert problem(PAIR, groups, **settings) == message
 
 
-def mtu_pair(mtu_a: int | None, mtu_b: int | None) -> dict[str, dict[str, t.Any]]:
-    return {"hosta": with_mtu("203.0.113.1", mtu_a), "hostb": with_mtu("198.51.100.1", mtu_b)}
-
-
 FIX = "or unset it to have the MTU follow the underlay"
 
 
@@ -592,7 +561,7 @@ FIX = "or unset it to have the MTU follow the underlay"
     ("hostvars", "settings", "message"),
     [
         pytest.param(
-            mtu_pair(9000, 1500),
+            pair_with_mtus(9000, 1500),
             {"mtu": 9000},
             "link hosta <-> hostb (gre_mesh_links[0]): gre_mesh_mtu: 9000 does not fit the underlay MTUs (host hosta: "
             "9000, ansible_default_ipv4.mtu; host hostb: 1500, ansible_default_ipv4.mtu): gre adds 24 bytes, so the "
@@ -600,7 +569,7 @@ FIX = "or unset it to have the MTU follow the underlay"
             id="gre_mesh_mtu 9000 over 1500",
         ),
         pytest.param(
-            mtu_pair(1500, 1500),
+            pair_with_mtus(1500, 1500),
             {"links": [{"hosts": ["hosta", "hostb"], "mtu": 1476, "key": 5}]},
             "link hosta <-> hostb (gre_mesh_links[0]): gre_mesh_links[0].mtu: 1476 does not fit the underlay MTUs "
             "(host hosta: 1500, ansible_default_ipv4.mtu; host hostb: 1500, ansible_default_ipv4.mtu): gre with a key "
@@ -609,8 +578,8 @@ FIX = "or unset it to have the MTU follow the underlay"
         ),
         pytest.param(
             {
-                "hosta": with_mtu("203.0.113.1", 1500),
-                "hostb": with_mtu("198.51.100.1", None, gre_mesh_underlay_mtu=1400),
+                "hosta": from_facts("203.0.113.1", 1500),
+                "hostb": from_facts("198.51.100.1", None, gre_mesh_underlay_mtu=1400),
             },
             {"mode": "gretap", "mtu": 1400},
             "link hosta <-> hostb (gre_mesh_links[0]): gre_mesh_mtu: 1400 does not fit the underlay MTUs (host hosta: "
@@ -619,7 +588,7 @@ FIX = "or unset it to have the MTU follow the underlay"
             id="gretap, gre_mesh_underlay_mtu",
         ),
         pytest.param(
-            mtu_pair(9000, None),
+            pair_with_mtus(9000, None),
             {"mtu": 9000},
             "link hosta <-> hostb (gre_mesh_links[0]): gre_mesh_mtu: 9000 does not fit the underlay MTUs (host hosta: "
             "9000, ansible_default_ipv4.mtu; host hostb: unknown): gre adds 24 bytes, so the largest tunnel MTU that "
@@ -627,7 +596,7 @@ FIX = "or unset it to have the MTU follow the underlay"
             id="one end known",
         ),
         pytest.param(
-            {"hosta": with_mtu("203.0.113.1", 1500)},
+            {"hosta": from_facts("203.0.113.1", 1500)},
             {
                 "links": [{"hosts": ["hosta", "dc"], "mtu": 1450}],
                 "external_peers": [{"name": "dc", "address": "198.51.100.250", "mtu": 1400}],
@@ -649,9 +618,9 @@ def test_a_given_mtu_must_fit_the_known_underlay(
 def test_an_automatic_key_counts_when_the_given_mtu_is_checked() -> None:
     """site2 and site3 share an address: their links to the hub get keys, and 4 bytes more overhead."""
     hostvars = {
-        "hub": with_mtu("203.0.113.1", 1500, gre_mesh_id=0),
-        "site2": with_mtu("198.51.100.1", 1500, gre_mesh_local="192.168.1.2"),
-        "site3": with_mtu("198.51.100.1", 1500, gre_mesh_local="192.168.1.3"),
+        "hub": from_facts("203.0.113.1", 1500, gre_mesh_id=0),
+        "site2": from_facts("198.51.100.1", 1500, gre_mesh_local="192.168.1.2"),
+        "site3": from_facts("198.51.100.1", 1500, gre_mesh_local="192.168.1.3"),
     }
     message = problem(hostvars, links=[["hub", "site2"], ["hub", "site3"]], mtu=1476)
     assert message.splitlines()[0] == (
@@ -665,9 +634,9 @@ def test_an_automatic_key_counts_when_the_given_mtu_is_checked() -> None:
 @pytest.mark.parametrize(
     ("hostvars", "mtu"),
     [
-        pytest.param(mtu_pair(1500, 1500), 1476, id="exactly what fits"),
-        pytest.param(mtu_pair(9000, 9000), 8976, id="jumbo frames"),
-        pytest.param(mtu_pair(None, None), 9000, id="nothing known, nothing to check"),
+        pytest.param(pair_with_mtus(1500, 1500), 1476, id="exactly what fits"),
+        pytest.param(pair_with_mtus(9000, 9000), 8976, id="jumbo frames"),
+        pytest.param(pair_with_mtus(None, None), 9000, id="nothing known, nothing to check"),
     ],
 )
 def test_a_given_mtu_that_fits_is_taken(hostvars: dict[str, dict[str, t.Any]], mtu: int) -> None:

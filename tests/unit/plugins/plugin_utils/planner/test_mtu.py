@@ -1,7 +1,7 @@
 # Copyright (c) linuxnet.gre contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The planner's tunnel MTUs (module_utils/_mesh_mtu): the GRE overheads as Linux computes them, and every rule.
+"""The planner's tunnel MTUs (plugin_utils/_planner/mtu.py): the GRE overheads as Linux computes them, and every rule.
 
 The overheads were measured on a lab guest (user-mode-linux, Debian's kernel 6.1.176, iproute2
 6.1.0) with the script ``MEASURE`` below; ``CAPTURE`` is its output, verbatim. To measure again:
@@ -20,8 +20,11 @@ import typing as t
 import pytest
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._constants import KEY_OVERHEAD, OVERHEAD, overhead
-from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import MeshError
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import check_mesh, plan_host, plan_mesh
+
+from .inventories import LINKED, from_facts, pair_with_mtus
+from .inventories import plan as whole_plan
+from .inventories import problem as refused
 
 MEASURE = r"""
 #!/bin/sh
@@ -110,25 +113,12 @@ def test_the_overheads_are_what_the_kernel_computes() -> None:
 
 
 # Hosts without NAT, their underlay MTU from facts (as the role gathers them) unless said otherwise.
-def node(public: str, mtu: t.Any = None, **extra: t.Any) -> dict[str, t.Any]:
-    version = 6 if ":" in public else 4
-    fact: dict[str, t.Any] = {"address": public}
-    if mtu is not None:
-        fact["mtu"] = mtu
-    return {"ansible_host": public, "ansible_facts": {f"default_ipv{version}": fact}, **extra}
-
-
-def pair(mtu_a: t.Any = 1500, mtu_b: t.Any = 1500, **extra_b: t.Any) -> dict[str, dict[str, t.Any]]:
-    return {"hosta": node("203.0.113.1", mtu_a), "hostb": node("198.51.100.1", mtu_b, **extra_b)}
-
-
-PAIR6 = {"hosta": node("2001:db8:1::1", 1500), "hostb": node("2001:db8:2::1", 1480)}
-LINK = [["hosta", "hostb"]]
+PAIR6 = {"hosta": from_facts("2001:db8:1::1", 1500), "hostb": from_facts("2001:db8:2::1", 1480)}
 
 
 def plan(hostvars: dict[str, dict[str, t.Any]], **settings: t.Any) -> dict[str, t.Any]:
-    settings.setdefault("links", LINK)
-    return plan_mesh(hostvars, {"all": sorted(hostvars)}, **settings)
+    """The plan of the link hosta <-> hostb, unless ``settings`` give other links."""
+    return whole_plan(hostvars, **{**LINKED, **settings})
 
 
 def mtus(hostvars: dict[str, dict[str, t.Any]], **settings: t.Any) -> tuple[t.Any, t.Any]:
@@ -138,27 +128,25 @@ def mtus(hostvars: dict[str, dict[str, t.Any]], **settings: t.Any) -> tuple[t.An
 
 
 def problem(hostvars: dict[str, dict[str, t.Any]], **settings: t.Any) -> str:
-    with pytest.raises(MeshError) as caught:
-        plan(hostvars, **settings)
-    return str(caught.value)
+    return refused(hostvars, **{**LINKED, **settings})
 
 
 @pytest.mark.parametrize(
     ("hostvars", "settings", "mtu"),
     [
-        pytest.param(pair(), {}, 1476, id="gre"),
-        pytest.param(pair(), {"key": 7}, 1472, id="gre with a key"),
-        pytest.param(pair(), {"mode": "gretap"}, 1462, id="gretap"),
-        pytest.param(pair(), {"mode": "gretap", "key": "0.0.0.7"}, 1458, id="gretap with a key"),
+        pytest.param(pair_with_mtus(), {}, 1476, id="gre"),
+        pytest.param(pair_with_mtus(), {"key": 7}, 1472, id="gre with a key"),
+        pytest.param(pair_with_mtus(), {"mode": "gretap"}, 1462, id="gretap"),
+        pytest.param(pair_with_mtus(), {"mode": "gretap", "key": "0.0.0.7"}, 1458, id="gretap with a key"),
         pytest.param(PAIR6, {"mode": "ip6gre"}, 1428, id="ip6gre"),
         pytest.param(PAIR6, {"mode": "ip6gre", "key": 7}, 1424, id="ip6gre with a key"),
         pytest.param(PAIR6, {"mode": "ip6gretap"}, 1414, id="ip6gretap"),
         pytest.param(PAIR6, {"mode": "ip6gretap", "key": 7}, 1410, id="ip6gretap with a key"),
-        pytest.param(pair(1500, 1400), {}, 1376, id="the smaller end: the router's far side"),
-        pytest.param(pair(1400, 9000), {}, 1376, id="the smaller end, either one"),
-        pytest.param(pair(9001, 9001), {"mode": "gretap"}, 8963, id="jumbo frames"),
-        pytest.param(pair(65535, 65535), {"key": 7}, 65507, id="at most what the kernel takes"),
-        pytest.param(pair("1500", "1400"), {}, 1376, id="MTUs as strings"),
+        pytest.param(pair_with_mtus(1500, 1400), {}, 1376, id="the smaller end: the router's far side"),
+        pytest.param(pair_with_mtus(1400, 9000), {}, 1376, id="the smaller end, either one"),
+        pytest.param(pair_with_mtus(9001, 9001), {"mode": "gretap"}, 8963, id="jumbo frames"),
+        pytest.param(pair_with_mtus(65535, 65535), {"key": 7}, 65507, id="at most what the kernel takes"),
+        pytest.param(pair_with_mtus("1500", "1400"), {}, 1376, id="MTUs as strings"),
     ],
 )
 def test_the_mtu_is_the_smaller_underlay_mtu_less_the_overhead(
@@ -170,17 +158,17 @@ def test_the_mtu_is_the_smaller_underlay_mtu_less_the_overhead(
 @pytest.mark.parametrize(
     "hostvars",
     [
-        pytest.param(pair(1500, None), id="no MTU in one end's facts"),
-        pytest.param(pair(None, None), id="none in either"),
+        pytest.param(pair_with_mtus(1500, None), id="no MTU in one end's facts"),
+        pytest.param(pair_with_mtus(None, None), id="none in either"),
         pytest.param(
             {
-                "hosta": node("203.0.113.1", 1500),
+                "hosta": from_facts("203.0.113.1", 1500),
                 "hostb": {"ansible_host": "198.51.100.1", "gre_mesh_local": "198.51.100.1"},
             },
             id="no facts",
         ),
-        pytest.param(pair(1500, True), id="not a number"),
-        pytest.param(pair(1500, 20), id="below 68"),
+        pytest.param(pair_with_mtus(1500, True), id="not a number"),
+        pytest.param(pair_with_mtus(1500, 20), id="below 68"),
     ],
 )
 def test_an_unknown_underlay_mtu_leaves_the_mtu_to_the_kernel(hostvars: dict[str, dict[str, t.Any]]) -> None:
@@ -191,7 +179,7 @@ def test_an_unknown_underlay_mtu_leaves_the_mtu_to_the_kernel(hostvars: dict[str
 
 def test_only_the_family_of_the_link_counts() -> None:
     """gre takes the IPv4 default interface's MTU; the IPv6 one does not matter to it, nor the other way round."""
-    hostvars = pair()
+    hostvars = pair_with_mtus()
     hostvars["hosta"]["ansible_facts"]["default_ipv6"] = {"address": "2001:db8:1::1", "mtu": 1280}
     assert mtus(hostvars) == (1476, 1476)
     hostvars6 = {name: dict(values) for name, values in PAIR6.items()}
@@ -213,7 +201,7 @@ def test_only_the_family_of_the_link_counts() -> None:
     ],
 )
 def test_underlay_mtu_sources(variables: dict[str, t.Any], mtu: int) -> None:
-    hostvars = pair()
+    hostvars = pair_with_mtus()
     hostvars["hostb"].update(variables)
     assert mtus(hostvars) == (mtu, mtu)
 
@@ -232,20 +220,20 @@ def test_gre_mesh_underlay_mtu_without_facts() -> None:
         pytest.param({"mtu": 1300}, 1300, id="gre_mesh_mtu"),
         pytest.param({"links": [{"hosts": ["hosta", "hostb"], "mtu": 1350}]}, 1350, id="the link's own"),
         pytest.param({"links": [{"hosts": ["hosta", "hostb"], "mtu": 1350}], "mtu": 1300}, 1350, id="the link's first"),
-        # Not above what the underlay takes: test_mesh_inputs.py, test_a_given_mtu_must_fit_the_known_underlay.
+        # Not above what the underlay takes: test_inputs.py, test_a_given_mtu_must_fit_the_known_underlay.
     ],
 )
 def test_an_explicit_mtu_wins(settings: dict[str, t.Any], mtu: int) -> None:
-    assert mtus(pair(1500, 1400), **settings) == (mtu, mtu)
+    assert mtus(pair_with_mtus(1500, 1400), **settings) == (mtu, mtu)
 
 
 def test_an_automatic_key_counts_too() -> None:
     """Two hosts behind one NAT address: their links to the hub get keys, so 4 bytes more overhead."""
     hostvars = {
-        "hub": node("203.0.113.1", 1500, gre_mesh_id=0),
-        "site2": node("198.51.100.1", 1500, gre_mesh_local="192.168.1.2"),
-        "site3": node("198.51.100.1", 1500, gre_mesh_local="192.168.1.3"),
-        "site4": node("198.51.100.4", 1500),
+        "hub": from_facts("203.0.113.1", 1500, gre_mesh_id=0),
+        "site2": from_facts("198.51.100.1", 1500, gre_mesh_local="192.168.1.2"),
+        "site3": from_facts("198.51.100.1", 1500, gre_mesh_local="192.168.1.3"),
+        "site4": from_facts("198.51.100.4", 1500),
     }
     links = [["hub", "site2"], ["hub", "site3"], ["hub", "site4"]]
     result = plan(hostvars, links=links)["hosts"]
@@ -260,7 +248,7 @@ def test_an_automatic_key_counts_too() -> None:
 
 
 def test_external_peers_give_their_mtu() -> None:
-    hostvars = {"hosta": node("203.0.113.1", 1500)}
+    hostvars = {"hosta": from_facts("203.0.113.1", 1500)}
     external = {"name": "dc", "address": "198.51.100.250", "id": 9}
     links = [["hosta", "dc"]]
     assert "mtu" not in plan(hostvars, links=links, external_peers=[external])["hosts"]["hosta"]["tunnels"][0]
@@ -271,10 +259,10 @@ def test_external_peers_give_their_mtu() -> None:
 
 
 def test_the_check_carries_each_nodes_underlay_mtus_for_gre_plan() -> None:
-    hostvars = pair(1500, 1400)
-    hostvars["hostc"] = node("2001:db8:3::1", 1280)
-    hostvars["hostd"] = node("2001:db8:4::1")
-    links = [*LINK, {"hosts": ["hostc", "hostd"], "mode": "ip6gre"}]
+    hostvars = pair_with_mtus(1500, 1400)
+    hostvars["hostc"] = from_facts("2001:db8:3::1", 1280)
+    hostvars["hostd"] = from_facts("2001:db8:4::1")
+    links = [*LINKED["links"], {"hosts": ["hostc", "hostd"], "mode": "ip6gre"}]
     groups = {"all": sorted(hostvars)}
     check = check_mesh(hostvars, groups, links=links)
     assert check["nodes"] == {
@@ -290,43 +278,43 @@ def test_the_check_carries_each_nodes_underlay_mtus_for_gre_plan() -> None:
 
 def test_gre_plan_takes_the_mtus_from_the_check_not_from_facts_it_reads() -> None:
     """Both ends of a link agree even when one host's facts changed since the check: the check decides."""
-    hostvars = pair(1500, 1400)
+    hostvars = pair_with_mtus(1500, 1400)
     groups = {"all": sorted(hostvars)}
-    check = check_mesh(hostvars, groups, links=LINK)
+    check = check_mesh(hostvars, groups, **LINKED)
     hostvars["hosta"]["ansible_facts"]["default_ipv4"]["mtu"] = 1300
-    assert plan_host(hostvars, groups, "hosta", check, links=LINK)["tunnels"][0]["mtu"] == 1376
+    assert plan_host(hostvars, groups, "hosta", check, **LINKED)["tunnels"][0]["mtu"] == 1376
 
 
 def test_a_check_without_underlay_mtus_leaves_them_to_the_kernel() -> None:
     """A node table of four fields (a check from before MTUs were planned): the MTUs are unknown."""
-    hostvars = pair(1500, 1400)
+    hostvars = pair_with_mtus(1500, 1400)
     groups = {"all": sorted(hostvars)}
-    check = check_mesh(hostvars, groups, links=LINK)
+    check = check_mesh(hostvars, groups, **LINKED)
     old = {**check, "nodes": {name: entry[:4] for name, entry in check["nodes"].items()}}
-    assert "mtu" not in plan_host(hostvars, groups, "hosta", old, links=LINK)["tunnels"][0]
+    assert "mtu" not in plan_host(hostvars, groups, "hosta", old, **LINKED)["tunnels"][0]
 
 
 ERRORS = [
     pytest.param(
-        pair(1500, 1400, gre_mesh_underlay_mtu="jumbo"),
+        pair_with_mtus(1500, 1400, gre_mesh_underlay_mtu="jumbo"),
         {},
         "host hostb: gre_mesh_underlay_mtu: 'jumbo' is not a number from 68 to 65535",
         id="gre_mesh_underlay_mtu not a number",
     ),
     pytest.param(
-        pair(1500, 1400, gre_mesh_underlay_mtu=65536),
+        pair_with_mtus(1500, 1400, gre_mesh_underlay_mtu=65536),
         {},
         "host hostb: gre_mesh_underlay_mtu: 65536 is not a number from 68 to 65535",
         id="gre_mesh_underlay_mtu too large",
     ),
     pytest.param(
-        {"hosta": node("203.0.113.1", 1500)},
+        {"hosta": from_facts("203.0.113.1", 1500)},
         {"links": [["hosta", "dc"]], "external_peers": [{"name": "dc", "address": "198.51.100.250", "mtu": "big"}]},
         "gre_mesh_external_peers[0].mtu: 'big' is not a number from 68 to 65535",
         id="external peer mtu",
     ),
     pytest.param(
-        pair(1500, 1300),
+        pair_with_mtus(1500, 1300),
         {"pool6": "fd00::/64"},
         "link hosta <-> hostb (gre_mesh_links[0]): the tunnel MTU from the underlay MTUs (host hosta: 1500, "
         "ansible_default_ipv4.mtu; host hostb: 1300, ansible_default_ipv4.mtu) less 24 for gre: 1276 is below 1280, "
@@ -336,8 +324,8 @@ ERRORS = [
     ),
     pytest.param(
         {
-            "hosta": node("2001:db8:1::1", 1500),
-            "hostb": node("2001:db8:2::1", 1500, gre_mesh_underlay_mtu=1330),
+            "hosta": from_facts("2001:db8:1::1", 1500),
+            "hostb": from_facts("2001:db8:2::1", 1500, gre_mesh_underlay_mtu=1330),
         },
         {"mode": "ip6gretap", "key": 1, "pool": "", "pool6": "fd00::/64"},
         "link hosta <-> hostb (gre_mesh_links[0]): the tunnel MTU from the underlay MTUs (host hosta: 1500, "
@@ -347,7 +335,7 @@ ERRORS = [
         id="too small for IPv6 inside, keyed ip6gretap",
     ),
     pytest.param(
-        pair(90, 1500),
+        pair_with_mtus(90, 1500),
         {"mode": "gretap"},
         "link hosta <-> hostb (gre_mesh_links[0]): the tunnel MTU from the underlay MTUs (host hosta: 90, "
         "ansible_default_ipv4.mtu; host hostb: 1500, ansible_default_ipv4.mtu) less 38 for gretap: 52 is outside "
@@ -365,7 +353,7 @@ def test_errors_name_the_link_and_both_underlay_mtus(
 
 
 def test_an_explicit_mtu_keeps_its_own_error() -> None:
-    assert problem(pair(1500, 1300), pool6="fd00::/64", mtu=1000) == (
+    assert problem(pair_with_mtus(1500, 1300), pool6="fd00::/64", mtu=1000) == (
         "link hosta <-> hostb (gre_mesh_links[0]): gre_mesh_mtu: 1000 is below 1280, the minimum for IPv6 addresses "
         "such as fd00::/127"
     )

@@ -18,43 +18,7 @@ from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.nodes import derive_id
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import check_mesh, plan_host, plan_mesh
 
-
-def host(public: str | None = None, local: str | None = None, **extra: t.Any) -> dict[str, t.Any]:
-    """A host's variables: ansible_host as the public address, gre_mesh_local as the local one."""
-    result: dict[str, t.Any] = dict(extra)
-    if public is not None:
-        result["ansible_host"] = public
-    if local is not None:
-        result["gre_mesh_local"] = local
-    return result
-
-
-def plain(public: str) -> dict[str, t.Any]:
-    """A host without NAT: it sends from the address its peers send to."""
-    return host(public, public)
-
-
-def plan(hostvars: t.Mapping[str, t.Any], groups: dict[str, list[str]] | None = None, **kwargs: t.Any) -> dict:
-    groups = dict(groups or {})
-    groups.setdefault("all", sorted(hostvars))
-    return plan_mesh(hostvars, groups, **kwargs)
-
-
-def tunnels(result: dict, name: str) -> dict[str, dict[str, t.Any]]:
-    return {tunnel["name"]: tunnel for tunnel in result["hosts"][name]["tunnels"]}
-
-
-def problem(hostvars: dict[str, dict[str, t.Any]], groups: dict[str, list[str]] | None = None, **kwargs: t.Any) -> str:
-    with pytest.raises(MeshError) as caught:
-        plan(hostvars, groups, **kwargs)
-    return str(caught.value)
-
-
-# The seed: HostA and HostB on GCP, each sending from its private address to the other's public one.
-SEED = {
-    "hosta": {"ansible_host": "34.27.138.140", "ansible_facts": {"default_ipv4": {"address": "10.128.0.11"}}},
-    "hostb": {"ansible_host": "34.44.203.186", "ansible_facts": {"default_ipv4": {"address": "10.128.0.12"}}},
-}
+from .inventories import LINKED, PAIR, SEED, SEED_TUNNELS, host, plain, plan, problem, tunnels
 
 
 def test_seed_gets_the_seed_addresses_and_sends_from_the_private_address() -> None:
@@ -62,31 +26,11 @@ def test_seed_gets_the_seed_addresses_and_sends_from_the_private_address() -> No
     assert result == {
         "hosts": {
             "hosta": {
-                "tunnels": [
-                    {
-                        "name": "gre-hostb",
-                        "mode": "gre",
-                        "local": "10.128.0.11",
-                        "remote": "34.44.203.186",
-                        "ttl": 255,
-                        "addresses": ["10.0.0.1/30"],
-                        "state": "present",
-                    }
-                ],
+                "tunnels": [SEED_TUNNELS["hosta"]],
                 "peers": [{"interface": "gre-hostb", "peer": "hostb", "external": False, "addresses": ["10.0.0.2"]}],
             },
             "hostb": {
-                "tunnels": [
-                    {
-                        "name": "gre-hosta",
-                        "mode": "gre",
-                        "local": "10.128.0.12",
-                        "remote": "34.27.138.140",
-                        "ttl": 255,
-                        "addresses": ["10.0.0.2/30"],
-                        "state": "present",
-                    }
-                ],
+                "tunnels": [SEED_TUNNELS["hostb"]],
                 "peers": [{"interface": "gre-hosta", "peer": "hosta", "external": False, "addresses": ["10.0.0.1"]}],
             },
         },
@@ -399,10 +343,6 @@ def test_an_external_peer_gets_what_gre_tunnel_would_run_without_the_managed_ali
     module = [f"ip {line}" for _name, line in changes.plan(wanted_tunnels({"tunnels": entries}), {}, purge=False).steps]
     assert peer["commands"] == [line.replace(f' alias "{MANAGED_ALIAS}"', "") for line in module]
     assert not any(MANAGED_ALIAS in line for line in peer["commands"])
-
-
-PAIR = {"hosta": plain("203.0.113.1"), "hostb": plain("198.51.100.1")}
-LINKED = {"links": [["hosta", "hostb"]]}
 
 
 def with_vars(name: str, **variables: t.Any) -> dict[str, dict[str, t.Any]]:
