@@ -12,8 +12,12 @@ details (command, stderr, interface) the helper attached.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import typing as t
+
+_WHITESPACE = re.compile(r"\s*")
 
 # Where the tools live on hosts whose PATH (a non-login shell's, sudo's) leaves out the sbin directories.
 SBIN = ["/sbin", "/usr/sbin"]
@@ -26,6 +30,14 @@ class GreError(Exception):
         super().__init__(msg)
         self.msg = msg
         self.details = details
+
+
+if t.TYPE_CHECKING:  # typing.Protocol needs Python 3.8; annotations alone name it on older hosts
+
+    class Runner(t.Protocol):
+        """Anything that runs commands as Host.run does (gre_tunnel's persistence Files too)."""
+
+        def run(self, argv: list[str], stdin: str | None = None) -> tuple[int, str, str]: ...
 
 
 class Host:
@@ -54,6 +66,44 @@ class Host:
 
     def exists(self, path: str) -> bool:
         return os.path.lexists(path)
+
+
+def output(host: Runner, argv: list[str], stdin: str | None = None) -> str:
+    """What a command printed; GreError naming it when it fails."""
+    rc, out, err = host.run(argv, stdin)
+    if rc != 0:
+        raise GreError(f"{' '.join(argv)} failed: {err.strip() or f'exit code {rc}'}", command=argv, stderr=err)
+    return out
+
+
+def read_json(host: Runner, argv: list[str], stdin: str | None = None) -> list[t.Any]:
+    """The JSON documents a command printed: one, or one per line of ``stdin`` for an ``ip -json -batch -``."""
+    text = output(host, argv, stdin).strip()
+    expected = len(stdin.splitlines()) if stdin is not None else 1
+    documents, error = json_documents(text)
+    if error is not None:
+        raise GreError(f"{' '.join(argv)} printed no JSON: {error}", command=argv, stdout=text) from error
+    if len(documents) != expected:
+        raise GreError(
+            f"{' '.join(argv)} printed {len(documents)} JSON documents, not {expected}", command=argv, stdout=text
+        )
+    return documents
+
+
+def json_documents(text: str) -> tuple[list[t.Any], ValueError | None]:
+    """The JSON documents one after another in ``text`` (``ip -json -batch`` prints one per command),
+    and the error that ended the reading early, if any."""
+    decoder = json.JSONDecoder()
+    documents: list[t.Any] = []
+    position = _WHITESPACE.match(text, 0).end()  # type: ignore[union-attr]
+    while position < len(text):
+        try:
+            document, end = decoder.raw_decode(text, position)
+        except ValueError as exc:
+            return documents, exc
+        documents.append(document)
+        position = _WHITESPACE.match(text, end).end()  # type: ignore[union-attr]
+    return documents, None
 
 
 def run_module(module: t.Any, work: t.Callable[[], dict[str, t.Any]]) -> None:

@@ -19,12 +19,10 @@ The host is reached through _host.Host alone; tests replace it with answers capt
 from __future__ import annotations
 
 import ipaddress
-import json
-import re
 import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils import _firewall
-from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import Host, output, read_json
 
 if t.TYPE_CHECKING:  # gre_tunnel's persistence asks through its Files, which has the same run and exists
     from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import Files
@@ -36,40 +34,10 @@ BATCH = ["ip", "-json", "-batch", "-"]
 BATCH_LINES = "route show default\naddress show\n"
 ROUTES6 = ["ip", "-json", "-6", "route", "show", "default"]
 ADDRESSES = ["ip", "-json", "address", "show"]
-WHITESPACE = re.compile(r"\s*")
 UNITS = ("systemd-networkd.service", "systemd-udevd.service")
 SYSTEMCTL = ["systemctl", "show", "--property=Id,ActiveState,UnitFileState", *UNITS]
 FAMILY = {4: "inet", 6: "inet6"}
 ENABLED = ("enabled", "enabled-runtime")
-
-
-def output(host: Host | Files, argv: list[str], stdin: str | None = None) -> str:
-    """What a command printed; GreError naming it when it fails."""
-    rc, out, err = host.run(argv, stdin)
-    if rc != 0:
-        raise GreError(f"{' '.join(argv)} failed: {err.strip() or f'exit code {rc}'}", command=argv, stderr=err)
-    return out
-
-
-def read_json(host: Host, argv: list[str], stdin: str | None = None) -> list[t.Any]:
-    """The JSON documents a command printed: one, or one per line of ``stdin`` for an ``ip -json -batch -``."""
-    text = output(host, argv, stdin).strip()
-    expected = len(stdin.splitlines()) if stdin is not None else 1
-    decoder = json.JSONDecoder()
-    documents: list[t.Any] = []
-    position = 0
-    try:
-        while position < len(text):
-            document, end = decoder.raw_decode(text, position)
-            documents.append(document)
-            position = WHITESPACE.match(text, end).end()  # type: ignore[union-attr]
-    except ValueError as exc:
-        raise GreError(f"{' '.join(argv)} printed no JSON: {exc}", command=argv, stdout=text) from exc
-    if len(documents) != expected:
-        raise GreError(
-            f"{' '.join(argv)} printed {len(documents)} JSON documents, not {expected}", command=argv, stdout=text
-        )
-    return documents
 
 
 def default_route(routes: list[dict[str, t.Any]]) -> dict[str, t.Any] | None:

@@ -22,7 +22,6 @@ real kernels.
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 import shlex
 import socket
@@ -73,13 +72,7 @@ class Host(_host.Host):
 
 def read_links(host: Host) -> tuple[dict[str, dict[str, t.Any]], dict[str, str]]:
     """Interfaces by name (kind, state, tunnel settings, counters), and the host's addresses -> interface."""
-    rc, out, err = host.run(READ_LINKS)
-    if rc != 0:
-        raise GreError(f"{' '.join(READ_LINKS)} failed: {err.strip()}", command=READ_LINKS, stderr=err)
-    try:
-        links = json.loads(out)
-    except ValueError as exc:
-        raise GreError(f"{' '.join(READ_LINKS)} printed no JSON: {exc}", command=READ_LINKS) from exc
+    (links,) = _host.read_json(host, READ_LINKS)
     interfaces, addresses = {}, {}
     for link in links:
         name = link["ifname"]
@@ -134,7 +127,7 @@ def read_routes(host: Host, lookups: list[tuple[str, str | None]]) -> dict[tuple
     lines = "".join(f"route get {dst}" + (f" from {src}" if src else "") + "\n" for dst, src in lookups)
     _rc, out, _err = host.run(ROUTE_BATCH, stdin=lines)
     by_dst: dict[str, list[str | None]] = {}
-    for route in json_documents(out):
+    for route in _host.json_documents(out)[0]:
         for entry in route if isinstance(route, list) else [route]:
             if isinstance(entry, dict) and "dst" in entry:
                 by_dst.setdefault(str(entry["dst"]), []).append(entry.get("dev"))
@@ -143,22 +136,6 @@ def read_routes(host: Host, lookups: list[tuple[str, str | None]]) -> dict[tuple
         if devices:
             found[(dst, src)] = devices.pop(0)
     return found
-
-
-def json_documents(text: str) -> list[t.Any]:
-    """Every JSON document in ``text`` (ip -json -batch prints one per command)."""
-    decoder, index = json.JSONDecoder(), 0
-    documents: list[t.Any] = []
-    while True:
-        while index < len(text) and text[index].isspace():
-            index += 1
-        if index >= len(text):
-            return documents
-        try:
-            document, index = decoder.raw_decode(text, index)
-        except ValueError:
-            return documents
-        documents.append(document)
 
 
 def read_rp_filter(host: Host, interface: str | None) -> int | None:

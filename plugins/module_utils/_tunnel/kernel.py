@@ -19,7 +19,7 @@ import re
 import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._constants import IPV6_MODES, MANAGED_ALIAS, MODES
-from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host, read_json
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import is_link_local_ipv6, sort_addresses
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import TOS_INHERIT, Interface, Tunnel
 
@@ -49,15 +49,7 @@ class Kernel:
         return self._host.exists(os.path.join(self.sys_module_dir, name))
 
     def read(self) -> dict[str, Interface]:
-        rc, out, err = self.run(READ_COMMAND)
-        if rc != 0:
-            raise GreError(f"{' '.join(READ_COMMAND)} failed: {err.strip()}", command=READ_COMMAND, stderr=err)
-        try:
-            links = json.loads(out)
-        except ValueError as exc:
-            raise GreError(
-                f"{' '.join(READ_COMMAND)} printed no JSON: {exc}", command=READ_COMMAND, stdout=out
-            ) from exc
+        (links,) = read_json(self, READ_COMMAND)
         return parse_interfaces(links)
 
     def pending_creations(self) -> list[str]:
