@@ -37,7 +37,8 @@ if t.TYPE_CHECKING:  # typing.Protocol needs Python 3.8; annotations alone name 
     class Runner(t.Protocol):
         """Anything that runs commands as Host.run does (gre_tunnel's persistence Files too)."""
 
-        def run(self, argv: list[str], stdin: str | None = None) -> tuple[int, str, str]: ...
+        def run(self, argv: list[str], stdin: str | None = None) -> tuple[int, str, str]:
+            """Run one command: its exit status, standard output and standard error."""
 
 
 class Host:

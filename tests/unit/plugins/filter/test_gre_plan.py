@@ -154,7 +154,7 @@ class CollectionFragments:
     """Ansible's doc fragment loader for this collection's fragments, imported as the filters are here."""
 
     def get(self, name: str) -> t.Any:
-        collection, _, fragment = name.rpartition(".")
+        collection, _dot, fragment = name.rpartition(".")
         if collection != "linuxnet.gre":
             return None
         try:

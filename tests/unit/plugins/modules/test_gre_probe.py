@@ -24,7 +24,7 @@ import typing as t
 import pytest
 
 from ansible_collections.linuxnet.gre.plugins.module_utils import _nft
-from ansible_collections.linuxnet.gre.plugins.module_utils._probe import probe as probe
+from ansible_collections.linuxnet.gre.plugins.module_utils._probe import probe
 from ansible_collections.linuxnet.gre.plugins.modules import gre_probe
 
 from .replay import Replay, Seam, load

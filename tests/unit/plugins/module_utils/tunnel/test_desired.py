@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import changes as planner
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import desired as desired
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import kernel as kernel
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import desired, kernel
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import Interface, Tunnel, Wanted
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.spec import defaults
 
