@@ -23,7 +23,8 @@ description:
     link-local addresses the kernel adds itself are left alone.
   - Reads the host's state with one C(ip -details -json address show) and applies all changes with one
     C(ip -batch -), whatever the number of tunnels. Loads the C(ip_gre) or C(ip6_gre) kernel module when a
-    tunnel of that family must be created and the module is not loaded yet.
+    tunnel of that family must be created and the module is not loaded yet. The one exception is a switch away
+    from O(persist=networkd) (see there), which may need a second read and a second batch.
   - With O(persist), also writes what brings the listed tunnels back at boot, in the same run.
   - "Needs root privileges (C(become: true))."
 requirements:
@@ -39,7 +40,12 @@ author:
 attributes:
   check_mode:
     support: full
-    description: Predicts exactly whether the host would change and which C(ip) commands would run; runs none that changes the host.
+    description:
+      - Predicts exactly whether the host would change and which C(ip) commands would run; runs none that changes the host.
+      - One thing it cannot predict - what systemd-networkd drops from the tunnels it lets go of when O(persist) switches
+        away from networkd, which the real run puts back (RV(changes[].action=restore)). Check mode names those tunnels
+        (RV(persisted.released)) and lists no restore; its RV(changed) is exact all the same, since such a switch
+        changes the boot files.
   diff_mode:
     support: full
     description:
@@ -228,6 +234,16 @@ options:
       - Whatever this option wrote before and is not wanted now is removed (the unit disabled first), so
         switching between the values, or listing no tunnels, leaves no stale file behind. A host where nothing
         changes costs a read of the files and runs no command.
+      - "A switch away from V(networkd) (to V(unit) or V(none)) removes the C(.network) file of tunnels that stay;
+        told to reload, systemd-networkd lets go of them (RV(persisted.released)), and with C(networkctl reload)
+        it deletes the addresses it configured there (systemd 252; a restart of networkd, without D-Bus, keeps
+        them). The module then waits, up to 10 seconds, until networkd's state of each such tunnel
+        (C(/run/systemd/netif/links/INDEX)) no longer names that file, reads the kernel again, and puts back what
+        is missing (addresses, link state, MTU) with one more C(ip -batch -), in the same run
+        (RV(changes[].action=restore)). If networkd still holds a tunnel after 10 seconds the run fails, naming it:
+        networkd could still drop its addresses after the run, and the next run puts back whatever it dropped.
+        A tunnel that a C(.network) file of someone else's matches is configured by networkd from that file
+        afterwards; the module puts its own addresses back and warns."
       - The files hold the tunnels as the run leaves them. A tunnel that exists and whose O(tunnels[].mtu) is not
         given is persisted with the MTU it has in the kernel, so it comes back with it; one created in this run
         without O(tunnels[].mtu), without an MTU (the kernel chooses again at boot) until the next run.
@@ -404,7 +420,7 @@ tunnels:
       type: bool
       sample: true
 changes:
-  description: What changed (or would change), one entry per tunnel that changed.
+  description: What changed (or would change), one entry per tunnel that changed (and one more per tunnel restored).
   returned: success
   type: list
   elements: dict
@@ -418,6 +434,8 @@ changes:
         - V(create), V(update) (in place), V(recreate) (deleted and created again, for a new mode or a dropped
           key or underlay device), V(delete), or V(adopt) (with O(adopt), the tunnels in RV(changes[].adopted),
           not created by this module, deleted and this one created in their place).
+        - V(restore) - the settings in RV(changes[].fields) put back by a second C(ip -batch) after systemd-networkd
+          let go of the tunnel and dropped them (see O(persist)); a second entry for a tunnel that has one already.
       type: str
       sample: update
     fields:
@@ -447,7 +465,8 @@ changes:
 commands:
   description:
     - The commands that ran (or would run, in check mode) to change the host, in order. The C(ip) ones ran
-      as one C(ip -batch -); the read command is not listed.
+      as one C(ip -batch -), those of a restore (RV(changes[].action=restore)) as a second one; the read
+      commands are not listed.
   returned: success
   type: list
   elements: str
@@ -482,6 +501,15 @@ persisted:
       type: list
       elements: str
       sample: [systemctl enable --no-reload linuxnet-gre.service]
+    released:
+      description:
+        - The listed tunnels whose C(.network) file this run removes while they stay, with systemd-networkd running
+          and told to reload - a switch away from O(persist=networkd). The module waits until networkd lets go of
+          them and puts back what it dropped (RV(changes[].action=restore)); in check mode, the tunnels it would
+          wait for.
+      type: list
+      elements: str
+      sample: [gre-hostb]
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -6,6 +6,14 @@
 
 Everything that can fail is decided before the host changes: the input, what the kernel's interfaces
 allow, and the persistence (prepared from the plan's settled tunnels, the ones the run leaves).
+
+One exception to "once": a switch away from networkd persistence releases the tunnels that stay
+(persist.wait_released), and networkd may drop what it configured on them when it reloads, after the
+batch. The run then waits until networkd has let go of them, reads the kernel again and puts back
+what is missing with one more batch (``restore`` in the changes). Check mode cannot know what
+networkd will drop (``networkctl reload`` drops the addresses, a restart of networkd keeps them, and
+other systemd versions may differ): it lists the released tunnels (``persisted.released``) and no
+restore, and its ``changed`` is exact all the same, since a switch changes the boot files.
 """
 
 from __future__ import annotations
@@ -16,7 +24,12 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.changes impor
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import wanted_tunnels
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.kernel import Kernel
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import Interface, Tunnel, absent_dict
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import Files, prepare
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import (
+    Files,
+    Persistence,
+    prepare,
+    wait_released,
+)
 
 
 def converge(
@@ -29,7 +42,8 @@ def converge(
 ) -> dict[str, t.Any]:
     """Make the host's GRE tunnels (and with ``persist``, their boot files) what ``params`` say. Raises GreError.
 
-    ``warn`` gets what the user should hear of although the run succeeds (``persist=auto`` on a host without systemd).
+    ``warn`` gets what the user should hear of although the run succeeds (``persist=auto`` on a host without systemd;
+    a released tunnel that networkd configures from a ``.network`` file of someone else's).
     """
     wanted = wanted_tunnels(params)
     interfaces = kernel.read()
@@ -58,10 +72,7 @@ def converge(
             commands.append(f"modprobe {name}")
     steps = todo.steps
     if steps and not check_mode:
-        creations = sorted({name for name, line in steps if line.startswith("link add ")})
-        if creations:
-            kernel.record_creations(creations)
-        kernel.apply([line for _name, line in steps], [name for name, _line in steps])
+        run_batch(kernel, steps)
     if (steps or pending) and not check_mode:
         kernel.clear_creations()
     result: dict[str, t.Any] = {
@@ -75,6 +86,10 @@ def converge(
     if persistence is not None:
         if persistence.changed and not check_mode:
             persistence.apply(files)
+            if persistence.released:
+                restored = restore_released(kernel, files, persistence, todo.settled, warn)
+                result["changes"] += [restore_change(change).as_dict() for change in restored.changes]
+                result["commands"] += [f"ip {line}" for _name, line in restored.steps]
         result["changed"] = result["changed"] or persistence.changed
         result["persisted"] = persistence.as_dict()
         if diff and persistence.diff:
@@ -99,3 +114,35 @@ def redo_interrupted(todo: Plan, leftovers: set[str], interfaces: dict[str, Inte
             todo.changes[:] = [
                 Change(c.name, "recreate", ("interrupted",)) if c.name == name else c for c in todo.changes
             ]
+
+
+def run_batch(kernel: Kernel, steps: list[tuple[str, str]]) -> None:
+    """One ip -batch of a plan's steps, the interfaces it creates noted first (Kernel.record_creations)."""
+    creations = sorted({name for name, line in steps if line.startswith("link add ")})
+    if creations:
+        kernel.record_creations(creations)
+    kernel.apply([line for _name, line in steps], [name for name, _line in steps])
+
+
+def restore_released(
+    kernel: Kernel, files: Files, persistence: Persistence, settled: list[Tunnel], warn: t.Callable[[str], None]
+) -> Plan:
+    """Put back what networkd dropped from the tunnels it let go of: wait for it, read again, one batch if needed.
+
+    The released tunnels are planned again as the run left them (``settled``: their MTU too, where the
+    user gave none), against a fresh read; nothing else is looked at (no purge).
+    """
+    for warning in wait_released(files, persistence):
+        warn(warning)
+    released = set(persistence.released)
+    again = plan([tunnel for tunnel in settled if tunnel.name in released], kernel.read(), purge=False)
+    if again.steps:
+        run_batch(kernel, again.steps)
+        kernel.clear_creations()
+    return again
+
+
+def restore_change(change: Change) -> Change:
+    """A change of the second batch: ``restore`` with the fields put back (another action, such as a tunnel
+    deleted meanwhile and created again, is reported as it is)."""
+    return Change(change.name, "restore", change.fields) if change.action == "update" else change

@@ -17,7 +17,13 @@ Whatever of these exists and is not wanted is removed. Everything is checked (``
 gre_tunnel changes the kernel; the files are written after (``Persistence.apply``), then one
 ``systemctl`` or ``networkctl`` call per thing that changed. A host where nothing changed costs a
 read of the files and no process. Files holds every path persistence touches (under ``root``, which tests
-point elsewhere); its commands go through the host seam, _host.Host.
+point elsewhere); its commands, and its reads of networkd's state, go through the host seam, _host.Host.
+
+A tunnel that stays while its ``.network`` file goes (a switch away from networkd) is *released*:
+told to reload, networkd stops managing it, and with ``networkctl reload`` it drops the addresses it
+configured there (systemd 252, measured: tests/unit/plugins/modules/fixtures/networkd/).
+``wait_released`` waits, bounded, until networkd's state for each such tunnel says it no longer
+holds it; gre_tunnel then puts back what is missing.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import fnmatch
 import glob
 import os
 import tempfile
+import time
 import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._constants import IPV6_MODES, MANAGED_ALIAS
@@ -59,6 +66,16 @@ UNIT = "linuxnet-gre.service"
 UNIT_FILE = f"/etc/systemd/system/{UNIT}"
 # What `systemctl enable` makes of the unit's [Install] section; its presence is "enabled".
 WANTS_LINK = f"/etc/systemd/system/multi-user.target.wants/{UNIT}"
+# networkd's state of each link it knows (ADMIN_STATE=, NETWORK_FILE=), by interface index.
+IFINDEX = "/sys/class/net/{name}/ifindex"
+LINK_STATE = "/run/systemd/netif/links/{ifindex}"
+# The states of a link networkd has not decided about yet (networkd-link.c's link_state_table).
+UNDECIDED = ("pending", "initialized", "configuring")
+# How long gre_tunnel waits for networkd to let go of released tunnels, and how often it looks.
+# Measured on the lab (systemd 252, tests/unit/plugins/modules/fixtures/networkd/README.md): let go
+# 0.15-0.31 s after `networkctl reload` started, 0.28-1.13 s after `systemctl restart` of networkd did.
+RELEASE_TIMEOUT = 10.0
+RELEASE_POLL = 0.1
 HEADER = "# Written by linuxnet.gre.gre_tunnel (persist: {mechanism}); its next run overwrites any edit.\n"
 
 UNIT_TEXT = f"""\
@@ -150,6 +167,18 @@ class Files:
         """systemctl or networkctl, through the host seam."""
         return self._host.run(argv, stdin)
 
+    def state(self, path: str) -> str | None:
+        """A file of the running system (/sys, networkd's /run/systemd/netif), through the host seam; not under root."""
+        return self._host.read_text(path)
+
+    @staticmethod
+    def clock() -> float:
+        return time.monotonic()
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds)
+
 
 def batch_lines(tunnels: list[Tunnel]) -> list[str]:
     """What gre_tunnel runs to create these tunnels on a host that has none of them: links, then addresses."""
@@ -240,6 +269,10 @@ def unit_files(tunnels: list[Tunnel]) -> dict[str, str]:
     return {BATCH: batch, UNIT_FILE: header + UNIT_TEXT}
 
 
+def network_file(name: str) -> str:
+    return f"{NETWORKD_DIR}/{PREFIX}-{name}.network"
+
+
 def wanted_files(mechanism: str, tunnels: list[Tunnel]) -> dict[str, str]:
     """Path -> content of what ``mechanism`` persists for these tunnels (none for no tunnels)."""
     if mechanism == "none" or not tunnels:
@@ -304,6 +337,9 @@ class Persistence:
     commands: list[list[str]]
     diff: list[dict[str, str]]
     warnings: list[str] = dataclasses.field(default_factory=list)
+    # Tunnels that stay while their .network file goes, with networkd running and told to reload:
+    # networkd lets go of them, and may drop what it configured there (wait_released).
+    released: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -342,6 +378,7 @@ class Persistence:
             "written": sorted(self.write),
             "removed": self.remove,
             "commands": [" ".join(argv) for argv in self.commands],
+            "released": self.released,
         }
 
 
@@ -390,6 +427,7 @@ def prepare(
     if mechanism == "networkd" and tunnels and not networkd_works(state):
         raise GreError(f"persist: networkd: {PERSIST_PROBLEMS['networkd']}")
     commands = []
+    released = []
     if systemd:
         # A unit file systemd may have loaded changed or went away: the running systemd must re-read it.
         reread = (UNIT_FILE in write and current[UNIT_FILE] is not None) or UNIT_FILE in remove
@@ -398,6 +436,7 @@ def prepare(
         # networkctl needs D-Bus; without it a restart, which leaves links and their configuration in place.
         reload = ["networkctl", "reload"] if state.get("dbus") else ["systemctl", "restart", "systemd-networkd.service"]
         commands.append(reload)
+        released = [tunnel.name for tunnel in tunnels if network_file(tunnel.name) in remove]
     diff = [
         {"before_header": path, "after_header": path, "before": current[path] or "", "after": content}
         for path, content in write.items()
@@ -406,7 +445,7 @@ def prepare(
         for path in remove
         if path != BATCH_DIR
     ]
-    return Persistence(mechanism, write, remove, commands, diff, warnings)
+    return Persistence(mechanism, write, remove, commands, diff, warnings, released)
 
 
 def unit_commands(files: Files, wanted: bool, reread: bool) -> list[list[str]]:
@@ -424,3 +463,64 @@ def unit_commands(files: Files, wanted: bool, reread: bool) -> list[list[str]]:
     if reread:
         commands.append(["systemctl", "daemon-reload"])
     return commands
+
+
+def link_state(text: str | None) -> dict[str, str]:
+    """networkd's state file of one link as a dict (empty when networkd has written none for it)."""
+    return dict(line.split("=", 1) for line in (text or "").splitlines() if "=" in line and not line.startswith("#"))
+
+
+def holds(state: dict[str, str], networks: t.AbstractSet[str]) -> bool:
+    """Whether networkd still manages a link through one of ``networks``, or has not decided about it yet."""
+    return not state or state.get("ADMIN_STATE") in UNDECIDED or state.get("NETWORK_FILE") in networks
+
+
+def wait_released(files: Files, persistence: Persistence) -> list[str]:
+    """Wait until networkd no longer manages the released tunnels; the warnings for those it manages otherwise.
+
+    After the reload (``Persistence.apply``): networkd reports each link in LINK_STATE, by interface
+    index; a released tunnel is let go once its ADMIN_STATE is decided and its NETWORK_FILE is none of
+    the removed files (``unmanaged``, or ``configured`` by a ``.network`` file of someone else's, which
+    gets a warning). By then networkd has sent the kernel whatever removal of addresses it does on
+    letting go. GreError after RELEASE_TIMEOUT seconds: networkd may still drop them later, so no run
+    may report the tunnels as settled.
+    """
+    networks = {network_file(name) for name in persistence.released}
+    indexes = {name: files.state(IFINDEX.format(name=name)) for name in persistence.released}
+    # A tunnel that is gone has nothing left for networkd to drop; gre_tunnel's read then sees it gone.
+    waiting = {name: index.strip() for name, index in indexes.items() if index is not None}
+    states: dict[str, dict[str, str]] = {}
+    deadline = files.clock() + RELEASE_TIMEOUT
+    while True:
+        for name, index in list(waiting.items()):
+            states[name] = link_state(files.state(LINK_STATE.format(ifindex=index)))
+            if not holds(states[name], networks):
+                del waiting[name]
+        if not waiting:
+            break
+        if files.clock() >= deadline:
+            raise GreError(released_timeout(persistence, waiting, states), interface=sorted(waiting))
+        files.sleep(RELEASE_POLL)
+    return [
+        f"{name}: systemd-networkd now configures it from {state['NETWORK_FILE']}, which may change its addresses"
+        for name, state in sorted(states.items())
+        if state.get("NETWORK_FILE")
+    ]
+
+
+def released_timeout(persistence: Persistence, waiting: dict[str, str], states: dict[str, dict[str, str]]) -> str:
+    command = " ".join(persistence.commands[-1])  # the reload: prepare adds it last, and releases only with it
+    seen = "; ".join(
+        f"{name}: {LINK_STATE.format(ifindex=index)} "
+        + (
+            f"says ADMIN_STATE={states[name].get('ADMIN_STATE', '')} NETWORK_FILE={states[name].get('NETWORK_FILE', '')}"
+            if states[name]
+            else "is not there"
+        )
+        for name, index in sorted(waiting.items())
+    )
+    return (
+        f"persist: systemd-networkd still holds {', '.join(sorted(waiting))} {RELEASE_TIMEOUT:g} s after `{command}` "
+        f"({seen}). The tunnels and the boot files are as asked, but networkd may yet drop the addresses it "
+        "configured on them; run this again once it has settled: the run puts back what is missing"
+    )

@@ -122,6 +122,7 @@ def test_unit_writes_the_module_s_own_lines_and_enables_without_a_reload(run, ho
         "written": [BATCH_FILE, UNIT_FILE],
         "removed": [],
         "commands": ["systemctl enable --no-reload linuxnet-gre.service"],
+        "released": [],
     }
 
 
@@ -226,16 +227,29 @@ def test_a_switch_from_unit_to_networkd_leaves_nothing_of_the_unit(run, host):
 
 
 def test_none_removes_everything_but_a_file_of_someone_else(run, host):
-    run.host("managed-gre1")
+    kernel = run.host("managed-gre1")
     fake = host("networkd")
     run(persisted([SEED], "networkd"))
     fake.put("/etc/linuxnet-gre/.notes", "mine\n")
     fake.put("/etc/systemd/network/60-linuxnet-gre-notes.txt", "mine too\n")
     fake.calls.clear()
+    kernel.calls.clear()
+    # gre1 stays while its .network file goes: gre_tunnel waits for the restarted networkd to let go of it
+    # (networkd's answers after such a restart: fixtures/networkd/switch-restart.json), then reads the kernel again.
+    fake.add(*networkd_let_go_of_gre1())
     result = run(persisted([SEED], "none"))
     assert fake.files() == ["/etc/linuxnet-gre/.notes", "/etc/systemd/network/60-linuxnet-gre-notes.txt"]
     assert result["persisted"]["removed"] == [LINK, NETWORK, NETDEV]
+    assert result["persisted"]["released"] == ["gre1"]
     assert fake.calls == [SYSTEMCTL_SHOW, ["systemctl", "restart", "systemd-networkd.service"]]
+    assert kernel.calls == [READ, READ]
+    assert result["changes"] == result["commands"] == []
+
+
+def networkd_let_go_of_gre1() -> list[dict[str, t.Any]]:
+    """What gre_tunnel read of networkd's state for gre1 after restarting it, once gre1's .network file was gone."""
+    switch = load("networkd/switch-restart")["runs"][2]
+    return [call for call in switch["calls"] if "path" in call]
 
 
 def test_no_tunnels_listed_with_unit_removes_the_unit(run, host):
@@ -422,6 +436,7 @@ def test_auto_persists_with_what_the_host_runs_and_warns_where_nothing_can(
         "written": sorted(written),
         "removed": [],
         "commands": [" ".join(argv) for argv in calls if argv != SYSTEMCTL_SHOW],
+        "released": [],
     }
     assert fake.files() == sorted(written + ([WANTS] if mechanism == "unit" else []))
     assert fake.calls == calls
