@@ -44,7 +44,7 @@ attributes:
       - Predicts exactly whether the host would change and which C(ip) commands would run; runs none that changes the host.
       - One thing it cannot predict - what systemd-networkd drops from the tunnels it lets go of when O(persist) switches
         away from networkd, which the real run puts back (RV(changes[].action=restore)). Check mode names those tunnels
-        (RV(persisted.released)) and lists no restore; its RV(changed) is exact all the same, since such a switch
+        (RV(persisted.released)) and lists no restore; its C(changed) is exact all the same, since such a switch
         changes the boot files.
   diff_mode:
     support: full
