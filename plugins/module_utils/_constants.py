@@ -46,6 +46,10 @@ OVERHEAD = {"gre": 24, "gretap": 38, "ip6gre": 52, "ip6gretap": 66}
 KEY_OVERHEAD = 4
 
 
+# gre_probe waits for its start_at at most this many seconds; one further ahead starts at once.
+PROBE_MAX_WAIT = 60
+
+
 def overhead(mode: str, keyed: bool) -> int:
     """The bytes a tunnel of this mode (with or without a key) adds to each packet it carries."""
     return OVERHEAD[mode] + (KEY_OVERHEAD if keyed else 0)

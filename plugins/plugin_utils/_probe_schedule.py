@@ -22,14 +22,15 @@ import collections.abc as c
 import dataclasses
 import math
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import PROBE_MAX_WAIT
+
 # Seconds from now to the common start when every probing host fits in one batch of forks.
 FIRST_LEAD = 8
 # Seconds more for each further batch of forks.
 BATCH_LEAD = 5
-# The lead at most: gre_probe starts at once when its start_at is more than 60 seconds ahead by the
-# host's clock (MAX_WAIT in plugins/module_utils/_probe/probe.py); 5 seconds less leaves room for
-# clocks that differ.
-LEAD_MAX = 55
+# The lead at most: gre_probe starts at once when its start_at is more than PROBE_MAX_WAIT (60)
+# seconds ahead by the host's clock; 5 seconds less leaves room for clocks that differ.
+LEAD_MAX = PROBE_MAX_WAIT - 5
 # Seconds an async job may run beyond the longest lead and its probes (window, then timeout)
 # before Ansible ends it.
 ASYNC_SLACK = 60

@@ -25,9 +25,12 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._constants import MAX_NAME_LENGTH
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
-from ansible_collections.linuxnet.gre.plugins.module_utils._probe.spec import check_addresses
+from ansible_collections.linuxnet.gre.plugins.module_utils._probe.spec import (
+    check_addresses,
+    check_interface,
+    check_timeout,
+)
 
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
 IP_MTU_DISCOVER, IP_PMTUDISC_DO = 10, 2
@@ -244,8 +247,7 @@ def targets_of(params: dict[str, t.Any]) -> list[Target]:
     for index, item in enumerate(params["targets"]):
         label = f"targets[{index}]" + (f" ({item['peer']})" if item.get("peer") else "")
         interface = item["interface"]
-        if not interface or len(interface) > MAX_NAME_LENGTH or any(c in interface for c in "/: \t\n"):
-            raise GreError(f"{label}: interface: {interface!r} is not an interface name")
+        check_interface(label, interface)
         if not item["addresses"]:
             raise GreError(f"{label}: addresses: give at least one address to ping")
         check_addresses(label, item["addresses"])
@@ -268,8 +270,7 @@ def run(params: dict[str, t.Any]) -> dict[str, t.Any]:
         raise GreError(f"count: {params['count']} is not from 1 to 100")
     if not 0.01 <= params["interval"] <= 10:
         raise GreError(f"interval: {params['interval']} is not from 0.01 to 10 seconds")
-    if not 0 < params["timeout"] <= 60:
-        raise GreError(f"timeout: {params['timeout']} is not more than 0 and at most 60 seconds")
+    check_timeout(params["timeout"])
     if not 0 <= params["size"] <= 65507:
         raise GreError(f"size: {params['size']} is not from 0 to 65507 bytes")
     targets = targets_of(params)

@@ -30,10 +30,10 @@ import time
 import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils import _host, _nft
-from ansible_collections.linuxnet.gre.plugins.module_utils._constants import GRE_PROTOCOL, IPV6_MODES
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import GRE_PROTOCOL, IPV6_MODES, PROBE_MAX_WAIT
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
 from ansible_collections.linuxnet.gre.plugins.module_utils._probe import icmp
-from ansible_collections.linuxnet.gre.plugins.module_utils._probe.spec import check_addresses
+from ansible_collections.linuxnet.gre.plugins.module_utils._probe.spec import check_addresses, check_timeout
 
 READ_LINKS = ["ip", "-details", "-statistics", "-json", "address", "show"]
 ROUTE_BATCH = ["ip", "-force", "-json", "-batch", "-"]
@@ -457,8 +457,7 @@ def check_params(params: dict[str, t.Any]) -> None:
         raise GreError(f"rounds: {params['rounds']} is not from 1 to 50")
     if not 0.1 <= params["window"] <= 60:
         raise GreError(f"window: {params['window']} is not from 0.1 to 60 seconds")
-    if not 0 < params["timeout"] <= 60:
-        raise GreError(f"timeout: {params['timeout']} is not more than 0 and at most 60 seconds")
+    check_timeout(params["timeout"])
     for index, tunnel in enumerate(params["tunnels"]):
         for field in ("local", "remote"):
             if tunnel.get(field):
@@ -610,15 +609,12 @@ def tunnel_evidence(
     }
 
 
-MAX_WAIT = 60
-
-
 def wait_until(start_at: float | None, host: Host) -> float:
-    """Sleep until ``start_at`` (seconds since the epoch) when it is ahead, but never more than MAX_WAIT."""
+    """Sleep until ``start_at`` (seconds since the epoch) when it is ahead, but never more than PROBE_MAX_WAIT."""
     if start_at is None:
         return 0.0
     wait = start_at - time.time()
-    if wait <= 0 or wait > MAX_WAIT:
+    if wait <= 0 or wait > PROBE_MAX_WAIT:
         return 0.0
     host.sleep(wait)
     return round(wait, 3)

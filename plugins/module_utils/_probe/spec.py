@@ -5,7 +5,7 @@
 
 One option schema for gre_ping's ``targets`` and gre_probe's ``peers``: the shape of the ``peers``
 entries of the plan (the gre_plan_check filter), so that a plan's peers can be given to either
-module as they are. ``check_addresses`` is the one rule for the addresses pinged.
+module as they are. ``check_interface``, ``check_addresses`` and ``check_timeout``: the rules both apply.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import ipaddress
 import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import interface_name_problem
 
 PEER_OPTIONS: dict[str, dict[str, t.Any]] = {
     "interface": {"type": "str", "required": True},
@@ -26,6 +27,19 @@ PEER_OPTIONS: dict[str, dict[str, t.Any]] = {
 def peers_option(**settings: t.Any) -> dict[str, t.Any]:
     """The argument spec of a list of peers (each as PEER_OPTIONS), with the option's own ``settings``."""
     return dict({"type": "list", "elements": "dict", "options": PEER_OPTIONS}, **settings)
+
+
+def check_interface(label: str, interface: str) -> None:
+    """The interface must be a name the kernel takes (the one rule, _tunnel.desired). Raises GreError naming ``label``."""
+    problem = interface_name_problem(interface)
+    if problem:
+        raise GreError(f"{label}: interface: {interface!r} is not an interface name: {problem}")
+
+
+def check_timeout(timeout: float) -> None:
+    """How long both modules wait for the last replies."""
+    if not 0 < timeout <= 60:
+        raise GreError(f"timeout: {timeout} is not more than 0 and at most 60 seconds")
 
 
 def check_addresses(label: str, addresses: list[str]) -> None:

@@ -107,6 +107,11 @@ def test_a_target_is_down_when_one_of_its_addresses_does_not_answer(run):
             {"targets": [{"interface": "gre/b", "addresses": ["10.0.0.2"]}]},
             "targets[0]: interface: 'gre/b' is not an interface name",
         ),
+        # The kernel counts bytes: 15 characters, 16 bytes in UTF-8 (the one rule of gre_tunnel and the planner).
+        (
+            {"targets": [{"interface": "gre-münchen-dc1", "addresses": ["10.0.0.2"]}]},
+            "targets[0]: interface: 'gre-münchen-dc1' is not an interface name: is 16 bytes long",
+        ),
         ({"targets": [{"interface": "gre-b", "addresses": []}]}, "targets[0]: addresses: give at least one address"),
     ],
 )
