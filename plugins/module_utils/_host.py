@@ -107,6 +107,13 @@ def json_documents(text: str) -> tuple[list[t.Any], ValueError | None]:
     return documents, None
 
 
+def key_values(text: str | None) -> dict[str, str]:
+    """``KEY=value`` lines as systemd writes and prints them (unit and .netdev files, networkd's state
+    files, ``systemctl show``): each line stripped; comments (``#``, ``;``) and lines without ``=`` skipped."""
+    pairs = (line.strip() for line in (text or "").splitlines())
+    return dict(line.split("=", 1) for line in pairs if "=" in line and not line.startswith(("#", ";")))
+
+
 def run_module(module: t.Any, work: t.Callable[[], dict[str, t.Any]]) -> None:
     """Exit with what ``work`` returns (not changed unless it says so), or fail with its GreError."""
     try:

@@ -22,7 +22,7 @@ import ipaddress
 import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils import _firewall
-from ansible_collections.linuxnet.gre.plugins.module_utils._host import Host, output, read_json
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import Host, key_values, output, read_json
 
 if t.TYPE_CHECKING:  # gre_tunnel's persistence asks through its Files, which has the same run and exists
     from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import Files
@@ -110,7 +110,7 @@ def services(host: Host | Files) -> dict[str, bool]:
     units: dict[str, dict[str, str]] = {}
     if found["systemd"]:
         for block in output(host, SYSTEMCTL).strip().split("\n\n"):
-            properties = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+            properties = key_values(block)
             units[properties.get("Id", "")] = properties
     networkd, udevd = (units.get(unit, {}) for unit in UNITS)
     found["networkd_active"] = networkd.get("ActiveState") == "active"

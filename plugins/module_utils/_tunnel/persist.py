@@ -37,7 +37,7 @@ import time
 import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._constants import IPV6_MODES, MANAGED_ALIAS
-from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host, key_values, output
 from ansible_collections.linuxnet.gre.plugins.module_utils._host_facts import (
     PERSIST_PROBLEMS,
     auto_mechanism,
@@ -309,7 +309,7 @@ def boot_mtus(persisted: dict[str, str | None]) -> dict[str, int | None]:
             result[words[3]] = int(mtu) if mtu.isdigit() else None
     for path, content in persisted.items():
         if fnmatch.fnmatchcase(path, NETDEV_PATTERN):
-            settings = dict(line.strip().split("=", 1) for line in (content or "").splitlines() if "=" in line)
+            settings = key_values(content)
             if "Name" in settings:
                 mtu = settings.get("MTUBytes", "")
                 result[settings["Name"]] = int(mtu) if mtu.isdigit() else None
@@ -368,9 +368,7 @@ class Persistence:
 
     @staticmethod
     def run(files: Files, argv: list[str]) -> None:
-        rc, _out, err = files.run(argv)
-        if rc != 0:
-            raise GreError(f"{' '.join(argv)} failed: {err.strip() or f'exit code {rc}'}", command=argv, stderr=err)
+        output(files, argv)
 
     def as_dict(self) -> dict[str, t.Any]:
         return {
@@ -465,11 +463,6 @@ def unit_commands(files: Files, wanted: bool, reread: bool) -> list[list[str]]:
     return commands
 
 
-def link_state(text: str | None) -> dict[str, str]:
-    """networkd's state file of one link as a dict (empty when networkd has written none for it)."""
-    return dict(line.split("=", 1) for line in (text or "").splitlines() if "=" in line and not line.startswith("#"))
-
-
 def holds(state: dict[str, str], networks: t.AbstractSet[str]) -> bool:
     """Whether networkd still manages a link through one of ``networks``, or has not decided about it yet."""
     return not state or state.get("ADMIN_STATE") in UNDECIDED or state.get("NETWORK_FILE") in networks
@@ -493,7 +486,7 @@ def wait_released(files: Files, persistence: Persistence) -> list[str]:
     deadline = files.clock() + RELEASE_TIMEOUT
     while True:
         for name, index in list(waiting.items()):
-            states[name] = link_state(files.state(LINK_STATE.format(ifindex=index)))
+            states[name] = key_values(files.state(LINK_STATE.format(ifindex=index)))
             if not holds(states[name], networks):
                 del waiting[name]
         if not waiting:
