@@ -109,6 +109,7 @@ import typing as t
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._diagnose import diagnose
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._hostvars import check_plan
 
 
 def gre_diagnose(probes: t.Any, plan: t.Any) -> dict[str, t.Any]:
@@ -116,8 +117,7 @@ def gre_diagnose(probes: t.Any, plan: t.Any) -> dict[str, t.Any]:
         raise AnsibleFilterError(
             f"gre_diagnose: the input must be a dict of probe results by host, not {type(probes).__name__}"
         )
-    if not isinstance(plan, t.Mapping) or not isinstance(plan.get("hosts"), t.Mapping):
-        raise AnsibleFilterError("gre_diagnose: plan must be the result of linuxnet.gre.gre_plan_check (with hosts)")
+    check_plan("gre_diagnose", plan)
     usable = {host: probe for host, probe in probes.items() if isinstance(probe, t.Mapping) and "tunnels" in probe}
     try:
         return diagnose(usable, dict(plan))

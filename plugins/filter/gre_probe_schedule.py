@@ -139,6 +139,7 @@ import typing as t
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._hostvars import check_plan
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._probe_schedule import (
     ProbeSchedule,
     probe_schedule,
@@ -171,8 +172,7 @@ def gre_probe_schedule(
     missing = [name for name, value in planning.items() if value is None]
     if missing:
         raise AnsibleFilterError(f"{NAME}: {', '.join(missing)} missing (or give schedule)")
-    if not isinstance(plan, t.Mapping) or not isinstance(plan.get("hosts"), t.Mapping):
-        raise AnsibleFilterError(f"{NAME}: plan must be the result of linuxnet.gre.gre_plan_check (with hosts)")
+    check_plan(NAME, plan)
     if isinstance(hosts, (str, t.Mapping)) or not isinstance(hosts, t.Iterable):
         raise AnsibleFilterError(f"{NAME}: hosts must be a list of host names (ansible_play_hosts)")
     if not isinstance(check_mode, bool):

@@ -112,6 +112,12 @@ class HostVarsView(c.Mapping):
         return len(self._hostvars)
 
 
+def check_plan(name: str, plan: t.Any) -> None:
+    """A filter that reads the plan takes gre_plan_check's result, which has each planned host under ``hosts``."""
+    if not isinstance(plan, c.Mapping) or not isinstance(plan.get("hosts"), c.Mapping):
+        raise AnsibleFilterError(f"{name}: plan must be the result of linuxnet.gre.gre_plan_check (with hosts)")
+
+
 def check_inventory(name: str, hostvars: t.Any, groups: t.Any) -> None:
     if not isinstance(hostvars, c.Mapping):
         raise AnsibleFilterError(f"linuxnet.gre.{name}: the input must be hostvars, not {type(hostvars).__name__}")
