@@ -109,7 +109,9 @@ class Node:
     tunnels are planned (and for external peers). ``underlay_mtu`` maps a family to the MTU of the
     node's underlay, when known. The ``*_source`` fields name the variable a value came from, for
     error messages. An external peer has an ``origin`` (``gre_mesh_external_peers[3]``) and may
-    name its own interfaces: ``interfaces`` maps a peer to the name of its tunnel there.
+    name its own interfaces: ``interfaces`` maps a peer to the name of its tunnel there. ``networks``
+    are the networks behind the node (``gre_mesh_networks``, ``networks`` of an external peer), read
+    from ``networks_source``.
     """
 
     name: str
@@ -126,6 +128,8 @@ class Node:
     underlay_mtu_source: dict[int, str] = dataclasses.field(default_factory=dict)
     origin: str = ""
     interfaces: dict[str, str] = dataclasses.field(default_factory=dict)
+    networks: list[IPNetwork] = dataclasses.field(default_factory=list)
+    networks_source: str = ""
 
     def __post_init__(self) -> None:
         if not self.public_text:

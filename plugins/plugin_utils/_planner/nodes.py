@@ -43,11 +43,12 @@ from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import
     Problems,
     VariableError,
 )
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.routes import NETWORKS_VARIABLE, parse_networks
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.settings import Checker, as_int, is_unset
 
 IFNAME_PREFIX = "gre-"
 TRAILING_NUMBER = re.compile(r"([0-9]+)$")
-EXTERNAL_KEYS = ("name", "address", "local", "id", "short_name", "mtu", "interfaces")
+EXTERNAL_KEYS = ("name", "address", "local", "id", "short_name", "mtu", "interfaces", "networks")
 FACTS = {4: "default_ipv4", 6: "default_ipv6"}
 # Text that looks like a DNS name (labels, at least one letter): given for an address, it is not resolved.
 DNS_NAME = re.compile(r"^(?=[^/]*[A-Za-z])[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?$")
@@ -204,6 +205,12 @@ def host_node(name: str, host_vars: t.Mapping[str, t.Any], problems: Problems) -
         short_name = name
     elif short_name is not FAILED and not isinstance(short_name, str):
         problems.add(f"host {name}: gre_mesh_short_name: {short_name!r} is not a string")
+    networks_value = read_var(host_vars, NETWORKS_VARIABLE, problems)
+    networks = (
+        []
+        if networks_value is FAILED
+        else parse_networks(f"host {name}: {NETWORKS_VARIABLE}", networks_value, problems)
+    )
     if len(problems.items) > before:
         return None
     node = Node(
@@ -214,6 +221,8 @@ def host_node(name: str, host_vars: t.Mapping[str, t.Any], problems: Problems) -
         public=t.cast(IPAddress, public),
         public_source=public_source,
         short_name=str(short_name).strip(),
+        networks=networks,
+        networks_source=NETWORKS_VARIABLE,
     )
     problem = planned_name_problem(node, f"host {name}: gre_mesh_short_name")
     if problem is not None:
@@ -400,6 +409,7 @@ def external_node(origin: str, entry: t.Any, is_host: t.Callable[[str], bool], p
         problems.add(f"{origin}.short_name: {short_name!r} is not a string")
     mtu = Checker(problems).mtu(f"{origin}.mtu", entry.get("mtu"))
     interfaces = own_interfaces(f"{origin}.interfaces", entry.get("interfaces"), problems)
+    networks = parse_networks(f"{origin}.networks", entry.get("networks"), problems)
     if len(problems.items) > before:
         return None
     address = t.cast(IPAddress, address)
@@ -419,6 +429,8 @@ def external_node(origin: str, entry: t.Any, is_host: t.Callable[[str], bool], p
         underlay_mtu_source={} if mtu is None else {local.version: f"{origin}.mtu"},
         origin=origin,
         interfaces=interfaces,
+        networks=networks,
+        networks_source=f"{origin}.networks",
     )
     problem = planned_name_problem(node, f"{origin}.short_name")
     if problem is not None:

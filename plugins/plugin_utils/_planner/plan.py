@@ -38,6 +38,7 @@ from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.addresses im
     check_overlaps,
     check_underlay,
     pair_index,
+    underlay_addresses,
 )
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.agreement import check_agreement
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import (
@@ -67,6 +68,7 @@ from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.nodes import
     host_node,
     interface_name,
 )
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.routes import Route, check_networks, plan_routes
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.settings import parse_settings
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.topology import Scope, expand_topology
 
@@ -108,6 +110,9 @@ class Mesh:
     adjacency: Adjacency
     names: dict[str, str]
     planned: list[str]
+    # Each node's routes to the networks behind other nodes, and the address families it forwards.
+    routes: dict[str, list[Route]] = dataclasses.field(default_factory=dict)
+    forward: dict[str, list[int]] = dataclasses.field(default_factory=dict)
 
 
 def plan_mesh(
@@ -174,6 +179,14 @@ def check_mesh(
             for name, node in mesh.nodes.items()
         },
         "keys": sorted(keys),
+        "routing": {
+            name: [
+                mesh.forward.get(name, []),
+                [[route.peer, str(route.prefix), route.via] for route in mesh.routes.get(name, [])],
+            ]
+            for name in sorted(set(mesh.routes) | set(mesh.forward))
+            if not mesh.nodes[name].external
+        },
     }
 
 
@@ -189,7 +202,17 @@ def plan_host(
     host_vars = hostvars[host]
     scope = Scope(host, frozenset(groups_of(host, host_vars, groups)))
     mesh = build(hostvars, groups, [host], settings, scope, table, keys)
+    add_routing(mesh, host, check.get("routing"))
     return node_plan(mesh.nodes.get(host), mesh)
+
+
+def add_routing(mesh: Mesh, host: str, routing: t.Any) -> None:
+    """The host's routes and forwarding as check_mesh planned them over the whole topology (none in an older check)."""
+    if not isinstance(routing, c.Mapping) or host not in routing:
+        return
+    forward, routes = routing[host]
+    mesh.forward[host] = [int(version) for version in forward]
+    mesh.routes[host] = [Route(ipaddress.ip_network(prefix), peer, via) for peer, prefix, via in routes]
 
 
 def settings_digest(settings: dict[str, t.Any]) -> str:
@@ -342,6 +365,13 @@ def build(
     check_overlaps(links, problems)
     check_underlay(links, nodes.values(), settings_, problems)
     problems.raise_any()
+    routes: dict[str, list[Route]] = {}
+    forward: dict[str, list[int]] = {}
+    if table is None:
+        check_networks(nodes.values(), links, settings_, underlay_addresses(nodes.values()), problems)
+        problems.raise_any()
+        routes, forward = plan_routes(nodes, links, problems)
+        problems.raise_any()
 
     adjacency = adjacent_links(links)
     check_interface_names(adjacency, names, problems)
@@ -353,7 +383,7 @@ def build(
     assign_mtus(links)
     check_mtus(links, problems)
     problems.raise_any()
-    return Mesh(nodes, externals, links, adjacency, names, planned)
+    return Mesh(nodes, externals, links, adjacency, names, planned, routes, forward)
 
 
 def planned_hosts(
@@ -689,16 +719,34 @@ def tunnel_of(
     return tunnel, peer_info
 
 
-def node_plan(node: Node | None, mesh: Mesh) -> dict[str, list[dict[str, t.Any]]]:
-    """A node's tunnels, sorted by name, and its peers' inner addresses in the same order."""
+def node_plan(node: Node | None, mesh: Mesh) -> dict[str, list[t.Any]]:
+    """A node's tunnels, sorted by name, its peers' inner addresses in the same order, its routes and what it forwards.
+
+    ``routes`` are ``{interface, prefix, via}``: the networks behind other nodes, each through the
+    tunnel to its next hop, to that hop's inner address. ``forward`` lists the address families
+    (4, 6) the node forwards for others.
+    """
     if node is None:
-        return {"tunnels": [], "peers": []}
+        return {"tunnels": [], "peers": [], "routes": [], "forward": []}
     local = {version: str(address) for version, address in node.local.items()}
     pairs = sorted(
         (tunnel_of(node, link, mesh.names, local) for link in mesh.adjacency.get(node.name, [])),
         key=lambda pair: pair[0]["name"],
     )
-    return {"tunnels": [tunnel for tunnel, _peer in pairs], "peers": [peer for _tunnel, peer in pairs]}
+    routes = [
+        {
+            "interface": node.interfaces.get(route.peer, mesh.names[route.peer]),
+            "prefix": str(route.prefix),
+            "via": route.via,
+        }
+        for route in mesh.routes.get(node.name, [])
+    ]
+    return {
+        "tunnels": [tunnel for tunnel, _peer in pairs],
+        "peers": [peer for _tunnel, peer in pairs],
+        "routes": routes,
+        "forward": list(mesh.forward.get(node.name, [])),
+    }
 
 
 def external_plans(mesh: Mesh) -> dict[str, dict[str, t.Any]]:
@@ -711,11 +759,15 @@ def external_plans(mesh: Mesh) -> dict[str, dict[str, t.Any]]:
     for name in sorted(mesh.externals):
         if name in mesh.adjacency:
             node = mesh.externals[name]
-            tunnels = node_plan(node, mesh)["tunnels"]
+            own = node_plan(node, mesh)
+            tunnels = own["tunnels"]
             result[name] = {
                 "address": node.public_text,
                 "tunnels": tunnels,
-                "commands": [line for tunnel in tunnels for line in ip_commands(tunnel)],
+                "routes": own["routes"],
+                "forward": own["forward"],
+                "commands": [line for tunnel in tunnels for line in ip_commands(tunnel)]
+                + route_commands(own["routes"], own["forward"]),
             }
     return result
 
@@ -747,6 +799,15 @@ def check_own_interfaces(mesh: Mesh) -> None:
                     f"{variable}.{first}: {interface!r} is the name of its tunnel to {peer} too; choose another name"
                 )
     problems.raise_any()
+
+
+FORWARDING_SYSCTL = {4: "net.ipv4.ip_forward", 6: "net.ipv6.conf.all.forwarding"}
+
+
+def route_commands(routes: list[dict[str, str]], forward: list[int]) -> list[str]:
+    """The commands that give an external peer its routes (after its tunnels exist) and its forwarding."""
+    lines = [f"ip route replace {route['prefix']} via {route['via']} dev {route['interface']}" for route in routes]
+    return lines + [f"sysctl -w {FORWARDING_SYSCTL[version]}=1" for version in forward]
 
 
 def ip_commands(tunnel: dict[str, t.Any]) -> list[str]:

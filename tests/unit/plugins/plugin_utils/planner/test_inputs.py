@@ -111,6 +111,8 @@ def test_the_seed_migrant_keeps_his_gre1() -> None:
                     "state": "present",
                 }
             ],
+            "routes": [],
+            "forward": [],
             "commands": [
                 "ip link add name gre1 type gre remote 203.0.113.1 local 198.51.100.1 ttl 255 tos 0x00 pmtudisc",
                 "ip link set dev gre1 up",

@@ -28,10 +28,14 @@ def test_seed_gets_the_seed_addresses_and_sends_from_the_private_address() -> No
             "hosta": {
                 "tunnels": [SEED_TUNNELS["hosta"]],
                 "peers": [{"interface": "gre-hostb", "peer": "hostb", "external": False, "addresses": ["10.0.0.2"]}],
+                "routes": [],
+                "forward": [],
             },
             "hostb": {
                 "tunnels": [SEED_TUNNELS["hostb"]],
                 "peers": [{"interface": "gre-hosta", "peer": "hosta", "external": False, "addresses": ["10.0.0.1"]}],
+                "routes": [],
+                "forward": [],
             },
         },
         "external_peers": {},
@@ -218,7 +222,7 @@ def test_limit_plans_the_limited_hosts_with_every_peer() -> None:
 def test_asked_for_hosts_without_links_get_no_tunnels() -> None:
     hostvars = {"hosta": plain("203.0.113.1"), "hostb": plain("198.51.100.1"), "lonely": {}}
     result = plan(hostvars, links=[["hosta", "hostb"]], hosts=["lonely", "hosta"])
-    assert result["hosts"]["lonely"] == {"tunnels": [], "peers": []}
+    assert result["hosts"]["lonely"] == {"tunnels": [], "peers": [], "routes": [], "forward": []}
     assert sorted(result["hosts"]) == ["hosta", "lonely"]
 
 
@@ -300,6 +304,8 @@ def test_external_peer_side_is_returned_with_its_commands() -> None:
                     "state": "present",
                 }
             ],
+            "routes": [],
+            "forward": [],
             "commands": [
                 "ip link add name gre-hosta mtu 1400 type gre remote 203.0.113.1 local 172.16.0.2 ttl 255 tos 0x00 "
                 "pmtudisc ikey 42 okey 42",
