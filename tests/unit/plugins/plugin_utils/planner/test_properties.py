@@ -327,3 +327,80 @@ def test_a_links_two_tunnels_have_the_same_mtu_the_underlay_calls_for(inventory:
             cost = overhead(mine["mode"], keyed)
             expected = min(min(t.cast(list[int], underlays)) - cost, MAX_TUNNEL_MTU[mine["mode"]][keyed])
         assert mine.get("mtu") == expected
+
+
+@st.composite
+def routed(draw: st.DrawFn) -> Inventory:
+    """An inventory whose hosts have, some of them, networks behind them (IPv6 ones when there is a pool6)."""
+    inventory = draw(inventories())
+    for name, variables in inventory.hostvars.items():
+        number = int("".join(filter(str.isdigit, name)))
+        networks = []
+        if draw(st.booleans()):
+            networks.append(f"192.168.{number}.0/24")
+        if inventory.settings["pool6"] and draw(st.booleans()):
+            networks.append(f"fd10:{number:x}::/64")
+        if networks:
+            variables["gre_mesh_networks"] = networks
+    return inventory
+
+
+def components(result: dict[str, t.Any]) -> dict[str, int]:
+    """Each planned host's connected component over the planned links (every link carries both families here)."""
+    component: dict[str, int] = {}
+    for start in sorted(result["hosts"]):
+        if start in component:
+            continue
+        component[start] = len(component)
+        stack = [start]
+        while stack:
+            name = stack.pop()
+            for peer in result["hosts"][name]["peers"]:
+                if peer["peer"] not in component:
+                    component[peer["peer"]] = component[start]
+                    stack.append(peer["peer"])
+    return component
+
+
+@PROPERTY_SETTINGS
+@given(routed())
+def test_every_network_is_reached_from_every_host_linked_to_it(inventory: Inventory) -> None:
+    """Following each hop's route leads to the host the network is behind, from every host connected to it."""
+    result = inventory.plan()
+    component = components(result)
+    for owner, variables in inventory.hostvars.items():
+        if owner not in result["hosts"] or not result["hosts"][owner]["tunnels"]:
+            continue
+        for network in variables.get("gre_mesh_networks", []):
+            prefix = str(ipaddress.ip_network(network))
+            for start in result["hosts"]:
+                if start == owner or component[start] != component[owner]:
+                    continue
+                here, steps = start, 0
+                while here != owner:
+                    entry = result["hosts"][here]
+                    (route,) = [route for route in entry["routes"] if route["prefix"] == prefix]
+                    (peer,) = [peer for peer in entry["peers"] if peer["interface"] == route["interface"]]
+                    assert route["via"] in peer["addresses"]
+                    assert ipaddress.ip_address(route["via"]).version == ipaddress.ip_network(prefix).version
+                    here, steps = peer["peer"], steps + 1
+                    assert steps <= len(result["hosts"])
+                    if here != owner:
+                        assert ipaddress.ip_network(prefix).version in result["hosts"][here]["forward"]
+                assert ipaddress.ip_network(prefix).version in result["hosts"][owner]["forward"]
+
+
+@PROPERTY_SETTINGS
+@given(routed())
+def test_no_route_takes_the_underlay_address_of_its_own_tunnel(inventory: Inventory) -> None:
+    """No route's prefix contains the remote or local address of the tunnel it goes through, and plans agree."""
+    result = inventory.plan()
+    check = check_mesh(inventory.hostvars, inventory.groups, **inventory.settings)
+    for name, entry in result["hosts"].items():
+        tunnels = {tunnel["name"]: tunnel for tunnel in entry["tunnels"]}
+        for route in entry["routes"]:
+            tunnel = tunnels[route["interface"]]
+            prefix = ipaddress.ip_network(route["prefix"])
+            for end in (tunnel["remote"], tunnel["local"]):
+                assert ipaddress.ip_address(end) not in prefix
+        assert plan_host(inventory.hostvars, inventory.groups, name, check, **inventory.settings) == entry
