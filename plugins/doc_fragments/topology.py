@@ -54,6 +54,9 @@ options:
         for it. Default C(gre-<host>) (as the hosts' names are made). It changes only the peer's side; the
         managed host still names its interface C(gre-<peer>). A host the peer has no link with, a name the
         kernel refuses, or two tunnels of the peer with one name are errors."
+      - "C(networks) lists the networks behind the peer (as the hosts' C(gre_mesh_networks)): the hosts get
+        routes to them, and the peer's C(commands) include its routes to the hosts' networks and the
+        C(sysctl) that turns on its forwarding."
     type: list
     elements: dict
   pool:

@@ -162,6 +162,18 @@ _value:
           description: Inner addresses of the peer on this tunnel (without prefix length), to ping.
           type: list
           elements: str
+    routes:
+      description:
+        - The networks behind other nodes (C(gre_mesh_networks), an external peer's C(networks)), each through the
+          tunnel to the next hop on the way (the fewest links; on a tie the next hop with the lowest id).
+      type: list
+      elements: dict
+      sample: [{interface: gre-hub, prefix: 192.168.2.0/24, via: 10.0.0.1}]
+    forward:
+      description: The address families (4, 6) this host forwards for others (networks behind it, or a hub).
+      type: list
+      elements: int
+      sample: [4]
 """
 
 import typing as t

@@ -138,8 +138,16 @@ _value:
               C(gre-<host>) after the inventory host it leads to, or as the peer's C(interfaces) says.
           type: list
           elements: dict
+        routes:
+          description: Its routes to the networks behind the hosts, as the hosts' C(routes).
+          type: list
+          elements: dict
+        forward:
+          description: The address families (4, 6) it forwards for others.
+          type: list
+          elements: int
         commands:
-          description: The C(ip) commands that create them.
+          description: The C(ip) commands that create them, then its routes and the C(sysctl) for its forwarding.
           type: list
           elements: str
           sample:
@@ -160,6 +168,12 @@ _value:
       type: list
       elements: list
       sample: [[hub, site2, 2], [hub, site3, 4]]
+    routing:
+      description:
+        - For each inventory host with routes or forwarding, C([forward, [[peer, prefix, via], ...]]), planned over
+          the whole topology; P(linuxnet.gre.gre_plan#filter) takes its host's from here.
+      type: dict
+      sample: {site1: [[4], [[hub, 192.168.2.0/24, 10.0.0.1]]]}
 """
 
 import collections.abc as c

@@ -176,12 +176,12 @@ def merged_documentation(module: t.Any) -> dict[str, t.Any]:
 @pytest.mark.parametrize(
     ("module", "function", "positional", "returned"),
     [
-        (plugin, plugin.gre_plan, "_input, groups, host", {"tunnels", "peers"}),
+        (plugin, plugin.gre_plan, "_input, groups, host", {"tunnels", "peers", "routes", "forward"}),
         (
             check_plugin,
             check_plugin.gre_plan_check,
             "_input, groups",
-            {"digest", "summary", "hosts", "external_peers", "nodes", "keys"},
+            {"digest", "summary", "hosts", "external_peers", "nodes", "keys", "routing"},
         ),
     ],
 )
