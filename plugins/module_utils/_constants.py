@@ -12,6 +12,13 @@ from __future__ import annotations
 # The interface alias (ifalias) that marks an interface as created by this collection; gre_firewall's
 # rules and chains carry it too, in their comments.
 MANAGED_ALIAS = "managed-by: linuxnet.gre"
+# The route protocol number that marks the routes gre_tunnel makes (``ip route ... proto 250``), as the
+# alias marks its tunnels: only routes with it are ever changed or deleted. Numbers up to 192 are
+# named in iproute2's rt_protos (FRR's bgp..eigrp are 186..192, Calico uses 80, BIRD 12); 250 is
+# unassigned there and well clear of them. The kernel does not interpret numbers above 4 (static).
+ROUTE_PROTOCOL = 250
+# The metric a route gets when none is given: the kernel's default for each family.
+DEFAULT_METRIC = {4: 0, 6: 1024}
 
 MODES = ("gre", "gretap", "ip6gre", "ip6gretap")
 IPV6_MODES = ("ip6gre", "ip6gretap")

@@ -105,6 +105,21 @@ options:
         type: list
         elements: str
         default: []
+      routes:
+        description: The planned routes through this tunnel (taken, not probed).
+        type: list
+        elements: dict
+        suboptions:
+          prefix:
+            description: The network.
+            type: str
+            required: true
+          via:
+            description: The inner next hop.
+            type: str
+          metric:
+            description: The metric.
+            type: int
       state:
         description: V(absent) leaves the tunnel out.
         type: str

@@ -143,6 +143,38 @@ options:
     type: list
     elements: str
     default: []
+  routes:
+    description:
+      - Routes of the main table through this tunnel (the networks behind its other end). Not given, the
+        tunnel's routes are left alone; given (even empty), the tunnel gets exactly these, in the same
+        C(ip -batch) as the tunnel, after its addresses.
+      - "Each route is marked with the route protocol number C(250) (C(ip route ... proto 250)), as tunnels are
+        with their alias; only routes with that mark are changed or deleted. A route of the main table to a listed
+        prefix without the mark (made by hand, by DHCP, by another tool) is never replaced: the run fails naming
+        it, before it changes anything."
+      - Reading the routes joins the read of the interfaces, still one process
+        (C(ip -details -json -batch -) with C(address show) and C(route show table all)).
+      - The boot files of O(persist) do not hold routes yet.
+      - Only with O(state=present). Deleting a tunnel deletes its routes with it (the kernel does).
+    type: list
+    elements: dict
+    suboptions:
+      prefix:
+        description:
+          - The network, IPv4 or IPv6 whatever the tunnel's underlay, such as C(192.168.20.0/24); C(/32) or
+            C(/128) for one host. It must not hold the tunnel's O(local) or O(remote) (recursive routing).
+        type: str
+        required: true
+      via:
+        description:
+          - The inner next hop, another address of a subnet of O(addresses) (needed over V(gretap) and
+            V(ip6gretap)); without it, the route points at the tunnel itself.
+        type: str
+      metric:
+        description:
+          - The route's metric; the kernel's default when not given (C(0) for IPv4, C(1024) for IPv6). A prefix
+            and a metric name one route; both may not be listed twice, in one tunnel or in two.
+        type: int
   state:
     description:
       - V(present) to create or converge the tunnel, V(absent) to delete it.
@@ -202,6 +234,21 @@ options:
         type: list
         elements: str
         default: []
+      routes:
+        description: Routes through this tunnel, marked as this module's; see O(routes).
+        type: list
+        elements: dict
+        suboptions:
+          prefix:
+            description: The network; see O(routes[].prefix).
+            type: str
+            required: true
+          via:
+            description: The inner next hop; see O(routes[].via).
+            type: str
+          metric:
+            description: The metric; see O(routes[].metric).
+            type: int
       state:
         description: V(present) or V(absent); see O(state).
         type: str
@@ -419,6 +466,12 @@ tunnels:
       description: Whether the interface is administratively up.
       type: bool
       sample: true
+    routes:
+      description: The tunnel's routes as the run leaves them, IPv4 first; the metric always set.
+      returned: when O(routes) (or O(tunnels[].routes)) is given for the tunnel
+      type: list
+      elements: dict
+      sample: [{prefix: 192.168.20.0/24, via: 10.0.0.2, metric: 0}]
 changes:
   description: What changed (or would change), one entry per tunnel that changed (and one more per tunnel restored).
   returned: success
@@ -441,7 +494,8 @@ changes:
     fields:
       description:
         - The settings that differed, for V(update) and V(recreate) (and V(adopt) of a tunnel of this module that
-          exists and is changed); V(interrupted) for a tunnel that a batch cut short left unmarked, deleted (and
+          exists and is changed); V(routes) when a route of O(routes) was added, changed or deleted;
+          V(interrupted) for a tunnel that a batch cut short left unmarked, deleted (and
           created whole again when listed).
       type: list
       elements: str

@@ -19,6 +19,7 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._constants import (
     IPV6_MODES,
     KERNEL_MODULE,
     MANAGED_ALIAS,
+    ROUTE_PROTOCOL,
 )
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import (
     TunnelError,
@@ -29,6 +30,7 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired impor
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import (
     Absent,
     Interface,
+    Route,
     Tunnel,
     Wanted,
     absent_dict,
@@ -69,11 +71,22 @@ class Plan:
     creates: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     address_deletes: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     address_adds: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    # Routes last: a next hop must be on a subnet of a tunnel that is up.
+    route_deletes: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    route_adds: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
     @property
     def steps(self) -> list[tuple[str, str]]:
         """(interface, ip -batch line): deletions first, so freed names and endpoints can be reused."""
-        return self.deletes + self.updates + self.creates + self.address_deletes + self.address_adds
+        return (
+            self.deletes
+            + self.updates
+            + self.creates
+            + self.address_deletes
+            + self.address_adds
+            + self.route_deletes
+            + self.route_adds
+        )
 
 
 def plan(wanted: list[Wanted], interfaces: dict[str, Interface], purge: bool, adopt: bool = False) -> Plan:
@@ -374,3 +387,72 @@ def address_steps(iface: Interface, current: tuple[str, ...], wanted: tuple[str,
 def ipv4_network(address: str) -> ipaddress.IPv4Network | None:
     parsed = ipaddress.ip_interface(address)
     return parsed.network if isinstance(parsed, ipaddress.IPv4Interface) else None
+
+
+def plan_routes(result: Plan, wanted: dict[str, tuple[Route, ...]], found: list[Route]) -> None:
+    """Add to ``result`` what makes each tunnel of ``wanted`` have exactly those routes.
+
+    Only routes with this module's protocol (``Route.ours``) are changed or deleted. A route of the main
+    table to a wanted prefix that is not ours is refused, before anything changes: ``ip route replace``
+    would take it over. A tunnel created or recreated by this plan has no route yet (the kernel deletes a
+    device's routes with it).
+    """
+    prefixes = {route.prefix: name for name, routes in wanted.items() for route in routes}
+    for route in found:
+        if not route.ours and route.prefix in prefixes:
+            raise TunnelError(
+                prefixes[route.prefix],
+                "routes",
+                f"the host has a route to {route.prefix} that linuxnet.gre did not make ({describe_route(route)}); "
+                "it is never replaced or deleted: remove it, or leave this prefix out",
+            )
+    fresh = {c.name for c in result.changes if c.action in ("create", "recreate", "adopt")}
+    ours = [route for route in found if route.ours and route.dev not in fresh]
+    by_key = {route.key: route for route in ours}
+    for name, routes in wanted.items():
+        keys = {route.key for route in routes}
+        current = [route for route in ours if route.dev == name]
+        changed = False
+        for route in current:
+            if route.key not in keys:
+                result.route_deletes.append((name, f"route del {route.prefix} dev {name} {route_marks(route)}"))
+                changed = True
+        for route in routes:
+            existing = by_key.get(route.key)
+            if existing is None:
+                result.route_adds.append((name, f"route add {route_words(route)}"))
+                changed = True
+            elif (existing.dev, existing.via) != (route.dev, route.via):
+                result.route_adds.append((name, f"route replace {route_words(route)}"))
+                changed = True
+        if result.before.get(name, {}).get("state") == "present":
+            result.before[name]["routes"] = [r.as_dict() for r in current]
+        result.after[name]["routes"] = [r.as_dict() for r in routes]
+        for tunnel in result.tunnels:
+            if tunnel["name"] == name:
+                tunnel["routes"] = [r.as_dict() for r in routes]
+        if changed and name not in fresh:
+            note_route_change(result, name)
+
+
+def note_route_change(result: Plan, name: str) -> None:
+    """The tunnel's change gains the field ``routes`` (an unchanged tunnel gets an update of its routes only)."""
+    for index, change in enumerate(result.changes):
+        if change.name == name:
+            result.changes[index] = dataclasses.replace(change, fields=(*change.fields, "routes"))
+            return
+    result.changes.append(Change(name, "update", ("routes",)))
+
+
+def route_marks(route: Route) -> str:
+    return f"proto {ROUTE_PROTOCOL} metric {route.metric}"
+
+
+def route_words(route: Route) -> str:
+    via = f" via {route.via}" if route.via is not None else ""
+    return f"{route.prefix}{via} dev {route.dev} {route_marks(route)}"
+
+
+def describe_route(route: Route) -> str:
+    via = f" via {route.via}" if route.via is not None else ""
+    return f"{route.prefix}{via} dev {route.dev} proto {route.protocol} metric {route.metric}"

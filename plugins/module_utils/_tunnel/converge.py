@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.changes import Change, Plan, plan
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import wanted_tunnels
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.changes import Change, Plan, plan, plan_routes
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import wanted_routes, wanted_tunnels
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.kernel import Kernel
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import Interface, Tunnel, absent_dict
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import Interface, Route, Tunnel, absent_dict
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import (
     Files,
     Persistence,
@@ -46,7 +46,12 @@ def converge(
     a released tunnel that networkd configures from a ``.network`` file of someone else's).
     """
     wanted = wanted_tunnels(params)
-    interfaces = kernel.read()
+    routes = wanted_routes(params, wanted)
+    found: list[Route] = []
+    if routes is None:
+        interfaces = kernel.read()
+    else:
+        interfaces, found = kernel.read_with_routes()
     pending = kernel.pending_creations()
     leftovers = interrupted(interfaces, pending)
     todo = plan(
@@ -56,6 +61,8 @@ def converge(
         adopt=params["adopt"],
     )
     redo_interrupted(todo, leftovers, interfaces)
+    if routes is not None:
+        plan_routes(todo, routes, found)
     persist = params.get("persist")
     persistence = None
     if persist is not None:

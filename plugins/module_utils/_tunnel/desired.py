@@ -14,6 +14,7 @@ import ipaddress
 import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._constants import (
+    DEFAULT_METRIC,
     FALLBACK_DEVICES,
     IPV6_MODES,
     MAX_KEY,
@@ -24,7 +25,13 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._constants import (
     MIN_MTU_IPV6,
 )
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import TOS_INHERIT, Absent, Tunnel, Wanted
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import (
+    TOS_INHERIT,
+    Absent,
+    Route,
+    Tunnel,
+    Wanted,
+)
 
 IPAddress = t.Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 IPInterface = t.Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
@@ -289,3 +296,88 @@ def sort_addresses(addresses: t.Iterable[str]) -> tuple[str, ...]:
 def is_link_local_ipv6(address: str) -> bool:
     parsed = ipaddress.ip_interface(address)
     return parsed.version == 6 and parsed.ip.is_link_local
+
+
+MAX_METRIC = 4294967295
+
+
+def wanted_routes(params: dict[str, t.Any], wanted: list[Wanted]) -> dict[str, tuple[Route, ...]] | None:
+    """The routes of each listed tunnel that gives O(tunnels[].routes), by tunnel name; None when none does.
+
+    A tunnel without the option keeps whatever routes it has; one with it (even empty) gets exactly those.
+    """
+    entries = params["tunnels"] if params.get("tunnels") is not None else [params]
+    tunnels = {w.name: w for w in wanted}
+    result: dict[str, tuple[Route, ...]] = {}
+    seen: dict[tuple[str, int], str] = {}
+    for entry in entries:
+        if entry.get("routes") is None:
+            continue
+        tunnel = tunnels[entry["name"]]
+        if not isinstance(tunnel, Tunnel):
+            fail(tunnel.name, "routes", "only a tunnel with state present has routes (its routes go with it)")
+        routes = tuple(sorted((parse_route(tunnel, route) for route in entry["routes"]), key=route_sort_key))
+        keys = [route.key for route in routes]
+        for route in routes:
+            other = seen.setdefault(route.key, tunnel.name)
+            if keys.count(route.key) > 1 or other != tunnel.name:
+                where = "twice" if other == tunnel.name else f"also by tunnel {other!r}"
+                fail(tunnel.name, "routes", f"{route.prefix} with metric {route.metric} is listed {where}")
+        result[tunnel.name] = routes
+    return result if result else None
+
+
+def parse_route(tunnel: Tunnel, entry: dict[str, t.Any]) -> Route:
+    name, value = tunnel.name, entry["prefix"]
+    try:
+        if "/" not in value:  # as the planner: a bare address is more often a slip than one host
+            raise ValueError(value)
+        network = ipaddress.ip_network(value)
+    except ValueError:
+        hint = ""
+        try:
+            address = ipaddress.ip_interface(value)
+            hint = (
+                f" (host bits set: {address.network})"
+                if "/" in value
+                else f" (for one host: {value}/{address.max_prefixlen})"
+            )
+        except ValueError:
+            pass
+        fail(name, "routes", f"prefix {value!r} is not a network{hint}")
+    for end in (tunnel.remote, tunnel.local):
+        if end is not None and end != "any" and ipaddress.ip_address(end) in network:
+            fail(
+                name,
+                "routes",
+                f"prefix {network} holds the tunnel's underlay address {end}: "
+                "its GRE packets would be routed into the tunnel itself",
+            )
+    via = entry.get("via")
+    if via is not None:
+        try:
+            gateway = ipaddress.ip_address(via)
+        except ValueError:
+            fail(name, "routes", f"via {via!r} (route to {network}) is not an IP address")
+        if gateway.version != network.version:
+            fail(name, "routes", f"via {via} is IPv{gateway.version} but {network} is IPv{network.version}")
+        subnets = [ipaddress.ip_interface(a) for a in tunnel.addresses]
+        if not any(gateway in a.network and gateway != a.ip for a in subnets):
+            fail(
+                name,
+                "routes",
+                f"via {via} (route to {network}) is not another address of a subnet of the tunnel's addresses "
+                f"({', '.join(tunnel.addresses) or 'none'})",
+            )
+        via = str(gateway)
+    metric = entry.get("metric")
+    if metric is None:
+        metric = DEFAULT_METRIC[network.version]
+    elif not 0 <= metric <= MAX_METRIC:
+        fail(name, "routes", f"metric {metric} (route to {network}) is outside 0..{MAX_METRIC}")
+    return Route(prefix=str(network), dev=name, via=via, metric=metric)
+
+
+def route_sort_key(route: Route) -> tuple[int, int, int, int]:
+    network = ipaddress.ip_network(route.prefix)
+    return (network.version, int(network.network_address), network.prefixlen, route.metric)

@@ -18,13 +18,25 @@ import os
 import re
 import typing as t
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._constants import IPV6_MODES, MANAGED_ALIAS, MODES
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import (
+    DEFAULT_METRIC,
+    IPV6_MODES,
+    MANAGED_ALIAS,
+    MODES,
+    ROUTE_PROTOCOL,
+)
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host, read_json
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import is_link_local_ipv6, sort_addresses
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import TOS_INHERIT, Interface, Tunnel
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import TOS_INHERIT, Interface, Route, Tunnel
 
 READ_COMMAND = ["ip", "-details", "-json", "address", "show"]
 BATCH_COMMAND = ["ip", "-batch", "-"]
+# With routes to manage, the same read and every route of both families, in one process (measured on
+# iproute2 6.1: `route show table main` shows IPv4 only, `-6` applies to a whole batch; `table all`
+# shows both families, and -details names every route's table, type and protocol). A second JSON
+# document, in the same answer.
+ROUTED_READ_COMMAND = ["ip", "-details", "-json", "-batch", "-"]
+ROUTED_READ_STDIN = "address show\nroute show table all\n"
 
 
 class Kernel:
@@ -51,6 +63,11 @@ class Kernel:
     def read(self) -> dict[str, Interface]:
         (links,) = read_json(self, READ_COMMAND)
         return parse_interfaces(links)
+
+    def read_with_routes(self) -> tuple[dict[str, Interface], list[Route]]:
+        """The interfaces and the routes of the main table, read by one process."""
+        links, routes = read_json(self, ROUTED_READ_COMMAND, ROUTED_READ_STDIN)
+        return parse_interfaces(links), parse_routes(routes)
 
     def pending_creations(self) -> list[str]:
         """The interfaces an earlier batch was creating when it was cut short (none if it completed)."""
@@ -169,3 +186,31 @@ def tunnel_tos(kind: str, data: dict[str, t.Any]) -> str:
 
 def dotted_key(value: str | None) -> int | None:
     return None if value is None else int(ipaddress.IPv4Address(value))
+
+
+def parse_routes(routes: list[dict[str, t.Any]]) -> list[Route]:
+    """The unicast routes of the main table, from ``ip -details -json route show table all``."""
+    return [
+        parse_route(route)
+        for route in routes
+        if route.get("table", "main") == "main" and route.get("type", "unicast") == "unicast" and "dev" in route
+    ]
+
+
+def parse_route(route: dict[str, t.Any]) -> Route:
+    """ip prints a host route as a bare address and the default route as ``default``; only IPv6 routes have ``pref``."""
+    version = 6 if "pref" in route or ":" in route.get("gateway", "") else 4
+    dst = route["dst"]
+    if dst == "default":
+        dst = "::/0" if version == 6 else "0.0.0.0/0"
+    # ip omits the protocol boot (3), the default of `ip route add`.
+    protocol = str(route.get("protocol", "boot"))
+    gateway = route.get("gateway")
+    return Route(
+        prefix=str(ipaddress.ip_network(dst)),
+        dev=route["dev"],
+        via=str(ipaddress.ip_address(gateway)) if gateway is not None else None,
+        metric=int(route.get("metric", DEFAULT_METRIC[version])),
+        ours=protocol == str(ROUTE_PROTOCOL),
+        protocol=protocol,
+    )

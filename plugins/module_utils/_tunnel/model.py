@@ -77,5 +77,30 @@ class Interface:
         return self.tunnel is not None
 
 
+@dataclasses.dataclass(frozen=True)
+class Route:
+    """A route through a tunnel, as wanted or as found in the kernel's main table.
+
+    ``prefix`` is a network as Python's ipaddress prints it; ``via`` the inner next hop (None: the
+    tunnel itself); ``metric`` is always set (the family's default when the user gives none).
+    ``ours``: made by this module (route protocol ROUTE_PROTOCOL); ``protocol`` as ip prints it.
+    """
+
+    prefix: str
+    dev: str
+    via: str | None = None
+    metric: int = 0
+    ours: bool = True
+    protocol: str = ""
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """What the kernel tells routes of one table apart by (with ``ip route replace``)."""
+        return (self.prefix, self.metric)
+
+    def as_dict(self) -> dict[str, t.Any]:
+        return {"prefix": self.prefix, "via": self.via, "metric": self.metric}
+
+
 def absent_dict(name: str) -> dict[str, t.Any]:
     return {"name": name, "state": "absent"}

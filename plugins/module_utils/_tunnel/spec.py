@@ -35,6 +35,16 @@ _OPTIONS: dict[str, dict[str, t.Any]] = {
     "dev": {"type": "str"},
     "addresses": {"type": "list", "elements": "str", "default": []},
     "state": {"type": "str", "choices": list(STATES), "default": "present"},
+    # None (not given): the tunnel's routes are left alone; a list, even empty: exactly those.
+    "routes": {
+        "type": "list",
+        "elements": "dict",
+        "options": {
+            "prefix": {"type": "str", "required": True},
+            "via": {"type": "str"},
+            "metric": {"type": "int"},
+        },
+    },
 }
 OPTION_NAMES = tuple(_OPTIONS)
 # key is both directions' key: not together with either.
