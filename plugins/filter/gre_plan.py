@@ -130,6 +130,7 @@ _value:
         ttl: 255
         addresses: [10.0.0.1/30]
         state: present
+        routes: [{prefix: 192.168.2.0/24, via: 10.0.0.2}]
     peers:
       - interface: gre-hostb
         peer: hostb
@@ -140,8 +141,12 @@ _value:
       description:
         - The host's tunnels, sorted by name, for the O(linuxnet.gre.gre_tunnel#module:tunnels) option of
           M(linuxnet.gre.gre_tunnel) as they are, with the keys C(name), C(mode), C(local), C(remote), C(ttl),
-          C(addresses) and C(state), and C(key) and C(mtu) when set (C(mtu) is set unless the MTU is left to the
-          kernel).
+          C(addresses), C(state) and C(routes), and C(key) and C(mtu) when set (C(mtu) is set unless the MTU is
+          left to the kernel).
+        - "C(routes) (O(linuxnet.gre.gre_tunnel#module:tunnels[].routes), C({prefix, via})): the networks behind other
+          nodes (C(gre_mesh_networks), an external peer's C(networks)) whose next hop is this tunnel's peer, the
+          fewest links away (on a tie the next hop with the lowest id), to the peer's inner address. An empty list
+          when none, so that gre_tunnel removes the routes it made for networks no longer planned."
       type: list
       elements: dict
     peers:
@@ -162,13 +167,6 @@ _value:
           description: Inner addresses of the peer on this tunnel (without prefix length), to ping.
           type: list
           elements: str
-    routes:
-      description:
-        - The networks behind other nodes (C(gre_mesh_networks), an external peer's C(networks)), each through the
-          tunnel to the next hop on the way (the fewest links; on a tie the next hop with the lowest id).
-      type: list
-      elements: dict
-      sample: [{interface: gre-hub, prefix: 192.168.2.0/24, via: 10.0.0.1}]
     forward:
       description: The address families (4, 6) this host forwards for others (networks behind it, or a hub).
       type: list

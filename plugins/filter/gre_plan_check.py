@@ -135,11 +135,8 @@ _value:
         tunnels:
           description:
             - Its tunnels, in the shape of the O(linuxnet.gre.gre_tunnel#module:tunnels) option. Each is named
-              C(gre-<host>) after the inventory host it leads to, or as the peer's C(interfaces) says.
-          type: list
-          elements: dict
-        routes:
-          description: Its routes to the networks behind the hosts, as the hosts' C(routes).
+              C(gre-<host>) after the inventory host it leads to, or as the peer's C(interfaces) says; each with its
+              C(routes) to the networks behind the hosts, as the hosts' tunnels.
           type: list
           elements: dict
         forward:

@@ -720,31 +720,28 @@ def tunnel_of(
 
 
 def node_plan(node: Node | None, mesh: Mesh) -> dict[str, list[t.Any]]:
-    """A node's tunnels, sorted by name, its peers' inner addresses in the same order, its routes and what it forwards.
+    """A node's tunnels, sorted by name, its peers' inner addresses in the same order, and what it forwards.
 
-    ``routes`` are ``{interface, prefix, via}``: the networks behind other nodes, each through the
-    tunnel to its next hop, to that hop's inner address. ``forward`` lists the address families
-    (4, 6) the node forwards for others.
+    Each tunnel holds its ``routes`` (``{prefix, via}``, gre_tunnel's option): the networks behind
+    other nodes whose next hop is this tunnel's peer, to that hop's inner address; an empty list when
+    none, so gre_tunnel removes the routes it made for networks no longer planned. ``forward`` lists
+    the address families (4, 6) the node forwards for others.
     """
     if node is None:
-        return {"tunnels": [], "peers": [], "routes": [], "forward": []}
+        return {"tunnels": [], "peers": [], "forward": []}
     local = {version: str(address) for version, address in node.local.items()}
     pairs = sorted(
         (tunnel_of(node, link, mesh.names, local) for link in mesh.adjacency.get(node.name, [])),
         key=lambda pair: pair[0]["name"],
     )
-    routes = [
-        {
-            "interface": node.interfaces.get(route.peer, mesh.names[route.peer]),
-            "prefix": str(route.prefix),
-            "via": route.via,
-        }
-        for route in mesh.routes.get(node.name, [])
-    ]
+    by_peer: dict[str, list[dict[str, str]]] = {}
+    for route in mesh.routes.get(node.name, []):
+        by_peer.setdefault(route.peer, []).append({"prefix": str(route.prefix), "via": route.via})
+    for tunnel, peer in pairs:
+        tunnel["routes"] = by_peer.get(peer["peer"], [])
     return {
         "tunnels": [tunnel for tunnel, _peer in pairs],
         "peers": [peer for _tunnel, peer in pairs],
-        "routes": routes,
         "forward": list(mesh.forward.get(node.name, [])),
     }
 
@@ -764,10 +761,9 @@ def external_plans(mesh: Mesh) -> dict[str, dict[str, t.Any]]:
             result[name] = {
                 "address": node.public_text,
                 "tunnels": tunnels,
-                "routes": own["routes"],
                 "forward": own["forward"],
                 "commands": [line for tunnel in tunnels for line in ip_commands(tunnel)]
-                + route_commands(own["routes"], own["forward"]),
+                + route_commands(tunnels, own["forward"]),
             }
     return result
 
@@ -804,9 +800,13 @@ def check_own_interfaces(mesh: Mesh) -> None:
 FORWARDING_SYSCTL = {4: "net.ipv4.ip_forward", 6: "net.ipv6.conf.all.forwarding"}
 
 
-def route_commands(routes: list[dict[str, str]], forward: list[int]) -> list[str]:
-    """The commands that give an external peer its routes (after its tunnels exist) and its forwarding."""
-    lines = [f"ip route replace {route['prefix']} via {route['via']} dev {route['interface']}" for route in routes]
+def route_commands(tunnels: list[dict[str, t.Any]], forward: list[int]) -> list[str]:
+    """The commands that give an external peer its tunnels' routes (after its tunnels exist) and its forwarding."""
+    lines = [
+        f"ip route replace {route['prefix']} via {route['via']} dev {tunnel['name']}"
+        for tunnel in tunnels
+        for route in tunnel["routes"]
+    ]
     return lines + [f"sysctl -w {FORWARDING_SYSCTL[version]}=1" for version in forward]
 
 

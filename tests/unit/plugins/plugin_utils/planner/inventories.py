@@ -66,6 +66,7 @@ SEED_TUNNELS = {
         "ttl": 255,
         "addresses": ["10.0.0.1/30"],
         "state": "present",
+        "routes": [],
     },
     "hostb": {
         "name": "gre-hosta",
@@ -75,6 +76,7 @@ SEED_TUNNELS = {
         "ttl": 255,
         "addresses": ["10.0.0.2/30"],
         "state": "present",
+        "routes": [],
     },
 }
 

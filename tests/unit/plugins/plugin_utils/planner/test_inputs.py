@@ -109,9 +109,9 @@ def test_the_seed_migrant_keeps_his_gre1() -> None:
                     "ttl": 255,
                     "addresses": ["10.0.0.2/30"],
                     "state": "present",
+                    "routes": [],
                 }
             ],
-            "routes": [],
             "forward": [],
             "commands": [
                 "ip link add name gre1 type gre remote 203.0.113.1 local 198.51.100.1 ttl 255 tos 0x00 pmtudisc",

@@ -28,13 +28,11 @@ def test_seed_gets_the_seed_addresses_and_sends_from_the_private_address() -> No
             "hosta": {
                 "tunnels": [SEED_TUNNELS["hosta"]],
                 "peers": [{"interface": "gre-hostb", "peer": "hostb", "external": False, "addresses": ["10.0.0.2"]}],
-                "routes": [],
                 "forward": [],
             },
             "hostb": {
                 "tunnels": [SEED_TUNNELS["hostb"]],
                 "peers": [{"interface": "gre-hosta", "peer": "hosta", "external": False, "addresses": ["10.0.0.1"]}],
-                "routes": [],
                 "forward": [],
             },
         },
@@ -169,6 +167,7 @@ def test_per_link_settings() -> None:
         "mtu": 1400,
         "addresses": ["192.168.77.0/31", "fd00:77::1/126"],
         "state": "present",
+        "routes": [],
     }
     assert tunnels(result, "hostb")["gre-hosta"]["addresses"] == ["192.168.77.1/31", "fd00:77::2/126"]
     assert result["hosts"]["hosta"]["peers"][0]["addresses"] == ["192.168.77.1", "fd00:77::2"]
@@ -222,7 +221,7 @@ def test_limit_plans_the_limited_hosts_with_every_peer() -> None:
 def test_asked_for_hosts_without_links_get_no_tunnels() -> None:
     hostvars = {"hosta": plain("203.0.113.1"), "hostb": plain("198.51.100.1"), "lonely": {}}
     result = plan(hostvars, links=[["hosta", "hostb"]], hosts=["lonely", "hosta"])
-    assert result["hosts"]["lonely"] == {"tunnels": [], "peers": [], "routes": [], "forward": []}
+    assert result["hosts"]["lonely"] == {"tunnels": [], "peers": [], "forward": []}
     assert sorted(result["hosts"]) == ["hosta", "lonely"]
 
 
@@ -302,9 +301,9 @@ def test_external_peer_side_is_returned_with_its_commands() -> None:
                     "mtu": 1400,
                     "addresses": ["10.0.0.146/30", "fd00::49/127"],
                     "state": "present",
+                    "routes": [],
                 }
             ],
-            "routes": [],
             "forward": [],
             "commands": [
                 "ip link add name gre-hosta mtu 1400 type gre remote 203.0.113.1 local 172.16.0.2 ttl 255 tos 0x00 "

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._constants import MAX_TUNNEL_MTU, overhead
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import wanted_tunnels
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import wanted_routes, wanted_tunnels
 from ansible_collections.linuxnet.gre.plugins.modules.gre_tunnel import argument_spec
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import check_mesh, plan_host, plan_mesh
 
@@ -278,13 +278,21 @@ def test_adding_or_removing_hosts_and_links_changes_no_tunnel_that_stays(pair: t
 @PROPERTY_SETTINGS
 @given(inventories())
 def test_the_gre_tunnel_module_takes_every_plan(inventory: Inventory) -> None:
-    """The module's argument spec and its own checks (names, keys, MTU, twin tunnels) accept each host's tunnels."""
+    assert_gre_tunnel_takes(inventory)
+
+
+def assert_gre_tunnel_takes(inventory: Inventory) -> None:
+    """The module's argument spec and its own checks (names, keys, MTU, twin tunnels, and each route's prefix, next
+    hop on the tunnel's subnet, no underlay address inside, no prefix twice) accept each host's tunnels."""
     result = inventory.plan()
     validator = ArgumentSpecValidator(argument_spec())
     for entry in result["hosts"].values():
         validated = validator.validate({"tunnels": entry["tunnels"], "purge": True})
         assert not validated.error_messages
-        assert len(wanted_tunnels(validated.validated_parameters)) == len(entry["tunnels"])
+        wanted = wanted_tunnels(validated.validated_parameters)
+        assert len(wanted) == len(entry["tunnels"])
+        routes = wanted_routes(validated.validated_parameters, wanted) or {}
+        assert sum(len(r) for r in routes.values()) == sum(len(tunnel["routes"]) for tunnel in entry["tunnels"])
 
 
 @PROPERTY_SETTINGS
@@ -379,8 +387,13 @@ def test_every_network_is_reached_from_every_host_linked_to_it(inventory: Invent
                 here, steps = start, 0
                 while here != owner:
                     entry = result["hosts"][here]
-                    (route,) = [route for route in entry["routes"] if route["prefix"] == prefix]
-                    (peer,) = [peer for peer in entry["peers"] if peer["interface"] == route["interface"]]
+                    ((interface, route),) = [
+                        (tunnel["name"], route)
+                        for tunnel in entry["tunnels"]
+                        for route in tunnel["routes"]
+                        if route["prefix"] == prefix
+                    ]
+                    (peer,) = [peer for peer in entry["peers"] if peer["interface"] == interface]
                     assert route["via"] in peer["addresses"]
                     assert ipaddress.ip_address(route["via"]).version == ipaddress.ip_network(prefix).version
                     here, steps = peer["peer"], steps + 1
@@ -397,10 +410,16 @@ def test_no_route_takes_the_underlay_address_of_its_own_tunnel(inventory: Invent
     result = inventory.plan()
     check = check_mesh(inventory.hostvars, inventory.groups, **inventory.settings)
     for name, entry in result["hosts"].items():
-        tunnels = {tunnel["name"]: tunnel for tunnel in entry["tunnels"]}
-        for route in entry["routes"]:
-            tunnel = tunnels[route["interface"]]
-            prefix = ipaddress.ip_network(route["prefix"])
-            for end in (tunnel["remote"], tunnel["local"]):
-                assert ipaddress.ip_address(end) not in prefix
+        for tunnel in entry["tunnels"]:
+            for route in tunnel["routes"]:
+                prefix = ipaddress.ip_network(route["prefix"])
+                for end in (tunnel["remote"], tunnel["local"]):
+                    assert ipaddress.ip_address(end) not in prefix
         assert plan_host(inventory.hostvars, inventory.groups, name, check, **inventory.settings) == entry
+
+
+@PROPERTY_SETTINGS
+@given(routed())
+def test_the_gre_tunnel_module_takes_every_routed_plan(inventory: Inventory) -> None:
+    """With networks behind the hosts too: the module's route checks accept every planned route."""
+    assert_gre_tunnel_takes(inventory)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import typing as t
 
 import pytest
@@ -25,7 +26,18 @@ HUB_SETTINGS: dict[str, t.Any] = {"hub_spoke": [{"hubs": "hubs", "spokes": "spok
 
 
 def routes(result: dict, name: str) -> list[tuple[str, str, str]]:
-    return [(route["prefix"], route["interface"], route["via"]) for route in result["hosts"][name]["routes"]]
+    """A host's routes, each with its tunnel, in the order of their prefixes (IPv4 first)."""
+    found = [
+        (route["prefix"], tunnel["name"], route["via"])
+        for tunnel in result["hosts"][name]["tunnels"]
+        for route in tunnel["routes"]
+    ]
+    return sorted(found, key=lambda route: prefix_order(route[0]))
+
+
+def prefix_order(prefix: str) -> tuple[int, int, int]:
+    network = ipaddress.ip_network(prefix)
+    return (network.version, int(network.network_address), network.prefixlen)
 
 
 def test_a_spoke_reaches_another_spokes_network_through_the_hub() -> None:
@@ -81,7 +93,7 @@ def test_an_external_peer_gets_its_routes_and_forwarding_among_its_commands() ->
     external = [{"name": "dc", "address": "198.51.100.250", "id": 9, "networks": ["172.20.0.0/16"]}]
     result = plan(hostvars, links=[["hosta", "dc"]], external_peers=external)
     peer = result["external_peers"]["dc"]
-    assert peer["routes"] == [{"interface": "gre-hosta", "prefix": "192.168.1.0/24", "via": "10.0.0.145"}]
+    assert [tunnel["routes"] for tunnel in peer["tunnels"]] == [[{"prefix": "192.168.1.0/24", "via": "10.0.0.145"}]]
     assert peer["forward"] == [4]
     assert peer["commands"][-2:] == [
         "ip route replace 192.168.1.0/24 via 10.0.0.145 dev gre-hosta",
