@@ -154,7 +154,9 @@ options:
         it, before it changes anything."
       - Reading the routes joins the read of the interfaces, still one process
         (C(ip -details -json -batch -) with C(address show) and C(route show table all)).
-      - The boot files of O(persist) do not hold routes yet.
+      - With O(persist), the boot files hold the routes too (the unit's batch file its C(route add) lines,
+        systemd-networkd's C(.network) file C([Route]) sections with C(Protocol=250)); a tunnel without this
+        option is persisted without routes.
       - Only with O(state=present). Deleting a tunnel deletes its routes with it (the kernel does).
     type: list
     elements: dict

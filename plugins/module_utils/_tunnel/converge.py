@@ -69,7 +69,8 @@ def converge(
         # Decided before the kernel changes (a persistence that cannot work fails the run whole), from the
         # tunnels as the run leaves them: one whose MTU is not given keeps the MTU it has at boot.
         omitted = {w.name for w in wanted if isinstance(w, Tunnel) and w.mtu is None}
-        persistence = prepare(files, persist, todo.settled, omitted)
+        # The routes of the tunnels that give them; a tunnel without the option is persisted without routes.
+        persistence = prepare(files, persist, todo.settled, omitted, routes)
         for warning in persistence.warnings:
             warn(warning)
     commands = []

@@ -36,7 +36,7 @@ import tempfile
 import time
 import typing as t
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._constants import IPV6_MODES, MANAGED_ALIAS
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import IPV6_MODES, MANAGED_ALIAS, ROUTE_PROTOCOL
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host, key_values, output
 from ansible_collections.linuxnet.gre.plugins.module_utils._host_facts import (
     PERSIST_PROBLEMS,
@@ -44,8 +44,11 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._host_facts import (
     networkd_works,
     services,
 )
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.changes import Plan, add_create_steps
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import TOS_INHERIT, Tunnel
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.changes import Plan, add_create_steps, route_words
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import TOS_INHERIT, Route, Tunnel
+
+# The routes of each tunnel that gives them (gre_tunnel's routes option), by tunnel name.
+Routes = t.Mapping[str, t.Sequence[Route]]
 
 MECHANISMS = ("unit", "networkd", "none")
 # What gre_tunnel's persist option takes: a mechanism, or auto for the one the host supports.
@@ -180,12 +183,25 @@ class Files:
         time.sleep(seconds)
 
 
-def batch_lines(tunnels: list[Tunnel]) -> list[str]:
-    """What gre_tunnel runs to create these tunnels on a host that has none of them: links, then addresses."""
+def batch_lines(tunnels: list[Tunnel], routes: Routes | None = None) -> list[str]:
+    """What gre_tunnel runs to create these tunnels on a host that has none of them: links, addresses, routes."""
     plan = Plan()
     for tunnel in tunnels:
         add_create_steps(plan, tunnel)
-    return [line for _name, line in plan.creates + plan.address_adds]
+    added = [f"route add {route_words(route)}" for tunnel in tunnels for route in (routes or {}).get(tunnel.name, ())]
+    return [line for _name, line in plan.creates + plan.address_adds] + added
+
+
+def route_sections(routes: t.Sequence[Route]) -> str:
+    """A .network file's [Route] sections: networkd adds them, with gre_tunnel's protocol, when it configures the tunnel."""
+    sections = []
+    for route in routes:
+        pairs = [["Destination", route.prefix]]
+        if route.via is not None:
+            pairs.append(["Gateway", route.via])
+        pairs += [["Metric", str(route.metric)], ["Protocol", str(ROUTE_PROTOCOL)]]
+        sections.append("\n" + section("Route", pairs))
+    return "".join(sections)
 
 
 def networkd_settings(tunnel: Tunnel) -> dict[str, t.Any]:
@@ -231,7 +247,7 @@ def section(title: str, pairs: list[list[str]]) -> str:
     return f"[{title}]\n" + "".join(f"{key}={value}\n" for key, value in pairs)
 
 
-def networkd_files(tunnels: list[Tunnel]) -> dict[str, str]:
+def networkd_files(tunnels: list[Tunnel], routes: Routes | None = None) -> dict[str, str]:
     header = HEADER.format(mechanism="networkd")
     files = {}
     for tunnel in tunnels:
@@ -248,6 +264,7 @@ def networkd_files(tunnels: list[Tunnel]) -> dict[str, str]:
             "[Link]\n# A tunnel whose peer is away must not hold up network-online.target.\nRequiredForOnline=no\n\n"
             "[Network]\n# Router advertisements from the peer configure nothing here.\nIPv6AcceptRA=no\n"
             + "".join(f"Address={address}\n" for address in settings["addresses"])
+            + route_sections((routes or {}).get(tunnel.name, ()))
         )
     files[f"{NETWORKD_DIR}/{PREFIX}.link"] = (
         f"{header}# udev gives the GRE tunnels that systemd-networkd creates at boot the alias that marks them as\n"
@@ -259,12 +276,12 @@ def networkd_files(tunnels: list[Tunnel]) -> dict[str, str]:
     return files
 
 
-def unit_files(tunnels: list[Tunnel]) -> dict[str, str]:
+def unit_files(tunnels: list[Tunnel], routes: Routes | None = None) -> dict[str, str]:
     header = HEADER.format(mechanism="unit")
     batch = (
         f"{header}# The GRE tunnels of this host: {UNIT} creates them at boot with `ip -force -batch` (the\n"
         "# commands linuxnet.gre.gre_tunnel runs to create them, alias included).\n"
-        + "".join(f"{line}\n" for line in batch_lines(tunnels))
+        + "".join(f"{line}\n" for line in batch_lines(tunnels, routes))
     )
     return {BATCH: batch, UNIT_FILE: header + UNIT_TEXT}
 
@@ -273,11 +290,11 @@ def network_file(name: str) -> str:
     return f"{NETWORKD_DIR}/{PREFIX}-{name}.network"
 
 
-def wanted_files(mechanism: str, tunnels: list[Tunnel]) -> dict[str, str]:
-    """Path -> content of what ``mechanism`` persists for these tunnels (none for no tunnels)."""
+def wanted_files(mechanism: str, tunnels: list[Tunnel], routes: Routes | None = None) -> dict[str, str]:
+    """Path -> content of what ``mechanism`` persists for these tunnels and their routes (none for no tunnels)."""
     if mechanism == "none" or not tunnels:
         return {}
-    return networkd_files(tunnels) if mechanism == "networkd" else unit_files(tunnels)
+    return networkd_files(tunnels, routes) if mechanism == "networkd" else unit_files(tunnels, routes)
 
 
 def keep_boot_mtus(booted: dict[str, int | None], tunnels: list[Tunnel], omitted: t.AbstractSet[str]) -> list[Tunnel]:
@@ -381,7 +398,11 @@ class Persistence:
 
 
 def prepare(
-    files: Files, mechanism: str, tunnels: list[Tunnel], omitted: t.AbstractSet[str] = frozenset()
+    files: Files,
+    mechanism: str,
+    tunnels: list[Tunnel],
+    omitted: t.AbstractSet[str] = frozenset(),
+    routes: Routes | None = None,
 ) -> Persistence:
     """Check that ``mechanism`` works here and decide what it changes; GreError otherwise, nothing touched yet.
 
@@ -405,7 +426,7 @@ def prepare(
             warnings.append(NOT_PERSISTED)
     if mechanism == "unit" and tunnels and not systemd:
         raise GreError(f"persist: unit: {PERSIST_PROBLEMS['unit']}")
-    wanted = wanted_files(mechanism, tunnels)
+    wanted = wanted_files(mechanism, tunnels, routes)
     # Every file gre_tunnel writes is one found_files looks for: what is not found is not there.
     current = {path: persisted.get(path) for path in wanted}
     write = {path: content for path, content in wanted.items() if current[path] != content}

@@ -486,3 +486,43 @@ def test_auto_without_systemd_warns_only_when_a_tunnel_is_kept(run, host):
     result = run(persisted([dict(SEED, mtu=1400)], "auto"))
     assert result["changes"] == [{"name": "gre1", "action": "update", "fields": ["mtu"]}]
     assert result["warnings"] == [NOT_PERSISTED]
+
+
+# --- routes (issue 16) ----------------------------------------------------------------------------
+
+ROUTED = dict(
+    SEED,
+    addresses=["10.0.0.1/30", "2001:db8:ffff::1/64"],
+    routes=[{"prefix": "192.168.20.0/24", "via": "10.0.0.2"}, {"prefix": "2001:db8:20::/48"}],
+)
+ROUTE_LINES = [
+    "route add 192.168.20.0/24 via 10.0.0.2 dev gre1 proto 250 metric 0",
+    "route add 2001:db8:20::/48 dev gre1 proto 250 metric 1024",
+]
+
+
+def test_unit_persists_the_routes_as_the_batch_adds_them(run, host):
+    kernel = run.host("routes-fresh")
+    fake = host()
+    run(persisted([ROUTED], "unit"))
+    assert kernel.batch_lines is not None and kernel.batch_lines[-2:] == ROUTE_LINES
+    assert [line for line in fake.text(BATCH_FILE).splitlines() if not line.startswith("#")] == kernel.batch_lines
+
+
+def test_networkd_persists_the_routes_as_route_sections_with_the_protocol(run, host):
+    run.host("routes-managed")
+    fake = host("networkd")
+    result = run(persisted([ROUTED], "networkd"))
+    assert result["changes"] == []
+    assert fake.text(NETWORK).endswith(
+        "Address=10.0.0.1/30\nAddress=2001:db8:ffff::1/64\n"
+        "\n[Route]\nDestination=192.168.20.0/24\nGateway=10.0.0.2\nMetric=0\nProtocol=250\n"
+        "\n[Route]\nDestination=2001:db8:20::/48\nMetric=1024\nProtocol=250\n"
+    )
+
+
+def test_a_tunnel_without_the_routes_option_is_persisted_without_routes(run, host):
+    run.host("routes-managed")
+    fake = host()
+    run(persisted([{k: v for k, v in ROUTED.items() if k != "routes"}], "unit"))
+    assert " proto 250 " not in fake.text(BATCH_FILE)
