@@ -20,7 +20,8 @@ description:
     still manages them after a reboot)."
   - V(networkd) gives, per tunnel, the settings of a systemd-networkd C(.netdev) file (C(netdev) and
     C(tunnel), C([key, value]) pairs of its C([NetDev]) and C([Tunnel]) sections) and the addresses of its
-    C(.network) file.
+    C(.network) file, and its C([Route]) sections when the tunnel gives routes.
+  - V(batch) ends with the C(route add) lines of the tunnels that give routes, as the module runs them.
   - The tunnels are checked as the module checks them; a tunnel with C(state=absent) is left out.
 positional: format
 options:
@@ -81,6 +82,14 @@ _value:
       description: (V(networkd)) The inner addresses, for C(Address=) in the C(.network) file.
       type: list
       elements: str
+    routes:
+      description:
+        - (V(networkd)) One C([Route]) section of the C(.network) file per route, C([key, value]) pairs, with
+          C(Protocol=250), the mark of M(linuxnet.gre.gre_tunnel)'s routes.
+      returned: when the tunnel gives O(linuxnet.gre.gre_tunnel#module:tunnels[].routes)
+      type: list
+      elements: list
+      sample: [[[Destination, 192.168.20.0/24], [Gateway, 10.0.0.2], [Metric, "0"], [Protocol, "250"]]]
 """
 
 import typing as t
@@ -89,9 +98,13 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import wanted_tunnels
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import Tunnel
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import batch_lines, networkd_settings
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import wanted_routes, wanted_tunnels
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import Route, Tunnel
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import (
+    batch_lines,
+    networkd_settings,
+    route_settings,
+)
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.spec import (
     KEY_EXCLUSIVE,
     OPTION_NAMES,
@@ -105,16 +118,23 @@ FORMATS = ("batch", "networkd")
 def gre_persist(tunnels: t.Any, format: t.Any) -> list[t.Any]:
     if format not in FORMATS:
         raise AnsibleFilterError(f"gre_persist: format must be one of {', '.join(FORMATS)}, not {format!r}")
-    present = checked_tunnels(tunnels)
+    present, routes = checked_tunnels(tunnels)
     try:
         if format == "batch":
-            return batch_lines(present)
-        return [networkd_settings(tunnel) for tunnel in present]
+            return batch_lines(present, routes)
+        return [with_routes(networkd_settings(tunnel), routes) for tunnel in present]
     except GreError as exc:
         raise AnsibleFilterError(f"gre_persist: {exc.msg}") from None
 
 
-def checked_tunnels(tunnels: t.Any) -> list[Tunnel]:
+def with_routes(settings: dict[str, t.Any], routes: dict[str, tuple[Route, ...]]) -> dict[str, t.Any]:
+    """A tunnel's networkd settings, with its [Route] sections when it gives routes."""
+    if settings["name"] in routes:
+        settings["routes"] = [route_settings(route) for route in routes[settings["name"]]]
+    return settings
+
+
+def checked_tunnels(tunnels: t.Any) -> tuple[list[Tunnel], dict[str, tuple[Route, ...]]]:
     """The present tunnels, checked as gre_tunnel checks its tunnels option (its argument spec, then its own code)."""
     if not isinstance(tunnels, list) or not all(isinstance(entry, dict) for entry in tunnels):
         raise AnsibleFilterError("gre_persist: the input must be a list of tunnels (dicts), as gre_tunnel's tunnels")
@@ -132,9 +152,10 @@ def checked_tunnels(tunnels: t.Any) -> list[Tunnel]:
         entries.append(validated.validated_parameters)
     try:
         wanted = wanted_tunnels({"tunnels": entries})
+        routes = wanted_routes({"tunnels": entries}, wanted) or {}
     except GreError as exc:
         raise AnsibleFilterError(f"gre_persist: {exc.msg}") from None
-    return [tunnel for tunnel in wanted if isinstance(tunnel, Tunnel)]
+    return [tunnel for tunnel in wanted if isinstance(tunnel, Tunnel)], routes
 
 
 class FilterModule:

@@ -192,16 +192,16 @@ def batch_lines(tunnels: list[Tunnel], routes: Routes | None = None) -> list[str
     return [line for _name, line in plan.creates + plan.address_adds] + added
 
 
+def route_settings(route: Route) -> list[list[str]]:
+    """The [Route] section of a .network file for a route: networkd adds it with gre_tunnel's protocol."""
+    pairs = [["Destination", route.prefix]]
+    if route.via is not None:
+        pairs.append(["Gateway", route.via])
+    return pairs + [["Metric", str(route.metric)], ["Protocol", str(ROUTE_PROTOCOL)]]
+
+
 def route_sections(routes: t.Sequence[Route]) -> str:
-    """A .network file's [Route] sections: networkd adds them, with gre_tunnel's protocol, when it configures the tunnel."""
-    sections = []
-    for route in routes:
-        pairs = [["Destination", route.prefix]]
-        if route.via is not None:
-            pairs.append(["Gateway", route.via])
-        pairs += [["Metric", str(route.metric)], ["Protocol", str(ROUTE_PROTOCOL)]]
-        sections.append("\n" + section("Route", pairs))
-    return "".join(sections)
+    return "".join("\n" + section("Route", route_settings(route)) for route in routes)
 
 
 def networkd_settings(tunnel: Tunnel) -> dict[str, t.Any]:

@@ -162,3 +162,26 @@ def test_values_are_converted_as_the_module_converts_them():
         "link add name gre-hostb mtu 1400 type gre remote 198.51.100.1 local 203.0.113.1 ttl 64 tos 0x00 pmtudisc "
         "ikey 7 okey 7"
     )
+
+
+ROUTED = dict(SEED, routes=[{"prefix": "192.168.20.0/24", "via": "10.0.0.2"}, {"prefix": "fd20::/48", "metric": 5}])
+
+
+def test_batch_ends_with_the_routes_as_the_module_adds_them():
+    assert gre_persist([ROUTED], "batch")[-2:] == [
+        "route add 192.168.20.0/24 via 10.0.0.2 dev gre-hostb proto 250 metric 0",
+        "route add fd20::/48 dev gre-hostb proto 250 metric 5",
+    ]
+
+
+def test_networkd_gives_route_sections_with_the_protocol():
+    (settings,) = gre_persist([ROUTED], "networkd")
+    assert settings["routes"] == [
+        [["Destination", "192.168.20.0/24"], ["Gateway", "10.0.0.2"], ["Metric", "0"], ["Protocol", "250"]],
+        [["Destination", "fd20::/48"], ["Metric", "5"], ["Protocol", "250"]],
+    ]
+
+
+def test_routes_are_checked_as_the_module_checks_them():
+    with pytest.raises(AnsibleFilterError, match="tunnel 'gre-hostb': routes: prefix '192.168.20.1' is not a network"):
+        gre_persist([dict(SEED, routes=[{"prefix": "192.168.20.1"}])], "batch")
