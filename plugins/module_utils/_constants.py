@@ -22,6 +22,8 @@ DEFAULT_METRIC = {4: 0, 6: 1024}
 
 MODES = ("gre", "gretap", "ip6gre", "ip6gretap")
 IPV6_MODES = ("ip6gre", "ip6gretap")
+# The modes that carry Ethernet frames: a route through them needs a next hop (a neighbour to resolve).
+ETHERNET_MODES = ("gretap", "ip6gretap")
 KERNEL_MODULE = {"gre": "ip_gre", "gretap": "ip_gre", "ip6gre": "ip6_gre", "ip6gretap": "ip6_gre"}
 # Devices the GRE kernel modules create for themselves when they load.
 FALLBACK_DEVICES = ("gre0", "gretap0", "erspan0", "ip6gre0")

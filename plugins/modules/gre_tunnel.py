@@ -169,8 +169,8 @@ options:
         required: true
       via:
         description:
-          - The inner next hop, another address of a subnet of O(addresses) (needed over V(gretap) and
-            V(ip6gretap)); without it, the route points at the tunnel itself.
+          - The inner next hop, another address of a subnet of O(addresses); without it, the route points at the
+            tunnel itself. Required over V(gretap) and V(ip6gretap), which carry Ethernet frames.
         type: str
       metric:
         description:

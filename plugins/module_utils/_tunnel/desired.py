@@ -15,6 +15,7 @@ import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._constants import (
     DEFAULT_METRIC,
+    ETHERNET_MODES,
     FALLBACK_DEVICES,
     IPV6_MODES,
     MAX_KEY,
@@ -354,6 +355,13 @@ def parse_route(tunnel: Tunnel, entry: dict[str, t.Any]) -> Route:
                 "its GRE packets would be routed into the tunnel itself",
             )
     via = entry.get("via")
+    if via is None and tunnel.mode in ETHERNET_MODES:
+        fail(
+            name,
+            "routes",
+            f"the route to {network} needs via (the inner address of the next hop) over {tunnel.mode}: "
+            "without it the kernel would look for every destination on the tunnel's Ethernet",
+        )
     if via is not None:
         try:
             gateway = ipaddress.ip_address(via)

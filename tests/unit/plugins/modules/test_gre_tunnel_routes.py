@@ -116,9 +116,13 @@ def test_without_the_option_routes_are_left_alone_and_not_read(run):
 def test_a_recreated_tunnel_gets_all_its_routes_again(run):
     """The kernel deletes a device's routes with it: after `link del`, every route is added."""
     kernel = routed_host(run, "routes-managed")
-    result = run(dict(ROUTED, mode="gretap"))
+    routes = [ROUTES[0], dict(ROUTES[1], via="2001:db8:ffff::2")]  # over gretap, every route needs via
+    result = run(dict(ROUTED, mode="gretap", routes=routes))
     assert kernel.batch_lines[0] == "link del dev gre1"
-    assert kernel.batch_lines[-2:] == ROUTED_LINES[-2:]
+    assert kernel.batch_lines[-2:] == [
+        "route add 192.168.20.0/24 via 10.0.0.2 dev gre1 proto 250 metric 0",
+        "route add 2001:db8:20::/48 via 2001:db8:ffff::2 dev gre1 proto 250 metric 1024",
+    ]
     assert result["changes"] == [{"name": "gre1", "action": "recreate", "fields": ["mode"]}]
 
 
@@ -182,4 +186,14 @@ def test_routes_of_an_absent_tunnel_are_refused(run):
     kernel = routed_host(run, "routes-fresh")
     result = run.fails({"tunnels": [{"name": "gre1", "state": "absent", "routes": []}]})
     assert result["msg"] == "tunnel 'gre1': routes: only a tunnel with state present has routes (its routes go with it)"
+    assert kernel.calls == []
+
+
+def test_a_route_over_gretap_needs_a_next_hop(run):
+    kernel = routed_host(run, "routes-fresh")
+    result = run.fails(dict(ROUTED, mode="gretap", routes=[{"prefix": "192.168.20.0/24"}]))
+    assert result["msg"] == (
+        "tunnel 'gre1': routes: the route to 192.168.20.0/24 needs via (the inner address of the next hop) over "
+        "gretap: without it the kernel would look for every destination on the tunnel's Ethernet"
+    )
     assert kernel.calls == []
