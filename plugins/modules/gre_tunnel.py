@@ -153,7 +153,9 @@ options:
         prefix without the mark (made by hand, by DHCP, by another tool) is never replaced: the run fails naming
         it, before it changes anything."
       - Reading the routes joins the read of the interfaces, still one process
-        (C(ip -details -json -batch -) with C(address show) and C(route show table all)).
+        (C(ip -details -json -batch -) with C(address show), C(route show table all) and
+        C(route show table all proto 250), the last finding the mark by number even where
+        C(/etc/iproute2/rt_protos) gives 250 a name).
       - With O(persist), the boot files hold the routes too (the unit's batch file its C(route add) lines,
         systemd-networkd's C(.network) file C([Route]) sections with C(Protocol=250)); a tunnel without this
         option is persisted without routes.

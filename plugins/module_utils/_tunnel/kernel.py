@@ -12,6 +12,7 @@ Kernel.run with answers captured from a real kernel.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import json
 import os
@@ -33,10 +34,11 @@ READ_COMMAND = ["ip", "-details", "-json", "address", "show"]
 BATCH_COMMAND = ["ip", "-batch", "-"]
 # With routes to manage, the same read and every route of both families, in one process (measured on
 # iproute2 6.1: `route show table main` shows IPv4 only, `-6` applies to a whole batch; `table all`
-# shows both families, and -details names every route's table, type and protocol). A second JSON
-# document, in the same answer.
+# shows both families, and -details names every route's table, type and protocol). Then the routes
+# with this module's protocol again, filtered by number: ip prints a protocol by the name a host's
+# /etc/iproute2/rt_protos(.d) may give 250 (measured), so the number is not in the full list.
 ROUTED_READ_COMMAND = ["ip", "-details", "-json", "-batch", "-"]
-ROUTED_READ_STDIN = "address show\nroute show table all\n"
+ROUTED_READ_STDIN = f"address show\nroute show table all\nroute show table all proto {ROUTE_PROTOCOL}\n"
 
 
 class Kernel:
@@ -66,8 +68,8 @@ class Kernel:
 
     def read_with_routes(self) -> tuple[dict[str, Interface], list[Route]]:
         """The interfaces and the routes of the main table, read by one process."""
-        links, routes = read_json(self, ROUTED_READ_COMMAND, ROUTED_READ_STDIN)
-        return parse_interfaces(links), parse_routes(routes)
+        links, routes, ours = read_json(self, ROUTED_READ_COMMAND, ROUTED_READ_STDIN)
+        return parse_interfaces(links), parse_routes(routes, ours)
 
     def pending_creations(self) -> list[str]:
         """The interfaces an earlier batch was creating when it was cut short (none if it completed)."""
@@ -188,22 +190,30 @@ def dotted_key(value: str | None) -> int | None:
     return None if value is None else int(ipaddress.IPv4Address(value))
 
 
-def parse_routes(routes: list[dict[str, t.Any]]) -> list[Route]:
-    """The unicast routes of the main table, from ``ip -details -json route show table all``."""
+def parse_routes(routes: list[dict[str, t.Any]], ours: list[dict[str, t.Any]]) -> list[Route]:
+    """The unicast routes of the main table, from ``ip -details -json route show table all``; ``ours``: the same
+    filtered by this module's protocol number (a prefix and a metric name one route of a table)."""
+    marked = {parse_route(route).key for route in main_routes(ours)}
+    return [dataclasses.replace(route, ours=route.key in marked) for route in map(parse_route, main_routes(routes))]
+
+
+def main_routes(routes: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
     return [
-        parse_route(route)
+        route
         for route in routes
         if route.get("table", "main") == "main" and route.get("type", "unicast") == "unicast" and "dev" in route
     ]
 
 
 def parse_route(route: dict[str, t.Any]) -> Route:
-    """ip prints a host route as a bare address and the default route as ``default``; only IPv6 routes have ``pref``."""
+    """ip prints a host route as a bare address and the default route as ``default``; only IPv6 routes have ``pref``.
+
+    ``ours`` is settled by parse_routes; ip omits the protocol boot without -details, and a filtered one.
+    """
     version = 6 if "pref" in route or ":" in route.get("gateway", "") else 4
     dst = route["dst"]
     if dst == "default":
         dst = "::/0" if version == 6 else "0.0.0.0/0"
-    # ip omits the protocol boot (3), the default of `ip route add`.
     protocol = str(route.get("protocol", "boot"))
     gateway = route.get("gateway")
     return Route(
@@ -211,6 +221,6 @@ def parse_route(route: dict[str, t.Any]) -> Route:
         dev=route["dev"],
         via=str(ipaddress.ip_address(gateway)) if gateway is not None else None,
         metric=int(route.get("metric", DEFAULT_METRIC[version])),
-        ours=protocol == str(ROUTE_PROTOCOL),
+        ours=False,
         protocol=protocol,
     )

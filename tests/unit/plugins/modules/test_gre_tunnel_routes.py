@@ -197,3 +197,12 @@ def test_a_route_over_gretap_needs_a_next_hop(run):
         "gretap: without it the kernel would look for every destination on the tunnel's Ethernet"
     )
     assert kernel.calls == []
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_the_mark_is_found_by_number_when_the_host_names_the_protocol(run, check_mode):
+    """With 250 named in rt_protos.d, ip prints the name; the read's third command filters by number."""
+    kernel = routed_host(run, "routes-named-protocol")
+    result = run(ROUTED, check_mode=check_mode)
+    assert (result["changed"], kernel.calls) == (False, [ROUTED_READ])
+    assert result["tunnels"][0]["routes"] == RETURNED
