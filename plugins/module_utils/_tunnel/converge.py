@@ -95,7 +95,7 @@ def converge(
         if persistence.changed and not check_mode:
             persistence.apply(files)
             if persistence.released:
-                restored = restore_released(kernel, files, persistence, todo.settled, warn)
+                restored = restore_released(kernel, files, persistence, todo.settled, routes, warn)
                 result["changes"] += [restore_change(change).as_dict() for change in restored.changes]
                 result["commands"] += [f"ip {line}" for _name, line in restored.steps]
         result["changed"] = result["changed"] or persistence.changed
@@ -133,17 +133,30 @@ def run_batch(kernel: Kernel, steps: list[tuple[str, str]]) -> None:
 
 
 def restore_released(
-    kernel: Kernel, files: Files, persistence: Persistence, settled: list[Tunnel], warn: t.Callable[[str], None]
+    kernel: Kernel,
+    files: Files,
+    persistence: Persistence,
+    settled: list[Tunnel],
+    routes: dict[str, tuple[Route, ...]] | None,
+    warn: t.Callable[[str], None],
 ) -> Plan:
     """Put back what networkd dropped from the tunnels it let go of: wait for it, read again, one batch if needed.
 
     The released tunnels are planned again as the run left them (``settled``: their MTU too, where the
-    user gave none), against a fresh read; nothing else is looked at (no purge).
+    user gave none), and their routes where the run gives them (networkd drops the routes of its
+    ``[Route]`` sections with the addresses), against a fresh read; nothing else is looked at (no purge).
     """
     for warning in wait_released(files, persistence):
         warn(warning)
     released = set(persistence.released)
-    again = plan([tunnel for tunnel in settled if tunnel.name in released], kernel.read(), purge=False)
+    kept = {name: wanted for name, wanted in (routes or {}).items() if name in released}
+    if kept:
+        interfaces, found = kernel.read_with_routes()
+    else:
+        interfaces, found = kernel.read(), []
+    again = plan([tunnel for tunnel in settled if tunnel.name in released], interfaces, purge=False)
+    if kept:
+        plan_routes(again, kept, found)
     if again.steps:
         run_batch(kernel, again.steps)
         kernel.clear_creations()

@@ -22,12 +22,12 @@ import pytest
 
 from ansible_collections.linuxnet.gre.plugins.module_utils import _host_facts
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import persist
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.kernel import Kernel
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.kernel import ROUTED_READ_COMMAND, Kernel
 from ansible_collections.linuxnet.gre.plugins.modules import gre_tunnel
 
 from .conftest import BATCH, READ, Replay, Seam, load
 
-FIXTURES = ["switch-reload", "switch-restart", "switch-reload-other-network"]
+FIXTURES = ["switch-reload", "switch-restart", "switch-reload-other-network", "switch-reload-routes"]
 CHECK, SWITCH, AGAIN = 1, 2, 3  # the runs of switch-reload and switch-restart (0: persisted with networkd)
 NETWORK = "/etc/systemd/network/60-linuxnet-gre-gre1.network"
 SYSTEMCTL_SHOW = list(_host_facts.SYSTEMCTL)
@@ -141,6 +141,28 @@ def test_networkctl_reload_drops_the_address_and_the_run_puts_it_back(switch):
     assert batches(replay) == ["address add 10.0.0.1/30 dev gre1\n"]
     assert host.sleeps == []
     assert host.files() == [persist.BATCH, persist.UNIT_FILE]
+
+
+def test_networkctl_reload_drops_the_route_with_the_address_and_the_run_puts_both_back(switch):
+    """A tunnel with a route of ours (issue 16): networkd wrote it from a [Route] section and deletes it on letting go."""
+    host = switch("switch-reload-routes")
+    host.up_to(1)
+    replay = host.conversation(1)
+    result = host.run(1, replay)
+    assert result["changes"] == [{"name": "gre1", "action": "restore", "fields": ["addresses", "routes"]}]
+    assert result["commands"] == [
+        "ip address add 10.0.0.1/30 dev gre1",
+        "ip route add 198.51.100.64/27 via 10.0.0.2 dev gre1 proto 250 metric 0",
+    ]
+    # Both read again with the routes in one process, and put back in one batch.
+    asked = [call.get("argv", call.get("path")) for call in replay.log if "exists" not in call]
+    assert asked[asked.index(["networkctl", "reload"]) :][-2:] == [list(ROUTED_READ_COMMAND), BATCH]
+    assert batches(replay) == [
+        "address add 10.0.0.1/30 dev gre1\nroute add 198.51.100.64/27 via 10.0.0.2 dev gre1 proto 250 metric 0\n"
+    ]
+    # What the unit brings back at boot holds the route too.
+    assert "route add 198.51.100.64/27 via 10.0.0.2 dev gre1 proto 250 metric 0" in host.path(persist.BATCH).read_text()
+    assert host.run(2)["changed"] is False
 
 
 def test_a_restart_of_networkd_keeps_the_address_and_needs_no_second_batch(switch):
