@@ -16,11 +16,26 @@ filter frameworks that filter the host's input:
   per peer, then a counted DROP) and one jump ``-p 47 -j LINUXNET-GRE`` inserted at the top of
   INPUT. Written with one ``iptables-restore --noflush`` per family, one commit.
 
+Two more things for routed sites (issue 16), in the same objects and the same single write:
+
+- TCP MSS clamping (``mss_clamp``): SYNs forwarded out to a listed tunnel get their MSS lowered to
+  the route's MTU (nftables: a chain ``mss`` of ``inet linuxnet_gre`` on the forward hook at
+  priority mangle, ``tcp option maxseg size set rt mtu``; iptables: the chain ``LINUXNET-GRE-MSS`` of
+  the mangle table, ``-j TCPMSS --clamp-mss-to-pmtu``, jumped to from the top of mangle FORWARD).
+- Forwarding openings (``forward``): where forwarded traffic is filtered, packets in from a tunnel
+  whose source is one of that tunnel's networks and whose destination is one of the planned
+  networks, and packets out to a tunnel whose destination is one of its networks and whose source
+  is one of the planned networks, are accepted (nftables: two rules per tunnel and IP version at the
+  top of every filtering forward base chain, since an accept of our own table would not stop their
+  drop; iptables: the chains ``LINUXNET-GRE-FWD`` (per tunnel network, a goto to), ``LINUXNET-GRE-TO``
+  and ``LINUXNET-GRE-FROM`` (an ACCEPT per planned network), jumped to from the top of FORWARD).
+
 Every command goes through _host.Host.run; tests replace it with answers captured from real kernels.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import re
@@ -33,6 +48,14 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
 
 TABLE = "linuxnet_gre"
 CHAIN = "LINUXNET-GRE"
+MSS_CHAIN = "LINUXNET-GRE-MSS"  # mangle table: the TCP MSS clamp
+FWD_CHAIN = "LINUXNET-GRE-FWD"  # filter table: per tunnel network, a goto to one of the two below
+TO_CHAIN = "LINUXNET-GRE-TO"  # ACCEPT when the destination is a planned network
+FROM_CHAIN = "LINUXNET-GRE-FROM"  # ACCEPT when the source is a planned network
+NFT_MSS_CHAIN = "mss"
+NFT_MSS_PRIORITY = -150  # priority mangle: before any filter chain of the forward hook
+# A Linux interface name as the kernel takes it (dev_valid_name), without what a rule's words could misread.
+IFNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,14}$")
 PRIORITY = -10  # before the usual filter chains (priority filter = 0)
 VERSIONS = (4, 6)
 FAMILY_NAME = {4: "ipv4", 6: "ipv6"}
@@ -61,6 +84,76 @@ def split_peers(peers: list[str]) -> dict[int, list[str]]:
     if bad:
         raise GreError(f"peers: not an IP address: {', '.join(bad)}", invalid=bad)
     return {version: [str(a) for a in sorted(found[version])] for version in VERSIONS if found[version]}
+
+
+def interface(text: t.Any, option: str) -> str:
+    """A tunnel's name, checked: it goes into rules. Raises GreError."""
+    name = str(text)
+    if not IFNAME.match(name):
+        raise GreError(
+            f"{option}: {name!r} is not an interface name (1 to 15 letters, digits, '_', '.', '@', '+' or '-', "
+            "not starting with one of the last four)",
+            invalid=[name],
+        )
+    return name
+
+
+def split_interfaces(names: list[str], option: str) -> list[str]:
+    """The tunnels' names, unique and sorted. Raises GreError."""
+    return sorted({interface(name, option) for name in names})
+
+
+def network(text: t.Any, where: str) -> t.Any:
+    """One network, as ipaddress takes it strictly: no host bits. Raises GreError naming ``where``."""
+    try:
+        return ipaddress.ip_network(str(text).strip())
+    except ValueError:
+        pass
+    try:
+        loose = ipaddress.ip_network(str(text).strip(), strict=False)
+    except ValueError:
+        raise GreError(f"{where}: {text!r} is not a network (address/prefix length)", invalid=[str(text)]) from None
+    raise GreError(f"{where}: {text} has host bits set; the network is {loose}", invalid=[str(text)])
+
+
+def split_forward(entries: list[dict[str, t.Any]], local: list[str]) -> dict[int, dict[str, t.Any]]:
+    """Per IP version: ``tunnels`` [(name, [its networks])] and ``planned`` (every network, the host's own too).
+
+    Networks are collapsed and sorted (ipaddress.collapse_addresses). Raises GreError.
+    """
+    tunnels: dict[int, dict[str, list[t.Any]]] = {4: {}, 6: {}}
+    planned: dict[int, list[t.Any]] = {4: [], 6: []}
+    for entry in entries:
+        name = interface(entry.get("interface"), "forward")
+        for text in entry.get("networks") or []:
+            net = network(text, f"forward: interface {name}: networks")
+            tunnels[net.version].setdefault(name, []).append(net)
+            planned[net.version].append(net)
+    for text in local:
+        net = network(text, "local_networks")
+        planned[net.version].append(net)
+    return {
+        version: {
+            "tunnels": [
+                (name, [str(n) for n in ipaddress.collapse_addresses(nets)])
+                for name, nets in sorted(tunnels[version].items())
+            ],
+            "planned": [str(n) for n in ipaddress.collapse_addresses(planned[version])],
+        }
+        for version in VERSIONS
+        if tunnels[version]
+    }
+
+
+def wanted(params: dict[str, t.Any]) -> dict[str, t.Any]:
+    """What the parameters ask for: ``peers`` (split_peers), ``mss`` (tunnel names), ``forward`` (split_forward)."""
+    if params["state"] != "present":
+        return {"peers": {}, "mss": [], "forward": {}}
+    return {
+        "peers": split_peers(params["peers"] or []),
+        "mss": split_interfaces(params.get("mss_clamp") or [], "mss_clamp"),
+        "forward": split_forward(params.get("forward") or [], params.get("local_networks") or []),
+    }
 
 
 # --- nftables -----------------------------------------------------------------------------------------------------
@@ -129,11 +222,70 @@ def user_chain_rule(family: str, version: int) -> dict[str, t.Any]:
 
 
 USER_COMMENTS = {f"{MANAGED_ALIAS} {FAMILY_NAME[v]}": v for v in VERSIONS}
+MSS_COMMENT = f"{MANAGED_ALIAS} mss "  # + the tunnel's name
+FORWARD_COMMENT = f"{MANAGED_ALIAS} forward "  # + ipv4|ipv6, in|out, the tunnel's name, a digest of the networks
+SYN_ONLY = _match({"&": [{"payload": {"protocol": "tcp", "field": "flags"}}, ["syn", "rst"]]}, "syn")
+SET_MSS = {"mangle": {"key": {"tcp option": {"name": "maxseg", "field": "size"}}, "value": {"rt": {"key": "mtu"}}}}
+
+
+def ours(comment: t.Any) -> bool:
+    """Whether a rule in another table's chain is this module's (by its comment)."""
+    return isinstance(comment, str) and (comment in USER_COMMENTS or comment.startswith(FORWARD_COMMENT))
+
+
+def mss_rule(name: str) -> dict[str, t.Any]:
+    """The clamp of the SYNs (and SYN-ACKs) forwarded out to one tunnel: MSS = the route's MTU less the headers."""
+    return nft_rule(
+        f'oifname "{name}" tcp flags syn / syn,rst counter tcp option maxseg size set rt mtu',
+        [_match({"meta": {"key": "oifname"}}, name), SYN_ONLY, COUNTER, SET_MSS],
+        MSS_COMMENT + name,
+    )
+
+
+def _prefixes(networks: list[str]) -> dict[str, t.Any]:
+    found = []
+    for text in networks:
+        net = ipaddress.ip_network(text)
+        found.append({"prefix": {"addr": str(net.network_address), "len": net.prefixlen}})
+    return {"set": found}
+
+
+def forward_rules(version: int, forward: dict[str, t.Any]) -> list[dict[str, t.Any]]:
+    """The accepts of one IP version, two per tunnel: in from it (source: its networks, destination: a planned
+    network), out to it (destination: its networks, source: a planned network).
+
+    The comment ends with a digest of the rule's networks, so that a change of the plan is seen by comment.
+    """
+    proto = "ip" if version == 4 else "ip6"
+    planned = forward["planned"]
+    rules = []
+    for name, networks in forward["tunnels"]:
+        for way, dev, mine, theirs in (("in", "iifname", "saddr", "daddr"), ("out", "oifname", "daddr", "saddr")):
+            digest = hashlib.sha256(json.dumps([networks, planned]).encode()).hexdigest()[:12]
+            rules.append(
+                nft_rule(
+                    f'{dev} "{name}" {proto} {mine} {{ {", ".join(networks)} }} '
+                    f"{proto} {theirs} {{ {', '.join(planned)} }} counter accept",
+                    [
+                        _match({"meta": {"key": dev}}, name),
+                        _match({"payload": {"protocol": proto, "field": mine}}, _prefixes(networks)),
+                        _match({"payload": {"protocol": proto, "field": theirs}}, _prefixes(planned)),
+                        COUNTER,
+                        {"accept": None},
+                    ],
+                    f"{FORWARD_COMMENT}{FAMILY_NAME[version]} {way} {name} {digest}",
+                )
+            )
+    return rules
 
 
 def _name(text: str) -> str:
     """A table or chain name as nft prints it (quoted when it is not a plain identifier; for people only)."""
     return text if re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", text) else json.dumps(text)
+
+
+def _versions(family: str, versions: t.Iterable[int]) -> list[int]:
+    return sorted(set(versions) & set(NFT_FAMILY_VERSIONS[family]))
 
 
 class Nftables:
@@ -148,6 +300,7 @@ class Nftables:
         self.probe_error = ""
         self.table: dict[str, t.Any] | None = None  # linuxnet_gre: {"chains", "sets", "rules"}
         self.chains: list[dict[str, t.Any]] = []  # the other input base chains, with their rules
+        self.forward_chains: list[dict[str, t.Any]] = []  # the other forward base chains, with their rules
 
     def probe(self) -> bool:
         """Whether nft works on this kernel: a dry run (--check) of adding linuxnet_gre, never committed."""
@@ -161,21 +314,25 @@ class Nftables:
 
     def read(self) -> None:
         tables = _nft.read(self.host)
-        ours = tables.pop(("inet", TABLE), None)
+        ours_table = tables.pop(("inet", TABLE), None)
         self.table = None
-        if ours is not None:
+        if ours_table is not None:
             self.table = {
-                "chains": ours["chains"],
-                "sets": {name: {"type": s.get("type"), "elem": _nft.elements(s)} for name, s in ours["sets"].items()},
-                "rules": [rule for chain in ours["chains"].values() for rule in chain["rules"]],
+                "chains": ours_table["chains"],
+                "sets": {
+                    name: {"type": s.get("type"), "elem": _nft.elements(s)} for name, s in ours_table["sets"].items()
+                },
+                "rules": [rule for chain in ours_table["chains"].values() for rule in chain["rules"]],
             }
-        self.chains = [
+        base = [
             chain
             for (family, _name), table in tables.items()
             if family in NFT_FAMILY_VERSIONS
             for chain in table["chains"].values()
-            if chain.get("hook") == "input" and chain.get("type") == "filter"
+            if chain.get("type") == "filter"
         ]
+        self.chains = [chain for chain in base if chain.get("hook") == "input"]
+        self.forward_chains = [chain for chain in base if chain.get("hook") == "forward"]
 
     @staticmethod
     def _label(chain: dict[str, t.Any]) -> str:
@@ -183,10 +340,17 @@ class Nftables:
 
     def filtering(self, versions: t.Iterable[int]) -> list[str]:
         """The input base chains (not this module's) with a drop policy or a rule of their own, seeing these versions."""
+        return self._filtering(self.chains, versions)
+
+    def filtering_forward(self, versions: t.Iterable[int]) -> list[str]:
+        """The same for forwarded traffic: the forward base chains that filter."""
+        return self._filtering(self.forward_chains, versions)
+
+    def _filtering(self, chains: list[dict[str, t.Any]], versions: t.Iterable[int]) -> list[str]:
         return [
             f"{self.name}: {self._label(chain)}"
-            for chain in self.chains
-            if set(versions) & set(NFT_FAMILY_VERSIONS[chain["family"]]) and self.filtering_chain(chain)
+            for chain in chains
+            if _versions(chain["family"], versions) and self.filtering_chain(chain)
         ]
 
     def state(self) -> dict[str, t.Any]:
@@ -194,11 +358,20 @@ class Nftables:
         result: dict[str, t.Any] = {}
         if self.table is not None:
             result["table"] = f"inet {TABLE}"
-            result["peers"] = {
+            peers = {
                 FAMILY_NAME[v]: sorted(self.table["sets"][SET_NAME[v]]["elem"], key=ipaddress.ip_address)
                 for v in VERSIONS
                 if SET_NAME[v] in self.table["sets"]
             }
+            if peers or "input" in self.table["chains"]:
+                result["peers"] = peers
+            mss = [
+                str(rule.get("comment"))[len(MSS_COMMENT) :]
+                for rule in self.table["chains"].get(NFT_MSS_CHAIN, {}).get("rules", [])
+                if str(rule.get("comment", "")).startswith(MSS_COMMENT)
+            ]
+            if mss:
+                result["mss_clamp"] = mss
         accepts = [
             f"{self._label(chain)} ({FAMILY_NAME[USER_COMMENTS[rule['comment']]]})"
             for chain in self.chains
@@ -207,26 +380,65 @@ class Nftables:
         ]
         if accepts:
             result["accept_in"] = accepts
+        forwards = [
+            f"{self._label(chain)} ({' '.join(str(rule['comment'])[len(FORWARD_COMMENT) :].split()[:3])})"
+            for chain in self.forward_chains
+            for rule in chain["rules"]
+            if str(rule.get("comment", "")).startswith(FORWARD_COMMENT)
+        ]
+        if forwards:
+            result["accept_forward"] = forwards
         return result
 
     def counters(self) -> dict[str, dict[str, int]]:
         result: dict[str, dict[str, int]] = {}
         for rule in (self.table or {}).get("rules", []):
+            comment = rule.get("comment")
             for version in VERSIONS:
                 for what in ("peers", "others"):
-                    if rule.get("comment") == f"{MANAGED_ALIAS} {FAMILY_NAME[version]} {what}":
+                    if comment == f"{MANAGED_ALIAS} {FAMILY_NAME[version]} {what}":
                         key = "accepted" if what == "peers" else "dropped"
                         result.setdefault(FAMILY_NAME[version], {})[key] = _nft.counter(rule) or 0
+            if str(comment).startswith(MSS_COMMENT):
+                clamped = result.setdefault("mss_clamp", {"clamped": 0})
+                clamped["clamped"] += _nft.counter(rule) or 0
+        for chain in self.forward_chains:
+            for rule in chain["rules"]:
+                comment = str(rule.get("comment", ""))
+                if comment.startswith(FORWARD_COMMENT):
+                    family = comment[len(FORWARD_COMMENT) :].split()[0]
+                    entry = result.setdefault(family, {})
+                    entry["forwarded"] = entry.get("forwarded", 0) + (_nft.counter(rule) or 0)
         return result
 
-    def _table_is(self, peers: dict[int, list[str]]) -> bool:
-        """Whether linuxnet_gre is exactly what these peers need (chain settings, sets, rule comments)."""
+    @staticmethod
+    def _chain_is(chain: dict[str, t.Any] | None, settings: dict[str, t.Any], comments: list[str]) -> bool:
+        return (
+            chain is not None
+            and all(chain.get(k) == v for k, v in settings.items())
+            and [rule.get("comment") for rule in chain["rules"]] == comments
+        )
+
+    def _table_is(self, want: dict[str, t.Any]) -> bool:
+        """Whether linuxnet_gre is exactly what is wanted (chain settings, sets, rule comments)."""
         table = self.table
         if table is None:
             return False
-        chain = table["chains"].get("input", {})
-        wanted_chain = {"type": "filter", "hook": "input", "prio": PRIORITY, "policy": "accept"}
-        if set(table["chains"]) != {"input"} or any(chain.get(k) != v for k, v in wanted_chain.items()):
+        peers, mss = want["peers"], want["mss"]
+        chains = table["chains"]
+        if set(chains) != ({"input"} if peers else set()) | ({NFT_MSS_CHAIN} if mss else set()):
+            return False
+        if peers and not self._chain_is(
+            chains.get("input"),
+            {"type": "filter", "hook": "input", "prio": PRIORITY, "policy": "accept"},
+            [rule["comment"] for version in peers for rule in own_rules(version)],
+        ):
+            return False
+        if mss and not self._chain_is(
+            chains.get(NFT_MSS_CHAIN),
+            {"type": "filter", "hook": "forward", "prio": NFT_MSS_PRIORITY, "policy": "accept"},
+            [mss_rule(name)["comment"] for name in mss],
+        ):
             return False
         if set(table["sets"]) != {SET_NAME[v] for v in peers}:
             return False
@@ -234,14 +446,14 @@ class Nftables:
             found = table["sets"][SET_NAME[version]]
             if found["type"] != SET_TYPE[version] or sorted(found["elem"]) != sorted(addresses):
                 return False
-        wanted_rules = [rule["comment"] for version in peers for rule in own_rules(version)]
-        return [rule.get("comment") for rule in table["rules"]] == wanted_rules
+        return True
 
-    def plan(self, peers: dict[int, list[str]]) -> list[tuple[dict[str, t.Any], str]]:
-        """The commands that make nftables right for these peers (none: remove everything of ours)."""
+    def plan(self, want: dict[str, t.Any]) -> list[tuple[dict[str, t.Any], str]]:
+        """The commands that make nftables what is wanted (nothing wanted: remove everything of ours)."""
         commands: list[tuple[dict[str, t.Any], str]] = []
         table_ref = {"family": "inet", "name": TABLE}
-        if peers and not self._table_is(peers):
+        peers, mss = want["peers"], want["mss"]
+        if (peers or mss) and not self._table_is(want):
             if self.table is not None:
                 commands.append(({"delete": {"table": table_ref}}, f"nft delete table inet {TABLE}"))
             commands.append(({"add": {"table": table_ref}}, f"nft add table inet {TABLE}"))
@@ -259,44 +471,83 @@ class Nftables:
                         f"nft add element inet {TABLE} {SET_NAME[version]} {{ {', '.join(addresses)} }}",
                     )
                 )
-            own_chain = {"family": "inet", "table": TABLE, "name": "input"}
-            commands.append(
-                (
-                    {"add": {"chain": dict(own_chain, type="filter", hook="input", prio=PRIORITY, policy="accept")}},
-                    f"nft add chain inet {TABLE} input {{ type filter hook input priority filter - 10; policy accept; }}",
-                )
-            )
-            for version in peers:
-                for rule in own_rules(version):
-                    body = {"family": "inet", "table": TABLE, "chain": "input"}
-                    commands.append(
-                        (
-                            {"add": {"rule": dict(body, expr=rule["expr"], comment=rule["comment"])}},
-                            f"nft add rule inet {TABLE} input {rule['text']}",
-                        )
+            if peers:
+                own_chain = {"family": "inet", "table": TABLE, "name": "input"}
+                commands.append(
+                    (
+                        {
+                            "add": {
+                                "chain": dict(own_chain, type="filter", hook="input", prio=PRIORITY, policy="accept")
+                            }
+                        },
+                        f"nft add chain inet {TABLE} input {{ type filter hook input priority filter - 10; "
+                        "policy accept; }",
                     )
-        elif not peers and self.table is not None:
+                )
+                for version in peers:
+                    for rule in own_rules(version):
+                        commands.append(self._add_rule("input", rule))
+            if mss:
+                mss_chain = {"family": "inet", "table": TABLE, "name": NFT_MSS_CHAIN}
+                commands.append(
+                    (
+                        {
+                            "add": {
+                                "chain": dict(
+                                    mss_chain, type="filter", hook="forward", prio=NFT_MSS_PRIORITY, policy="accept"
+                                )
+                            }
+                        },
+                        f"nft add chain inet {TABLE} {NFT_MSS_CHAIN} {{ type filter hook forward priority mangle; "
+                        "policy accept; }",
+                    )
+                )
+                for name in mss:
+                    commands.append(self._add_rule(NFT_MSS_CHAIN, mss_rule(name)))
+        elif not (peers or mss) and self.table is not None:
             commands.append(({"delete": {"table": table_ref}}, f"nft delete table inet {TABLE}"))
         # The other filtering input chains: one accept per IP version with peers, at the top.
         for chain in self.chains:
-            wanted = set(peers) & set(NFT_FAMILY_VERSIONS[chain["family"]]) if self.filtering_chain(chain) else set()
-            ref = {"family": chain["family"], "table": chain["table"], "chain": chain["name"]}
-            seen: set[int] = set()
-            for existing in chain["rules"]:
-                marked = USER_COMMENTS.get(existing.get("comment", ""))
-                if marked is None:
-                    continue
-                if marked in wanted and marked not in seen:
-                    seen.add(marked)
-                    continue
-                commands.append(
-                    (
-                        {"delete": {"rule": dict(ref, handle=existing["handle"])}},
-                        f"nft delete rule {self._label(chain)} handle {existing['handle']}",
-                    )
+            versions = _versions(chain["family"], peers) if self.filtering_chain(chain) else []
+            commands.extend(self._converge_chain(chain, [user_chain_rule(chain["family"], v) for v in versions]))
+        # The filtering forward chains: the accepts of every tunnel and IP version, at the top.
+        for chain in self.forward_chains:
+            versions = _versions(chain["family"], want["forward"]) if self.filtering_chain(chain) else []
+            rules = [rule for v in versions for rule in forward_rules(v, want["forward"][v])]
+            commands.extend(self._converge_chain(chain, rules))
+        return commands
+
+    @staticmethod
+    def _add_rule(chain: str, rule: dict[str, t.Any]) -> tuple[dict[str, t.Any], str]:
+        body = {"family": "inet", "table": TABLE, "chain": chain}
+        return (
+            {"add": {"rule": dict(body, expr=rule["expr"], comment=rule["comment"])}},
+            f"nft add rule inet {TABLE} {chain} {rule['text']}",
+        )
+
+    def _converge_chain(
+        self, chain: dict[str, t.Any], rules: list[dict[str, t.Any]]
+    ) -> list[tuple[dict[str, t.Any], str]]:
+        """Rules of ours in another table's chain: those not wanted (or twice) deleted, the missing inserted on top."""
+        commands: list[tuple[dict[str, t.Any], str]] = []
+        ref = {"family": chain["family"], "table": chain["table"], "chain": chain["name"]}
+        wanted_comments = {rule["comment"] for rule in rules}
+        seen: set[str] = set()
+        for existing in chain["rules"]:
+            comment = existing.get("comment", "")
+            if not ours(comment):
+                continue
+            if comment in wanted_comments and comment not in seen:
+                seen.add(comment)
+                continue
+            commands.append(
+                (
+                    {"delete": {"rule": dict(ref, handle=existing["handle"])}},
+                    f"nft delete rule {self._label(chain)} handle {existing['handle']}",
                 )
-            for version in sorted(wanted - seen):
-                rule = user_chain_rule(chain["family"], version)
+            )
+        for rule in rules:
+            if rule["comment"] not in seen:
                 commands.append(
                     (
                         {"insert": {"rule": dict(ref, expr=rule["expr"], comment=rule["comment"])}},
@@ -308,7 +559,7 @@ class Nftables:
     @staticmethod
     def filtering_chain(chain: dict[str, t.Any]) -> bool:
         """A drop policy, or a rule this module did not add."""
-        return chain.get("policy") == "drop" or any(r.get("comment") not in USER_COMMENTS for r in chain["rules"])
+        return chain.get("policy") == "drop" or any(not ours(r.get("comment")) for r in chain["rules"])
 
     def apply(self, commands: list[tuple[dict[str, t.Any], str]], check_mode: bool) -> None:
         """All commands in one transaction (nft -j -f -); in check mode, only validated by the kernel (--check)."""
@@ -328,6 +579,36 @@ class Nftables:
 
 
 JUMP = ["-p", "47", "-j", CHAIN]
+FWD_JUMP = ["-j", FWD_CHAIN]
+MSS_JUMP = ["-j", MSS_CHAIN]
+# The restore's tables, in the order written; the filter table's lines carry no -t in the commands reported.
+IPT_TABLES = ("filter", "mangle")
+
+
+def mss_rules(names: list[str]) -> list[list[str]]:
+    """LINUXNET-GRE-MSS's rules, as iptables-save prints them: SYNs out to each tunnel clamped to the route's MTU."""
+    return [
+        ["-A", MSS_CHAIN, "-o", name, "-p", "tcp", "-m", "tcp", "--tcp-flags", "SYN,RST", "SYN"]
+        + ["-j", "TCPMSS", "--clamp-mss-to-pmtu"]
+        for name in names
+    ]
+
+
+def fwd_rules(forward: dict[str, t.Any]) -> dict[str, list[list[str]]]:
+    """The three forwarding chains of one IP version, as iptables-save prints them (TO and FROM first: FWD goes to them).
+
+    FWD: per tunnel network, in from the tunnel with that source, or out to it with that destination, goes to TO
+    (destination a planned network?) or FROM (source a planned network?), which ACCEPT or return to FORWARD.
+    """
+    fwd: list[list[str]] = []
+    for name, networks in forward["tunnels"]:
+        fwd.extend(["-A", FWD_CHAIN, "-s", net, "-i", name, "-g", TO_CHAIN] for net in networks)
+        fwd.extend(["-A", FWD_CHAIN, "-d", net, "-o", name, "-g", FROM_CHAIN] for net in networks)
+    return {
+        TO_CHAIN: [["-A", TO_CHAIN, "-d", net, "-j", "ACCEPT"] for net in forward["planned"]],
+        FROM_CHAIN: [["-A", FROM_CHAIN, "-s", net, "-j", "ACCEPT"] for net in forward["planned"]],
+        FWD_CHAIN: fwd,
+    }
 
 
 class Iptables:
@@ -345,15 +626,15 @@ class Iptables:
         self.tables: dict[int, dict[str, t.Any]] = {}
 
     def read(self, loaded_only: bool = False) -> None:
-        """The filter table of each IP version whose tools are installed (iptables-save loads no kernel module).
+        """The tables of each IP version whose tools are installed (iptables-save loads no kernel module).
 
-        ``loaded_only``, for iptables-legacy: a version whose kernel has no legacy filter table loaded
-        reads as an empty table without running iptables-save, which would list no filter table.
+        ``loaded_only``, for iptables-legacy: a version whose kernel has neither legacy filter nor mangle
+        table loaded reads as empty without running iptables-save, which would list nothing of ours.
         """
         for version in VERSIONS:
             if not self.installed[version]:
                 continue
-            if loaded_only and self.variant == "legacy" and not self.filter_loaded(version):
+            if loaded_only and self.variant == "legacy" and not self.loaded(version):
                 self.tables[version] = parse_save("")
                 continue
             argv = [self.tools[version][1], "--counters"]
@@ -362,132 +643,230 @@ class Iptables:
                 raise GreError(f"{' '.join(argv)} failed: {err.strip()}", command=argv, stderr=err)
             self.tables[version] = parse_save(out)
 
-    def filter_loaded(self, version: int) -> bool:
-        """Whether the kernel has the legacy filter table of this version (iptables-legacy only)."""
-        return "filter" in (self.host.read_text(LEGACY_TABLES[version]) or "").split()
+    def loaded(self, version: int) -> bool:
+        """Whether the kernel has the legacy filter or mangle table of this version (iptables-legacy only)."""
+        names = (self.host.read_text(LEGACY_TABLES[version]) or "").split()
+        return "filter" in names or "mangle" in names
 
     def filtering(self, versions: t.Iterable[int]) -> list[str]:
+        return self._filtering("INPUT", CHAIN, versions)
+
+    def filtering_forward(self, versions: t.Iterable[int]) -> list[str]:
+        return self._filtering("FORWARD", FWD_CHAIN, versions)
+
+    def _filtering(self, hook: str, own: str, versions: t.Iterable[int]) -> list[str]:
         found = []
         for version in versions:
             table = self.tables.get(version)
-            if table and (table["policy"] == "DROP" or table["input"]):
-                found.append(f"{self.name}: INPUT ({FAMILY_NAME[version]})")
+            if table and (policy(table, "filter", hook) == "DROP" or others(table, "filter", hook, own)):
+                found.append(f"{self.name}: {hook} ({FAMILY_NAME[version]})")
         return found
 
     def state(self) -> dict[str, t.Any]:
         result = {}
         for version, table in self.tables.items():
-            if table["chain"] is not None or table["jumps"]:
-                peers = [rule[3].split("/")[0] for rule in table["chain"] or [] if rule[2:3] == ["-s"]]
-                result[FAMILY_NAME[version]] = {
-                    "chain": table["chain"] is not None,
-                    "jumps": table["jumps"],
-                    "peers": peers,
+            entry: dict[str, t.Any] = {}
+            chain = rules(table, "filter", CHAIN)
+            jumps = count_jumps(table, "filter", "INPUT", CHAIN)
+            if chain is not None or jumps:
+                entry["chain"] = chain is not None
+                entry["jumps"] = jumps
+                entry["peers"] = [rule[3].split("/")[0] for rule in chain or [] if rule[2:3] == ["-s"]]
+            mss = rules(table, "mangle", MSS_CHAIN)
+            jumps = count_jumps(table, "mangle", "FORWARD", MSS_CHAIN)
+            if mss is not None or jumps:
+                entry["mss_clamp"] = {"jumps": jumps, "interfaces": [rule[3] for rule in mss or [] if len(rule) > 3]}
+            chains = {name: rules(table, "filter", name) for name in (FWD_CHAIN, TO_CHAIN, FROM_CHAIN)}
+            jumps = count_jumps(table, "filter", "FORWARD", FWD_CHAIN)
+            if any(found is not None for found in chains.values()) or jumps:
+                entry["forward"] = {
+                    "jumps": jumps,
+                    "tunnels": forward_state(chains[FWD_CHAIN] or []),
+                    "networks": [rule[3] for rule in chains[TO_CHAIN] or [] if len(rule) > 3],
                 }
+            if entry:
+                result[FAMILY_NAME[version]] = entry
         return result
 
     def counters(self) -> dict[str, dict[str, int]]:
-        result = {}
+        result: dict[str, dict[str, int]] = {}
         for version, table in self.tables.items():
-            if table["chain"] is not None:
-                packets = table["chain_packets"]
-                dropped = sum(p for p, rule in zip(packets, table["chain"]) if rule == ["-A", CHAIN, "-j", "DROP"])
-                accepted = sum(p for p, rule in zip(packets, table["chain"]) if rule[-1] == "ACCEPT")
+            chain = table["tables"].get("filter", {}).get(CHAIN)
+            if chain is not None:
+                pairs = list(zip(chain["packets"], chain["rules"]))
+                dropped = sum(p for p, rule in pairs if rule == ["-A", CHAIN, "-j", "DROP"])
+                accepted = sum(p for p, rule in pairs if rule[-1] == "ACCEPT")
                 result[FAMILY_NAME[version]] = {"accepted": accepted, "dropped": dropped}
+            forwarded = [table["tables"].get("filter", {}).get(name) for name in (TO_CHAIN, FROM_CHAIN)]
+            if any(found is not None for found in forwarded):
+                entry = result.setdefault(FAMILY_NAME[version], {})
+                entry["forwarded"] = sum(sum(found["packets"]) for found in forwarded if found is not None)
+            mss = table["tables"].get("mangle", {}).get(MSS_CHAIN)
+            if mss is not None:
+                clamped = result.setdefault("mss_clamp", {"clamped": 0})
+                clamped["clamped"] += sum(mss["packets"])
         return result
 
-    def plan(self, peers: dict[int, list[str]]) -> dict[int, list[str]]:
-        """Per IP version, the iptables-restore lines that make it right for these peers (none: remove ours)."""
-        result = {}
+    def plan(self, want: dict[str, t.Any]) -> dict[int, dict[str, list[str]]]:
+        """Per IP version and table, the iptables-restore lines that make it what is wanted (nothing wanted: remove ours)."""
+        result: dict[int, dict[str, list[str]]] = {}
         for version, table in self.tables.items():
-            lines = []
-            if version in peers:
+            peers = want["peers"].get(version)
+            forward = want["forward"].get(version)
+            input_rules = None
+            if peers:
                 prefix = 32 if version == 4 else 128
-                rules = [["-A", CHAIN, "-s", f"{p}/{prefix}", "-j", "ACCEPT"] for p in peers[version]]
-                rules.append(["-A", CHAIN, "-j", "DROP"])
-                if table["chain"] != rules:
-                    lines.append(f"-N {CHAIN}" if table["chain"] is None else f"-F {CHAIN}")
-                    lines.extend(" ".join(rule) for rule in rules)
-                if table["jumps"] != 1:
-                    # Duplicates: all deleted (-D deletes the first match, which may be the one on top),
-                    # then one inserted on top, in the same commit.
-                    lines.extend([f"-D INPUT {' '.join(JUMP)}"] * table["jumps"])
-                    lines.append(f"-I INPUT 1 {' '.join(JUMP)}")
-            else:
-                lines.extend([f"-D INPUT {' '.join(JUMP)}"] * table["jumps"])
-                if table["chain"] is not None:
-                    lines.extend([f"-F {CHAIN}", f"-X {CHAIN}"])
+                input_rules = [["-A", CHAIN, "-s", f"{p}/{prefix}", "-j", "ACCEPT"] for p in peers]
+                input_rules.append(["-A", CHAIN, "-j", "DROP"])
+            fwd = fwd_rules(forward) if forward else {}
+            lines = {
+                "filter": plan_hook(table, "filter", "INPUT", JUMP, {CHAIN: input_rules})
+                + plan_hook(
+                    table,
+                    "filter",
+                    "FORWARD",
+                    FWD_JUMP,
+                    {name: fwd.get(name) for name in (TO_CHAIN, FROM_CHAIN, FWD_CHAIN)},
+                ),
+                "mangle": plan_hook(
+                    table, "mangle", "FORWARD", MSS_JUMP, {MSS_CHAIN: mss_rules(want["mss"]) if want["mss"] else None}
+                ),
+            }
+            lines = {name: found for name, found in lines.items() if found}
             if lines:
                 result[version] = lines
         return result
 
-    def commands(self, lines: dict[int, list[str]]) -> list[str]:
-        return [f"{self.tools[version][0]} {line}" for version in sorted(lines) for line in lines[version]]
+    def commands(self, lines: dict[int, dict[str, list[str]]]) -> list[str]:
+        tool = self.tools
+        return [
+            f"{tool[version][0]} {'' if name == 'filter' else f'-t {name} '}{line}"
+            for version in sorted(lines)
+            for name in IPT_TABLES
+            for line in lines[version].get(name, [])
+        ]
 
-    def apply(self, lines: dict[int, list[str]], check_mode: bool) -> None:
-        """One iptables-restore --noflush per IP version, one commit each; in check mode with --test (never committed)."""
+    def apply(self, lines: dict[int, dict[str, list[str]]], check_mode: bool) -> None:
+        """One iptables-restore --noflush per IP version, one commit per table; in check mode with --test."""
         for version in sorted(lines):
             argv = [self.tools[version][2], "--wait", "--noflush"] + (["--test"] if check_mode else [])
-            stdin = "*filter\n" + "".join(f"{line}\n" for line in lines[version]) + "COMMIT\n"
+            stdin = ""
+            numbered: dict[int, str] = {}  # iptables-restore numbers the lines of its input from 1
+            sent: list[str] = []
+            for name in IPT_TABLES:
+                if name not in lines[version]:
+                    continue
+                stdin += f"*{name}\n"
+                for line in lines[version][name]:
+                    numbered[stdin.count("\n") + 1] = f"{'' if name == 'filter' else f'-t {name} '}{line}"
+                    sent.append(line)
+                    stdin += f"{line}\n"
+                stdin += "COMMIT\n"
             rc, out, err = self.host.run(argv, stdin=stdin)
             if rc == 0:
                 continue
-            # iptables-restore numbers the lines of its input: line 1 is "*filter".
             match = re.search(r"line (\d+) failed", err)
-            index = int(match.group(1)) - 2 if match else -1
-            failed = f": {self.tools[version][0]} {lines[version][index]}" if 0 <= index < len(lines[version]) else ""
+            line_number = int(match.group(1)) if match else 0
+            failed = f": {self.tools[version][0]} {numbered[line_number]}" if line_number in numbered else ""
             raise GreError(
                 f"{' '.join(argv)} failed{failed}: {err.strip() or out.strip() or f'exit code {rc}'}",
                 command=argv,
-                stdin=lines[version],
+                stdin=sent,
                 stderr=err,
             )
 
 
-def parse_save(text: str) -> dict[str, t.Any]:
-    """The parts of iptables-save --counters' filter table that matter here.
+def plan_hook(
+    table: dict[str, t.Any], name: str, hook: str, jump: list[str], chains: dict[str, list[list[str]] | None]
+) -> list[str]:
+    """The lines for chains of ours reached by one jump from a built-in chain: all wanted (rules given) or none.
 
-    ``policy`` of INPUT; ``input``: INPUT's rules other than this module's jump; ``jumps``: how many
-    of those; ``chain``: LINUXNET-GRE's rules as word lists, or None without the chain.
+    Wanted: each chain created (-N) or rewritten (-F) when its rules differ, then exactly one jump on top of
+    ``hook`` (duplicates all deleted first, in the same commit: -D deletes the first match). Not wanted: the
+    jumps deleted, then every chain of ours there flushed, then deleted (one may go to another).
     """
-    result: dict[str, t.Any] = {"policy": "ACCEPT", "input": [], "jumps": 0, "chain": None, "chain_packets": []}
-    section = None
+    lines = []
+    jumps = count_jumps(table, name, hook, jump[-1])
+    if any(found is not None for found in chains.values()):
+        for chain, wanted_rules in chains.items():
+            found = rules(table, name, chain)
+            if found != wanted_rules:
+                lines.append(f"-N {chain}" if found is None else f"-F {chain}")
+                lines.extend(" ".join(rule) for rule in wanted_rules or [])
+        if jumps != 1:
+            lines.extend([f"-D {hook} {' '.join(jump)}"] * jumps)
+            lines.append(f"-I {hook} 1 {' '.join(jump)}")
+    else:
+        lines.extend([f"-D {hook} {' '.join(jump)}"] * jumps)
+        present = [chain for chain in chains if rules(table, name, chain) is not None]
+        lines.extend(f"-F {chain}" for chain in present)
+        lines.extend(f"-X {chain}" for chain in present)
+    return lines
+
+
+def parse_save(text: str) -> dict[str, t.Any]:
+    """iptables-save --counters' tables: ``tables``: {table: {chain: {policy, rules (word lists), packets}}}.
+
+    A chain is there when declared (``:NAME POLICY [p:b]``) or when a rule names it.
+    """
+    result: dict[str, t.Any] = {"tables": {}}
+    chains: dict[str, dict[str, t.Any]] = {}
     for raw in text.splitlines():
         line = raw.strip()
         if line.startswith("*"):
-            section = line[1:]
+            chains = result["tables"].setdefault(line[1:], {})
             continue
-        if section != "filter" or not line or line.startswith("#"):
+        if not line or line.startswith("#") or line == "COMMIT":
             continue
-        if line == "COMMIT":
-            section = None
-        elif line.startswith(":"):
-            name, policy = line[1:].split()[:2]
-            if name == "INPUT":
-                result["policy"] = policy
-            elif name == CHAIN and result["chain"] is None:
-                result["chain"] = []
-        else:
-            packets = 0
-            counted = re.match(r"^\[(\d+):(\d+)\]\s+(.*)$", line)
-            if counted:
-                packets, line = int(counted.group(1)), counted.group(3)
-            words = shlex.split(line)
-            if words[:2] == ["-A", "INPUT"]:
-                if _is_jump(words[2:]):
-                    result["jumps"] += 1
-                else:
-                    result["input"].append(words)
-            elif words[:2] == ["-A", CHAIN]:
-                if result["chain"] is None:
-                    result["chain"] = []
-                result["chain"].append(words)
-                result["chain_packets"].append(packets)
+        if line.startswith(":"):
+            name, chain_policy = line[1:].split()[:2]
+            chains.setdefault(name, {"policy": chain_policy, "rules": [], "packets": []})
+            continue
+        packets = 0
+        counted = re.match(r"^\[(\d+):(\d+)\]\s+(.*)$", line)
+        if counted:
+            packets, line = int(counted.group(1)), counted.group(3)
+        words = shlex.split(line)
+        if words[:1] == ["-A"] and len(words) > 1:
+            chain = chains.setdefault(words[1], {"policy": "-", "rules": [], "packets": []})
+            chain["rules"].append(words)
+            chain["packets"].append(packets)
     return result
 
 
-def _is_jump(words: list[str]) -> bool:
-    return len(words) == 4 and words[0] == "-p" and words[1] in GRE_NAMES and words[2:] == ["-j", CHAIN]
+def policy(table: dict[str, t.Any], name: str, chain: str) -> str:
+    return str(table["tables"].get(name, {}).get(chain, {}).get("policy", "ACCEPT"))
+
+
+def rules(table: dict[str, t.Any], name: str, chain: str) -> list[list[str]] | None:
+    """A chain's rules as word lists; None without the chain."""
+    found = table["tables"].get(name, {}).get(chain)
+    return None if found is None else list(found["rules"])
+
+
+def _is_jump(words: list[str], target: str) -> bool:
+    """Whether a rule (after ``-A CHAIN``) is this module's jump to ``target``."""
+    if target == CHAIN:
+        return len(words) == 4 and words[0] == "-p" and words[1] in GRE_NAMES and words[2:] == ["-j", CHAIN]
+    return words == ["-j", target]
+
+
+def count_jumps(table: dict[str, t.Any], name: str, hook: str, target: str) -> int:
+    return sum(1 for rule in rules(table, name, hook) or [] if _is_jump(rule[2:], target))
+
+
+def others(table: dict[str, t.Any], name: str, hook: str, target: str) -> list[list[str]]:
+    """The rules of a built-in chain other than this module's jump."""
+    return [rule for rule in rules(table, name, hook) or [] if not _is_jump(rule[2:], target)]
+
+
+def forward_state(fwd: list[list[str]]) -> dict[str, list[str]]:
+    """Per tunnel, its networks, from LINUXNET-GRE-FWD's rules (``-s NET -i TUNNEL`` ones)."""
+    result: dict[str, list[str]] = {}
+    for rule in fwd:
+        if len(rule) >= 6 and rule[2] == "-s" and rule[4] == "-i":
+            result.setdefault(rule[5], []).append(rule[3])
+    return result
 
 
 # --- the run ------------------------------------------------------------------------------------------------------
@@ -497,7 +876,7 @@ def read_frameworks(host: Host, look_only: bool = False) -> tuple[Nftables, list
     """nftables (probed) and the frameworks that work on the host, each read.
 
     ``look_only``, for a verdict that changes nothing: legacy iptables is read only where its filter
-    table is loaded (the common case of a host filtering with nftables runs no iptables-legacy-save).
+    or mangle table is loaded (the common case of a host filtering with nftables runs no iptables-legacy-save).
     """
     nft = Nftables(host)
     frameworks: list[t.Any] = []
@@ -533,45 +912,80 @@ def usable_backends(nft: Nftables, frameworks: list[t.Any]) -> list[str]:
     )
 
 
+def choose(
+    backend: str, nft: Nftables, frameworks: list[t.Any], filtering: list[t.Any], what: tuple[t.Any, ...]
+) -> list[t.Any]:
+    """The frameworks that get one kind of rules: forced by ``backend``, else those that filter, else the first.
+
+    ``what``: what they are for (words for the error), then the IP versions whose restore tools they need.
+    Raises GreError when none works.
+    """
+    iptables = [f for f in frameworks if isinstance(f, Iptables)]
+    if backend == "nftables":
+        if not nft.works:
+            raise GreError(f"backend=nftables, but nftables does not work on this host: {nft.probe_error}")
+        return [nft]
+    # iptables: the variant that filters, else iptables-legacy; auto: every framework that filters, else the first.
+    forced = [f for f in filtering if f in iptables] or iptables[:1]
+    selected = forced if backend == "iptables" else filtering or frameworks[:1]
+    if not selected:
+        fix = (
+            ": install nftables or iptables, or turn the clamp off (the role's gre_mesh_mss_clamp: false)"
+            if what[0] == "mss_clamp"
+            else ""
+        )
+        raise GreError(
+            f"{'mss_clamp: ' if fix else ''}no packet filter tool for backend={backend} works on this host: "
+            f"nftables: {nft.probe_error or 'works'}; iptables-legacy-save/-restore: not installed{fix}",
+            nftables=nft.probe_error or "works",
+        )
+    for framework in selected:
+        if isinstance(framework, Iptables):
+            missing = [framework.tools[v][2] for v in VERSIONS if v in what and not framework.installed[v]]
+            if missing:
+                raise GreError(f"{framework.name}: {', '.join(missing)} not installed, needed for the {what[0]}")
+    return selected
+
+
 def converge(host: Host, params: dict[str, t.Any], check_mode: bool, diff: bool) -> dict[str, t.Any]:
-    """Make the host's GRE filtering what ``params`` say; the module's result. Raises GreError."""
-    peers = split_peers(params["peers"] or []) if params["state"] == "present" else {}
+    """Make the host's GRE filtering, MSS clamp and forwarding openings what ``params`` say; the module's result.
+
+    Raises GreError, before any change.
+    """
+    want = wanted(params)
+    peers, forward = want["peers"], want["forward"]
     backend = params["backend"]
+    only_if_filtered = params["only_if_filtered"]
 
     nft, frameworks = read_frameworks(host)
-    iptables = [f for f in frameworks if isinstance(f, Iptables)]
 
     filtered_by = [line for f in frameworks for line in f.filtering(VERSIONS)]
     filtering = [f for f in frameworks if f.filtering(peers)]
+    filtering_forward = [f for f in frameworks if f.filtering_forward(forward)]
     selected: list[t.Any] = []
-    if peers and not (params["only_if_filtered"] and not filtering):
-        if backend == "nftables":
-            if not nft.works:
-                raise GreError(f"backend=nftables, but nftables does not work on this host: {nft.probe_error}")
-            selected = [nft]
-        elif backend == "iptables":
-            selected = [f for f in filtering if f in iptables] or iptables[:1]
-        else:
-            selected = filtering or (frameworks[:1])
-        if not selected:
-            raise GreError(
-                f"no packet filter tool for backend={backend} works on this host: nftables: "
-                f"{nft.probe_error or 'works'}; iptables-legacy-save/-restore: not installed",
-                nftables=nft.probe_error or "works",
-            )
-        for framework in selected:
-            if isinstance(framework, Iptables):
-                missing = [framework.tools[v][2] for v in peers if not framework.installed[v]]
-                if missing:
-                    raise GreError(f"{framework.name}: {', '.join(missing)} not installed, needed for the peers")
+    if peers and not (only_if_filtered and not filtering):
+        selected = choose(backend, nft, frameworks, filtering, ("peers", *peers))
+    forwarding: list[t.Any] = []
+    if forward and not (only_if_filtered and not filtering_forward):
+        forwarding = choose(backend, nft, frameworks, filtering_forward, ("forwarded networks", *forward))
+    clamping: list[t.Any] = []
+    if want["mss"]:
+        # One framework: the one of the GRE opening or of the forwarding openings, else as for them.
+        clamping = (selected or forwarding or choose(backend, nft, frameworks, [], ("mss_clamp",)))[:1]
 
     before = {f.name: f.state() for f in frameworks if f.state()}
     counters = {f.name: f.counters() for f in frameworks if f.counters()}
     commands: list[str] = []
     work = []
+    targets: dict[str, dict[str, t.Any]] = {}
     for framework in frameworks:
-        wanted = peers if framework in selected else {}
-        todo = framework.plan(wanted)
+        target = {
+            "peers": peers if framework in selected else {},
+            "mss": want["mss"] if framework in clamping else [],
+            "forward": forward if framework in forwarding else {},
+        }
+        targets[framework.name] = target
+        todo = framework.plan(target)
         if todo:
             work.append((framework, todo))
             if isinstance(framework, Nftables):
@@ -583,30 +997,77 @@ def converge(host: Host, params: dict[str, t.Any], check_mode: bool, diff: bool)
 
     result: dict[str, t.Any] = {
         "changed": bool(work),
-        "backends": [f.name for f in selected],
+        "backends": [f.name for f in frameworks if f in selected],
         "filtered_by": filtered_by,
         "commands": commands,
         "counters": counters,
     }
+    if want["mss"] or forward:
+        result["mss_clamp_backends"] = [f.name for f in clamping]
+        result["forward_backends"] = [f.name for f in forwarding]
+        result["forward_filtered_by"] = [line for f in frameworks for line in f.filtering_forward(VERSIONS)]
     if diff:
         after = {}
-        for framework in selected:
-            after[framework.name] = expected_state(framework, peers)
+        for framework in frameworks:
+            state = expected_state(framework, targets[framework.name])
+            if state:
+                after[framework.name] = state
         result["diff"] = {"before": before, "after": after}
     return result
 
 
-def expected_state(framework: t.Any, peers: dict[int, list[str]]) -> dict[str, t.Any]:
-    """What state() will say once the framework is right for these peers."""
+def expected_state(framework: t.Any, target: dict[str, t.Any]) -> dict[str, t.Any]:
+    """What state() will say once the framework is what ``target`` asks for."""
+    peers, mss, forward = target["peers"], target["mss"], target["forward"]
     if isinstance(framework, Nftables):
-        state: dict[str, t.Any] = {"table": f"inet {TABLE}", "peers": {FAMILY_NAME[v]: a for v, a in peers.items()}}
+        state: dict[str, t.Any] = {}
+        if peers or mss:
+            state["table"] = f"inet {TABLE}"
+        if peers:
+            state["peers"] = {FAMILY_NAME[v]: a for v, a in peers.items()}
+        if mss:
+            state["mss_clamp"] = list(mss)
         accepts = [
             f"{framework._label(chain)} ({FAMILY_NAME[v]})"
             for chain in framework.chains
             if framework.filtering_chain(chain)
-            for v in sorted(set(peers) & set(NFT_FAMILY_VERSIONS[chain["family"]]))
+            for v in _versions(chain["family"], peers)
         ]
         if accepts:
             state["accept_in"] = accepts
+        forwards: list[str] = []
+        for chain in framework.forward_chains:
+            if not framework.filtering_chain(chain):
+                continue
+            rules_now = [
+                rule["comment"] for v in _versions(chain["family"], forward) for rule in forward_rules(v, forward[v])
+            ]
+            # Those already there keep their place; the others are inserted on top (in reverse order, one by one).
+            kept = []
+            for existing in chain["rules"]:
+                comment = existing.get("comment", "")
+                if comment in rules_now and comment not in kept:
+                    kept.append(comment)
+            order = [c for c in reversed(rules_now) if c not in kept] + kept
+            forwards.extend(
+                f"{framework._label(chain)} ({' '.join(c[len(FORWARD_COMMENT) :].split()[:3])})" for c in order
+            )
+        if forwards:
+            state["accept_forward"] = forwards
         return state
-    return {FAMILY_NAME[v]: {"chain": True, "jumps": 1, "peers": a} for v, a in peers.items()}
+    result: dict[str, t.Any] = {}
+    for version in VERSIONS:
+        entry: dict[str, t.Any] = {}
+        if version in peers:
+            entry.update({"chain": True, "jumps": 1, "peers": peers[version]})
+        if mss and version in framework.tables:
+            entry["mss_clamp"] = {"jumps": 1, "interfaces": list(mss)}
+        if version in forward:
+            entry["forward"] = {
+                "jumps": 1,
+                "tunnels": {name: list(nets) for name, nets in forward[version]["tunnels"]},
+                "networks": list(forward[version]["planned"]),
+            }
+        if entry:
+            result[FAMILY_NAME[version]] = entry
+    return result

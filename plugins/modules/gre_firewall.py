@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: gre_firewall
-short_description: Let GRE in from exactly a host's tunnel peers, in firewall objects of its own
+short_description: Let GRE in from exactly a host's tunnel peers, clamp TCP MSS and open forwarding for routed sites
 version_added: 0.1.0
 description:
   - Lets IP protocol 47 (GRE) in from exactly the addresses in O(peers) and drops, counted, the GRE of every other
@@ -29,7 +29,36 @@ description:
     iptables C(INPUT) policy C(DROP)) or holds a rule this module did not add. O(backend=auto) manages every
     framework that filters; where none does, nftables when it works on the kernel (a dry run, C(nft --check add
     table inet linuxnet_gre)), else iptables. Frameworks not chosen lose whatever this module added there."
-  - O(state=absent), or an empty O(peers), removes everything this module added, in every framework.
+  - "For routed sites (networks behind the tunnels), two more things, in the same objects and the same single write
+    per framework. B(TCP MSS clamp) (O(mss_clamp)): TCP SYNs (and SYN-ACKs) forwarded out to a listed tunnel get
+    their MSS option lowered to what the route's MTU allows (MTU - 40 for IPv4, - 60 for IPv6), so that LAN
+    devices, which offer 1460 for their 1500-byte Ethernet, never send segments larger than the tunnel carries
+    (path MTU discovery needs ICMP, which firewalls on the way often drop). Each side clamps what it sends into
+    the tunnel, so one connection is clamped both ways once both gateways run this. nftables: a chain C(mss) of
+    C(inet linuxnet_gre) on the forward hook at priority C(mangle), one rule per tunnel,
+    C(oifname \"TUNNEL\" tcp flags syn / syn,rst counter tcp option maxseg size set rt mtu). iptables: the chain
+    C(LINUXNET-GRE-MSS) of the C(mangle) table, C(-o TUNNEL -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS
+    --clamp-mss-to-pmtu) per tunnel, jumped to from the top of mangle C(FORWARD), for both IP versions whose tools
+    are installed. The clamp goes where the GRE opening goes, else where the forwarding openings go, else in the
+    framework O(backend=auto) would choose; O(only_if_filtered) does not apply to it."
+  - "B(Forwarding openings) (O(forward)): where a framework filters forwarded traffic (a forward hook chain with
+    policy drop or a rule this module did not add; iptables C(FORWARD) with policy C(DROP) or a rule), it accepts
+    exactly the traffic between each tunnel and the planned networks: in from a tunnel, a source in that tunnel's
+    O(forward[].networks) and a destination in any planned network; out to a tunnel, a destination in its
+    networks and a source in any planned network. The planned networks are every O(forward[].networks) and
+    O(local_networks) (the host's own). So a hub forwards between its spokes' networks, and nothing else crosses:
+    not the tunnel addresses, not the Internet behind the gateway, not a spoofed source from the wrong tunnel.
+    nftables: two rules per tunnel and IP version at the top of every filtering forward base chain (an accept in
+    a table of its own would not stop their drop), C(iifname \"T\" ip saddr { ... } ip daddr { ... } counter
+    accept) and the C(oifname) one, each commented C(managed-by: linuxnet.gre forward ipv4 in T DIGEST), the
+    digest naming the networks. iptables: the chain C(LINUXNET-GRE-FWD) (per tunnel network, C(-s NET -i T -g
+    LINUXNET-GRE-TO) and C(-d NET -o T -g LINUXNET-GRE-FROM)), C(LINUXNET-GRE-TO) (C(-d PLANNED -j ACCEPT)),
+    C(LINUXNET-GRE-FROM) (C(-s PLANNED -j ACCEPT)), jumped to from the top of C(FORWARD); what they do not
+    accept goes back to C(FORWARD) and the user's rules. The rule count grows with the networks, not with their
+    product. With O(only_if_filtered), only where forwarded traffic is filtered, for the IP versions of the
+    networks."
+  - O(state=absent), or an empty O(peers), removes everything this module added, in every framework. An empty
+    O(mss_clamp) or O(forward) removes the clamp or the openings.
   - "Needs root privileges (C(become: true))."
 requirements:
   - Python on the target, a version the ansible-core in use supports there (3.7 or newer with ansible-core 2.17,
@@ -47,7 +76,7 @@ attributes:
         C(iptables-restore --test)). Validation may load netfilter kernel modules, which changes no rule.
   diff_mode:
     support: full
-    description: Shows, per framework, the peers and the rules of this module before and after.
+    description: Shows, per framework, the peers, the clamped tunnels and the openings of this module before and after.
   idempotent:
     support: full
     description: Reads the current rules first and changes only what differs; a second run changes nothing.
@@ -82,6 +111,37 @@ options:
         C(gre_mesh_firewall=auto).
     type: bool
     default: false
+  mss_clamp:
+    description:
+      - The tunnels (interface names) out to which forwarded TCP SYNs get their MSS clamped to the route's MTU (see
+        above). Empty removes the clamp. The role C(linuxnet.gre.gre_mesh) gives every tunnel of a host that
+        forwards (C(gre_mesh_mss_clamp)).
+    type: list
+    elements: str
+    default: []
+  forward:
+    description:
+      - Per tunnel, the networks routed over it (the far side's), between which and the planned networks forwarded
+        traffic is accepted where it is filtered (see above). Empty removes the openings.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      interface:
+        description: The tunnel's interface name.
+        type: str
+        required: true
+      networks:
+        description: The networks (IPv4 or IPv6, without host bits) routed over it.
+        type: list
+        elements: str
+        required: true
+  local_networks:
+    description:
+      - The host's own networks (the role's C(gre_mesh_networks)), planned networks too for O(forward).
+    type: list
+    elements: str
+    default: []
 notes:
   - The rules live in the kernel only, like the tunnels of M(linuxnet.gre.gre_tunnel); a reboot, or a firewall
     service that reloads its whole ruleset (C(flush ruleset)), removes them until the next run.
@@ -103,6 +163,17 @@ EXAMPLES = r"""
   linuxnet.gre.gre_firewall:
     peers: "{{ my_tunnels | map(attribute='remote') | list }}"
     only_if_filtered: true
+  become: true
+
+- name: A routed site's gateway, its LAN 198.51.100.0/27 behind it, the far LAN behind gre-siteb
+  linuxnet.gre.gre_firewall:
+    peers: [203.0.113.2]
+    only_if_filtered: true
+    mss_clamp: [gre-siteb]
+    forward:
+      - interface: gre-siteb
+        networks: [198.51.100.32/27]
+    local_networks: [198.51.100.0/27]
   become: true
 
 - name: Remove the GRE rules of linuxnet.gre from every framework
@@ -143,7 +214,36 @@ counters:
       others, read before any change (rewriting a chain or table resets its counters).
   returned: success
   type: dict
-  sample: {iptables-legacy: {ipv4: {accepted: 12, dropped: 5}}}
+  sample: {iptables-legacy: {ipv4: {accepted: 12, dropped: 5, forwarded: 3120}, mss_clamp: {clamped: 4}}}
+  contains:
+    mss_clamp:
+      description: The TCP SYNs whose MSS the clamp rules saw (clamped or already small enough), both IP versions.
+      type: dict
+      returned: when the clamp was in place
+    ipv4:
+      description:
+        - C(accepted) and C(dropped) by the GRE opening; C(forwarded), the packets the forwarding openings accepted.
+        - The same for C(ipv6).
+      type: dict
+      returned: when rules of this module were in place for IPv4
+mss_clamp_backends:
+  description: The framework that holds the MSS clamp after the run (empty when there is none).
+  returned: when O(mss_clamp) or O(forward) is given
+  type: list
+  elements: str
+  sample: [nftables]
+forward_backends:
+  description: The frameworks that hold the forwarding openings after the run.
+  returned: when O(mss_clamp) or O(forward) is given
+  type: list
+  elements: str
+  sample: [iptables-legacy]
+forward_filtered_by:
+  description: What filters forwarded traffic besides this module, one entry per chain.
+  returned: when O(mss_clamp) or O(forward) is given
+  type: list
+  elements: str
+  sample: ["nftables: inet filter forward"]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -159,6 +259,17 @@ def main() -> None:
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "backend": {"type": "str", "choices": ["auto", "nftables", "iptables"], "default": "auto"},
             "only_if_filtered": {"type": "bool", "default": False},
+            "mss_clamp": {"type": "list", "elements": "str", "default": []},
+            "forward": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "interface": {"type": "str", "required": True},
+                    "networks": {"type": "list", "elements": "str", "required": True},
+                },
+            },
+            "local_networks": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )

@@ -381,4 +381,13 @@ def test_the_documentation_lists_every_option_of_the_argument_spec():
     import yaml
 
     documented = yaml.safe_load(gre_firewall.DOCUMENTATION)["options"]
-    assert set(documented) == {"peers", "state", "backend", "only_if_filtered"}
+    assert set(documented) == {
+        "peers",
+        "state",
+        "backend",
+        "only_if_filtered",
+        "mss_clamp",
+        "forward",
+        "local_networks",
+    }
+    assert set(documented["forward"]["suboptions"]) == {"interface", "networks"}
