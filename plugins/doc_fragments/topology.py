@@ -26,8 +26,12 @@ options:
     description:
       - Explicit links (the role's C(gre_mesh_links)). Each is a list of two names (inventory hosts or names of
         O(external_peers)), or a dict with C(hosts) (the two names) and any of the per-link settings C(mode),
-        C(key), C(ttl), C(mtu), C(subnet) (an IPv4 network, /31 or shorter) and C(subnet6) (an IPv6 network,
-        /127 or shorter).
+        C(key), C(ttl), C(mtu), C(subnet) (an IPv4 network, /31 or shorter), C(subnet6) (an IPv6 network,
+        /127 or shorter) and C(metric).
+      - "C(metric) (1 to 4294967295, default 1) is the link's cost when routes to the networks behind the nodes
+        choose a path: the path of the lowest total cost wins, then the one of fewer links, then the next hop with
+        the lowest id. Routes over the link carry it as their metric. Set it on a link of O(full_mesh) or
+        O(hub_spoke) by listing that pair here with it."
       - A link for a pair that O(full_mesh) or O(hub_spoke) also links gives that link its per-link settings;
         listing one pair twice here is an error.
     type: list
@@ -40,6 +44,12 @@ options:
     description:
       - Hub-and-spoke topologies (the role's C(gre_mesh_hub_spoke)), each a dict with C(hubs) and C(spokes),
         two group names; every hub is linked with every spoke. A host in both groups is an error.
+      - "Optionally C(summary), a list of networks (C([192.168.0.0/16])): each spoke then routes each summary
+        through its hub (the one with the lowest id) instead of one route per network it reaches through that
+        hub inside the summary; routes through other nodes (a direct link) stay, being more specific. A summary
+        must contain at least one network behind a node and no network only in part, and no underlay address
+        the planner knows: a default route (C(0.0.0.0/0), C(::/0)) is refused, as it would carry the tunnels' own
+        packets (recursive routing)."
     type: list
     elements: dict
   external_peers:

@@ -143,10 +143,13 @@ _value:
           M(linuxnet.gre.gre_tunnel) as they are, with the keys C(name), C(mode), C(local), C(remote), C(ttl),
           C(addresses), C(state) and C(routes), and C(key) and C(mtu) when set (C(mtu) is set unless the MTU is
           left to the kernel).
-        - "C(routes) (O(linuxnet.gre.gre_tunnel#module:tunnels[].routes), C({prefix, via})): the networks behind other
-          nodes (C(gre_mesh_networks), an external peer's C(networks)) whose next hop is this tunnel's peer, the
-          fewest links away (on a tie the next hop with the lowest id), to the peer's inner address. An empty list
-          when none, so that gre_tunnel removes the routes it made for networks no longer planned."
+        - "C(routes) (O(linuxnet.gre.gre_tunnel#module:tunnels[].routes), C({prefix, via}), and C(metric) when the
+          link to the peer has one): the networks behind other nodes (C(gre_mesh_networks), an external peer's
+          C(networks)) whose next hop is this tunnel's peer on the cheapest path (the sum of the links' C(metric),
+          default 1 each; on a tie the path of fewer links, then the next hop with the lowest id), to the peer's
+          inner address; on a spoke whose O(hub_spoke) entry has a C(summary), one route per summary to its hub
+          instead of the routes through that hub to networks inside it. An empty list when none, so that gre_tunnel
+          removes the routes it made for networks no longer planned."
       type: list
       elements: dict
     peers:

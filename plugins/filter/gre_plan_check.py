@@ -167,10 +167,11 @@ _value:
       sample: [[hub, site2, 2], [hub, site3, 4]]
     routing:
       description:
-        - For each inventory host with routes or forwarding, C([forward, [[peer, prefix, via], ...]]), planned over
-          the whole topology; P(linuxnet.gre.gre_plan#filter) takes its host's from here.
+        - For each inventory host with routes or forwarding, C([forward, [[peer, prefix, via, metric], ...]])
+          (C(metric) V(null) when the link has none), planned over the whole topology;
+          P(linuxnet.gre.gre_plan#filter) takes its host's from here.
       type: dict
-      sample: {site1: [[4], [[hub, 192.168.2.0/24, 10.0.0.1]]]}
+      sample: {site1: [[4], [[hub, 192.168.2.0/24, 10.0.0.1, null]]]}
 """
 
 import collections.abc as c

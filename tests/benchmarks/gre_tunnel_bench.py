@@ -16,7 +16,14 @@ Before each timed run the guest settles (udev events and IPv6 duplicate address 
 instrumentation; process counts from a second pass in which an
 `ip` shim in place of the guest's `ip` binary logs each call and runs the real one.
 
+Routed (issue 16, --routed, or alone with --routed-only): 50 tunnels with 4 routes each (200
+routes) in one invocation, applied and then run again unchanged: the `ip` processes (target: the
+same 2 as without routes, 1 unchanged), and the time against the physical floor: the very `ip`
+work of the module (its read, and its batch, captured by the shim as it ran) replayed by hand on
+the same guest, timed on the guest, so no connection or Python start-up is in it.
+
   tests/benchmarks/gre_tunnel_bench.py [--sizes 1,10,50,200] [--repeat 3] [--lab-dir DIR] [--udev-stopped]
+                                       [--routed | --routed-only]
 
 Without --lab-dir it boots its own one-host lab (tests/lab/topologies/solo.yml) and stops it.
 """
@@ -102,6 +109,91 @@ def tunnels(count: int, local: str) -> list[dict]:
     ]
 
 
+# The shim of the routed case also keeps each call's standard input (/run/ip-stdin.N for call N),
+# so that the floor replays the module's own batches.
+CAPTURE_SHIM = (
+    "#!/bin/sh\n"
+    "n=$(cat /run/ip-calls 2>/dev/null | wc -l)\n"
+    'echo "$*" >> /run/ip-calls\n'
+    'case "$*" in *-batch*) cat > /run/ip-stdin.$n; exec REAL "$@" < /run/ip-stdin.$n;; esac\n'
+    'exec REAL "$@"\n'
+)
+ROUTED_TUNNELS = 50
+ROUTES_PER_TUNNEL = 4
+
+
+def routed_tunnels(local: str) -> list[dict]:
+    """50 tunnels, each with 4 routes (/26s of 10.101.i.0/24) via its peer's inner address."""
+    result = tunnels(ROUTED_TUNNELS, local)
+    for number, tunnel in enumerate(result):
+        inner = ipaddress.ip_interface(tunnel["addresses"][0])
+        tunnel["routes"] = [
+            {"prefix": f"10.101.{number}.{64 * part}/26", "via": str(inner.ip + 1)} for part in range(ROUTES_PER_TUNNEL)
+        ]
+    return result
+
+
+def on_guest_ns(guest: Guest, command: str) -> int:
+    """Nanoseconds that ``command`` takes on the guest, timed there."""
+    out = guest.shell(f"s=$(date +%s%N); {{ {command}; }} >/dev/null; e=$(date +%s%N); echo $((e - s))")
+    return int(out.strip().splitlines()[-1])
+
+
+def routed(guest: Guest, repeat: int, local: str) -> dict[str, float]:
+    """The routed case: times (medians), ip processes, and the floor of the same ip work."""
+    wanted = {"tunnels": routed_tunnels(local), "purge": True}
+    purge = {"tunnels": [], "purge": True}
+    applies, unchanged = [], []
+    for _attempt in range(repeat):
+        guest.module("linuxnet.gre.gre_tunnel", purge)
+        settle(guest)
+        seconds, task = guest.module("linuxnet.gre.gre_tunnel", wanted)
+        assert task["changed"], "the first run must change the host"
+        applies.append(seconds)
+        settle(guest)
+        seconds, task = guest.module("linuxnet.gre.gre_tunnel", wanted)
+        assert not task["changed"], "the second run must not change the host"
+        unchanged.append(seconds)
+    found = guest.shell("ip route show proto 250 | wc -l").strip()
+    assert int(found) == ROUTED_TUNNELS * ROUTES_PER_TUNNEL, f"{found} routes of proto 250"
+    row: dict[str, float] = {"apply": statistics.median(applies), "unchanged": statistics.median(unchanged)}
+    # The ip processes, and the module's own read and batch, captured.
+    real = guest.shell("readlink -f /sbin/ip").strip()
+    shim = CAPTURE_SHIM.replace("REAL", real + ".real")
+    guest.module("linuxnet.gre.gre_tunnel", purge)
+    settle(guest)
+    guest.shell(f"mv {real} {real}.real && printf '%s' '{shim}' > {real} && chmod 755 {real}")
+    try:
+        for label in ("apply", "unchanged"):
+            guest.shell(": > /run/ip-calls; rm -f /run/ip-stdin.*")
+            guest.module("linuxnet.gre.gre_tunnel", wanted)
+            calls = guest.shell("cat /run/ip-calls").splitlines()
+            row[f"{label}_ip"] = len(calls)
+            if label == "apply":
+                # The read (-json) and the batch that changes the host (the last other -batch call).
+                reads = [number for number, call in enumerate(calls) if "-batch" in call and "-json" in call]
+                writes = [number for number, call in enumerate(calls) if "-batch" in call and "-json" not in call]
+                guest.shell(
+                    f"cp /run/ip-stdin.{reads[0]} /run/bench-read && cp /run/ip-stdin.{writes[-1]} /run/bench-batch"
+                )
+                row["batch_lines"] = int(guest.shell("wc -l < /run/bench-batch").strip())
+    finally:
+        guest.shell(f"mv {real}.real {real} && rm -f /run/ip-calls /run/ip-stdin.*")
+    read = "ip -details -json -batch - < /run/bench-read"
+    floor_apply, floor_unchanged = [], []
+    for _attempt in range(repeat):
+        guest.module("linuxnet.gre.gre_tunnel", purge)
+        settle(guest)
+        floor_apply.append(on_guest_ns(guest, f"{read}; ip -batch /run/bench-batch") / 1e9)
+        settle(guest)
+        floor_unchanged.append(on_guest_ns(guest, read) / 1e9)
+    guest.module("linuxnet.gre.gre_tunnel", purge)
+    guest.shell("rm -f /run/bench-read /run/bench-batch")
+    row["floor_apply"] = statistics.median(floor_apply)
+    row["floor_unchanged"] = statistics.median(floor_unchanged)
+    return row
+
+
 def measure(
     guest: Guest, sizes: list[int], repeat: int, local: str, udev_stopped: bool = False
 ) -> dict[int, dict[str, float]]:
@@ -160,8 +252,10 @@ def main() -> int:
     parser.add_argument(
         "--udev-stopped", action="store_true", help="also time each apply with the guest's udev stopped (diagnostic)"
     )
+    parser.add_argument("--routed", action="store_true", help="also the routed case: 50 tunnels with 200 routes")
+    parser.add_argument("--routed-only", action="store_true", help="only the routed case")
     args = parser.parse_args()
-    sizes = [int(size) for size in args.sizes.split(",")]
+    sizes = [] if args.routed_only else [int(size) for size in args.sizes.split(",")]
 
     own_lab = args.lab_dir is None
     lab_dir = args.lab_dir or Path(tempfile.mkdtemp(prefix="gre-bench-lab-"))
@@ -179,11 +273,16 @@ def main() -> int:
         rows = measure(guest, sizes, args.repeat, local)
         quiet = measure(guest, sizes, args.repeat, local, udev_stopped=True) if args.udev_stopped else None
         count_ip(guest, sizes, local, rows)
+        routed_row = routed(guest, args.repeat, local) if args.routed or args.routed_only else None
     finally:
         if own_lab:
             subprocess.run([str(LAB), "--lab-dir", str(lab_dir), "down"], check=False)
 
     print(f"\ngre_tunnel on a lab guest ({host}), median of {args.repeat}; ping baseline {baseline:.2f} s")
+    if routed_row is not None:
+        print_routed(routed_row, baseline)
+    if not sizes:
+        return 0
     print(f"{'tunnels':>8} {'apply s':>8} {'net s':>7} {'ip':>4} {'unchanged s':>12} {'net s':>7} {'ip':>4}")
     for size, row in rows.items():
         print(
@@ -204,6 +303,23 @@ def main() -> int:
             f"apply {sizes[-1]} / apply {sizes[0]} with udev stopped: {quiet[sizes[-1]]['apply'] / quiet[sizes[0]]['apply']:.2f}x"
         )
     return 0
+
+
+def print_routed(row: dict[str, float], baseline: float) -> None:
+    routes = ROUTED_TUNNELS * ROUTES_PER_TUNNEL
+    print(
+        f"routed: {ROUTED_TUNNELS} tunnels, {routes} routes in one invocation ({int(row['batch_lines'])} batch lines)"
+    )
+    print(f"{'run':>10} {'task s':>7} {'net s':>6} {'ip':>3} {'floor s':>8}")
+    for label in ("apply", "unchanged"):
+        print(
+            f"{label:>10} {row[label]:>7.2f} {row[label] - baseline:>6.2f} {int(row[label + '_ip']):>3} "
+            f"{row['floor_' + label]:>8.3f}"
+        )
+    print(
+        f"ip processes: {int(row['apply_ip'])} applying, {int(row['unchanged_ip'])} unchanged (target: 2 and 1); "
+        "floor: the module's own read and batch replayed by hand on the guest"
+    )
 
 
 if __name__ == "__main__":

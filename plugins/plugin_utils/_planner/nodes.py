@@ -39,6 +39,7 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired impor
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import (
     LOCALHOST_NAMES,
     IPAddress,
+    IPNetwork,
     Node,
     Problems,
     VariableError,
@@ -343,6 +344,37 @@ def fact_address(host_vars: t.Mapping[str, t.Any], fact: str, problems: Problems
     if isinstance(found, c.Mapping):
         return found.get("address")
     return None
+
+
+def underlay_subnets(
+    host_vars_of: t.Mapping[str, t.Mapping[str, t.Any]], nodes: t.Iterable[Node]
+) -> list[tuple[IPNetwork, str]]:
+    """The underlay subnets the facts of the hosts tell (their default route's interface), with whose each is.
+
+    The facts ``default_ipv4`` and ``default_ipv6`` (of the setup module, or of gre_host_facts where
+    the role discovers the local address) give the address and prefix length of the interface of the
+    default route. The subnets of other interfaces, and of hosts without facts, are not known.
+    """
+    result: list[tuple[IPNetwork, str]] = []
+    for node in nodes:
+        if node.external:
+            continue
+        ignored = Problems()
+        facts = read_var(host_vars_of[node.name], "ansible_facts", ignored)
+        for version, fact in sorted(FACTS.items()):
+            found = facts.get(fact) if isinstance(facts, c.Mapping) else None
+            if not isinstance(found, c.Mapping):
+                continue
+            length = found.get("prefix")
+            if is_unset(length):
+                length = found.get("netmask")
+            try:
+                subnet = ipaddress.ip_interface(f"{str(found.get('address')).strip()}/{str(length).strip()}").network
+            except ValueError:
+                continue
+            if subnet.version == version and subnet.prefixlen > 0:
+                result.append((subnet, f"the underlay subnet of host {node.name} (ansible_facts.{fact})"))
+    return result
 
 
 def external_nodes(

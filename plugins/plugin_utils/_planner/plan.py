@@ -63,12 +63,21 @@ from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.mtu import (
     underlay_fit_problem,
 )
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.nodes import (
+    FAILED,
     external_nodes,
     host_local,
     host_node,
     interface_name,
+    read_var,
+    underlay_subnets,
 )
-from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.routes import Route, check_networks, plan_routes
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.routes import (
+    NETWORKS_VARIABLE,
+    Route,
+    check_networks,
+    plan_routes,
+    read_summaries,
+)
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.settings import parse_settings
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.topology import Scope, expand_topology
 
@@ -182,7 +191,7 @@ def check_mesh(
         "routing": {
             name: [
                 mesh.forward.get(name, []),
-                [[route.peer, str(route.prefix), route.via] for route in mesh.routes.get(name, [])],
+                [[route.peer, route.prefix_text, route.via, route.metric] for route in mesh.routes.get(name, [])],
             ]
             for name in sorted(set(mesh.routes) | set(mesh.forward))
             if not mesh.nodes[name].external
@@ -212,7 +221,11 @@ def add_routing(mesh: Mesh, host: str, routing: t.Any) -> None:
         return
     forward, routes = routing[host]
     mesh.forward[host] = [int(version) for version in forward]
-    mesh.routes[host] = [Route(ipaddress.ip_network(prefix), peer, via) for peer, prefix, via in routes]
+    # [peer, prefix, via, metric]; a check from before link metrics has no metric.
+    mesh.routes[host] = [
+        Route(ipaddress.ip_network(route[1]), route[0], route[2], route[3] if len(route) > 3 else None, route[1])
+        for route in routes
+    ]
 
 
 def settings_digest(settings: dict[str, t.Any]) -> str:
@@ -368,9 +381,16 @@ def build(
     routes: dict[str, list[Route]] = {}
     forward: dict[str, list[int]] = {}
     if table is None:
-        check_networks(nodes.values(), links, settings_, underlay_addresses(nodes.values()), problems)
+        check_unlinked_networks(hostvars, planned, nodes, problems)
+        underlay = underlay_addresses(nodes.values())
+        if any(node.networks for node in nodes.values()):
+            subnets = underlay_subnets(hostvars, nodes.values())
+            check_networks(nodes.values(), links, settings_, underlay, problems, subnets)
+            problems.raise_any()
+        summaries = read_summaries(groups, values["hub_spoke"], nodes, underlay, problems)
         problems.raise_any()
-        routes, forward = plan_routes(nodes, links, problems)
+        if any(node.networks for node in nodes.values()):
+            routes, forward = plan_routes(nodes, links, problems, summaries)
         problems.raise_any()
 
     adjacency = adjacent_links(links)
@@ -384,6 +404,21 @@ def build(
     check_mtus(links, problems)
     problems.raise_any()
     return Mesh(nodes, externals, links, adjacency, names, planned, routes, forward)
+
+
+def check_unlinked_networks(hostvars: HostVars, planned: list[str], nodes: dict[str, Node], problems: Problems) -> None:
+    """A planned host (one of the play's) with networks behind it but no link: nothing would reach them."""
+    for name in planned:
+        if name in nodes:
+            continue
+        value = read_var(hostvars[name], NETWORKS_VARIABLE, problems)
+        if value is FAILED or value is None or value == [] or value == "":
+            continue
+        problems.add(
+            f"host {name}: {NETWORKS_VARIABLE}: lists networks, but {name} has no tunnels (it is in no link of "
+            "gre_mesh_links, gre_mesh_full_mesh or gre_mesh_hub_spoke), so no host would reach them; add it to the "
+            f"topology, or remove {NETWORKS_VARIABLE}"
+        )
 
 
 def planned_hosts(
@@ -736,7 +771,10 @@ def node_plan(node: Node | None, mesh: Mesh) -> dict[str, list[t.Any]]:
     )
     by_peer: dict[str, list[dict[str, str]]] = {}
     for route in mesh.routes.get(node.name, []):
-        by_peer.setdefault(route.peer, []).append({"prefix": str(route.prefix), "via": route.via})
+        entry: dict[str, t.Any] = {"prefix": route.prefix_text, "via": route.via}
+        if route.metric is not None:
+            entry["metric"] = route.metric
+        by_peer.setdefault(route.peer, []).append(entry)
     for tunnel, peer in pairs:
         tunnel["routes"] = by_peer.get(peer["peer"], [])
     return {
@@ -804,6 +842,7 @@ def route_commands(tunnels: list[dict[str, t.Any]], forward: list[int]) -> list[
     """The commands that give an external peer its tunnels' routes (after its tunnels exist) and its forwarding."""
     lines = [
         f"ip route replace {route['prefix']} via {route['via']} dev {tunnel['name']}"
+        + (f" metric {route['metric']}" if "metric" in route else "")
         for tunnel in tunnels
         for route in tunnel["routes"]
     ]

@@ -6,10 +6,13 @@
 
 A node may have networks behind it (``gre_mesh_networks`` on a host, ``networks`` on an external
 peer). Every other node that reaches it over the planned links gets one route per network, through
-the tunnel to its next hop. Paths are the fewest links of the network's address family (links
-with inner addresses of that family), so a direct link wins over a path through a hub; among next
-hops at the same distance the one with the lowest id wins (ids are unique): never dict order.
-Following next hops gets one link closer each time, so routes never loop.
+the tunnel to its next hop. Paths are the cheapest over the links of the network's address family
+(links with inner addresses of that family), each link costing its ``metric`` (default 1): without
+metrics the fewest links, so a direct link wins over a path through a hub. On equal cost the path
+of fewer links wins, then the next hop with the lowest id (ids are unique): never dict order.
+Following next hops gets strictly cheaper each time, so routes never loop. A spoke of a
+gre_mesh_hub_spoke entry with a ``summary`` routes the summary through its hub instead of the
+networks inside it that it reaches through that hub.
 
 A node forwards a family when others send it packets of that family that are not its own: its
 networks are behind it, or it is the next hop towards another node's network (a hub).
@@ -20,6 +23,7 @@ from __future__ import annotations
 import bisect
 import collections
 import collections.abc as c
+import heapq
 import ipaddress
 import typing as t
 
@@ -30,6 +34,7 @@ from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import
     Problems,
     Settings,
 )
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.topology import SUMMARY_KEY, members_of
 
 NETWORKS_VARIABLE = "gre_mesh_networks"
 
@@ -86,11 +91,15 @@ def check_networks(
     settings: Settings,
     underlay: list[tuple[t.Any, str]],
     problems: Problems,
+    subnets: t.Sequence[tuple[IPNetwork, str]] = (),
 ) -> None:
-    """Networks must not overlap each other, the inner subnets, or contain an underlay address.
+    """Networks must not overlap each other, the inner subnets, the known underlay subnets, or contain an underlay address.
 
     ``underlay`` is every known underlay address with whose it is. A network that contains one
-    would route the tunnel's own packets into the tunnel (recursive routing).
+    would route the tunnel's own packets into the tunnel (recursive routing). ``subnets`` are the
+    underlay subnets the facts tell, with whose each is: a host on one reaches it directly, and a
+    route to the same addresses through a tunnel would take them away from it (or be refused by
+    gre_tunnel, as another route to the same prefix).
     """
     claimed: list[tuple[IPNetwork, Node]] = [(network, node) for node in nodes for network in node.networks]
     if not claimed:
@@ -113,6 +122,14 @@ def check_networks(
                     f"{node.label}: {node.networks_source}: {network} overlaps {variable} ({subnet}); the tunnels' "
                     f"inner addresses and the networks behind them must not overlap, remove {network} or choose "
                     "another pool"
+                )
+    for network, node in claimed:
+        for subnet, owner in subnets:
+            if network.version == subnet.version and network.overlaps(subnet):
+                problems.add(
+                    f"{node.label}: {node.networks_source}: {network} overlaps {subnet}, {owner}; that host reaches "
+                    "those addresses over its underlay, not through a tunnel; remove it or list a network outside "
+                    "the underlay"
                 )
     addresses = sorted(underlay, key=lambda item: (item[0].version, int(item[0])))
     keys = [(address.version, int(address)) for address, _owner in addresses]
@@ -151,31 +168,62 @@ def check_claims(claimed: list[tuple[IPNetwork, Node]], problems: Problems) -> N
 
 
 class Route(t.NamedTuple):
-    """A route of a node: the network, through the tunnel to ``peer``, to its inner address ``via``."""
+    """A route of a node: the network, through the tunnel to ``peer``, to its inner address ``via``.
+
+    ``metric`` is the metric of the link to ``peer`` when it has one (``metric`` in gre_mesh_links),
+    else None (the kernel's default). ``text`` is the prefix as text, made once per network rather
+    than once per route (a hub and spoke of 200 sites has 160000 routes).
+    """
 
     prefix: IPNetwork
     peer: str
     via: str
+    metric: int | None = None
+    text: str = ""
+
+    @property
+    def prefix_text(self) -> str:
+        return self.text or str(self.prefix)
 
 
-def family_links(links: list[Link], version: int) -> dict[str, list[tuple[Node, Link]]]:
-    """Each node's neighbours over the links that carry ``version`` inside."""
-    result: dict[str, list[tuple[Node, Link]]] = collections.defaultdict(list)
+class Summary(t.NamedTuple):
+    """A summary of a gre_mesh_hub_spoke entry: its spokes route ``network`` through their hub."""
+
+    network: IPNetwork
+    origin: str
+    hubs: tuple[str, ...]
+    spokes: tuple[str, ...]
+
+
+# A neighbour over a link of one family: the node, the link, and the link's cost.
+Neighbour = tuple[Node, Link, int]
+
+
+def link_metric(link: Link) -> int | None:
+    return t.cast("int | None", link.spec.overrides.get("metric"))
+
+
+def family_links(links: list[Link], version: int) -> dict[str, list[Neighbour]]:
+    """Each node's neighbours over the links that carry ``version`` inside, with the links' costs."""
+    result: dict[str, list[Neighbour]] = collections.defaultdict(list)
     for link in links:
         if any(block.version == version for block in link.blocks):
-            result[link.low.name].append((link.high, link))
-            result[link.high.name].append((link.low, link))
+            cost = link_metric(link) or 1
+            result[link.low.name].append((link.high, link, cost))
+            result[link.high.name].append((link.low, link, cost))
     return result
 
 
 def plan_routes(
-    nodes: t.Mapping[str, Node], links: list[Link], problems: Problems
+    nodes: t.Mapping[str, Node], links: list[Link], problems: Problems, summaries: t.Sequence[Summary] = ()
 ) -> tuple[dict[str, list[Route]], dict[str, list[int]]]:
     """Every node's routes to the other nodes' networks, and the families each node forwards."""
     routes: dict[str, list[Route]] = collections.defaultdict(list)
     forward: dict[str, set[int]] = collections.defaultdict(set)
     owners = sorted((node for node in nodes.values() if node.networks), key=lambda node: node.node_id)
-    graphs: dict[int, dict[str, list[tuple[Node, Link]]]] = {}
+    graphs: dict[int, dict[str, list[Neighbour]]] = {}
+    # For each owner and family: each node that reaches it, its next hop, the hop's inner address, the metric.
+    tables: dict[tuple[str, int], list[tuple[str, str, str, int | None]]] = {}
     for owner in owners:
         for version in sorted({network.version for network in owner.networks}):
             if version not in graphs:
@@ -189,50 +237,228 @@ def plan_routes(
                     f"{families} addresses inside to carry them; set {pool}, or remove them"
                 )
                 continue
-            prefixes = [network for network in owner.networks if network.version == version]
+            hops = []
             for name, hop, link in next_hops(owner, graph):
-                via = inner_address(link, hop, version)
-                routes[name].extend(Route(prefix, hop.name, via) for prefix in prefixes)
+                hops.append((name, hop.name, inner_address(link, hop, version), link_metric(link)))
                 forward[hop.name].add(version)
-    for name in routes:
-        routes[name].sort(
-            key=lambda route: (route.prefix.version, int(route.prefix.network_address), route.prefix.prefixlen)
-        )
+            tables[(owner.name, version)] = hops
+    # One network after the other in the order of their prefixes (IPv4 first), so that each node's
+    # routes come out in that order without sorting them.
+    claimed = sorted(
+        ((network, owner.name) for owner in owners for network in owner.networks),
+        key=lambda item: (item[0].version, int(item[0].network_address), item[0].prefixlen),
+    )
+    chosen = summary_hubs(nodes, links, summaries, problems) if summaries else {}
+    # For each spoke with summaries: its hub for each summary; a route to a network inside one through
+    # that hub gives way to the summary's route.
+    replaced = {
+        spoke: {summary.network: hub.name for summary, hub, _link in entries} for spoke, entries in chosen.items()
+    }
+    for network, owner_name in claimed:
+        text = str(network)
+        covering = [summary.network for summary in summaries if within(network, summary.network)]
+        for name, hop_name, via, metric in tables.get((owner_name, network.version), ()):
+            if covering and name in replaced and any(replaced[name].get(outer) == hop_name for outer in covering):
+                continue
+            routes[name].append(Route(network, hop_name, via, metric, text))
+    for spoke, entries in chosen.items():
+        kept = routes[spoke]
+        for summary, hub, link in entries:
+            network = summary.network
+            kept.append(Route(network, hub.name, inner_address(link, hub, network.version), link_metric(link)))
+            forward[hub.name].add(network.version)
+        kept.sort(key=lambda route: (route.prefix.version, int(route.prefix.network_address), route.prefix.prefixlen))
     return dict(routes), {name: sorted(versions) for name, versions in forward.items()}
 
 
-def next_hops(owner: Node, graph: dict[str, list[tuple[Node, Link]]]) -> list[tuple[str, Node, Link]]:
+def next_hops(owner: Node, graph: dict[str, list[Neighbour]]) -> list[tuple[str, Node, Link]]:
     """For every node that reaches ``owner``: its next hop towards it and the link to that hop.
 
-    Breadth first from the owner: a node's next hop is its neighbour one link closer, the one with
-    the lowest id when several are.
+    Dijkstra from the owner over the links' costs (``metric``, default 1). A path is shorter when it
+    costs less, then when it has fewer links; a node's next hop is a neighbour on one of its shortest
+    paths, the one with the lowest id when several are. Every link costs at least 1, so each next
+    hop is strictly closer to the owner and routes never loop.
     """
-    distance = {owner.name: 0}
-    order = [owner]
-    queue = collections.deque([owner])
-    while queue:
-        node = queue.popleft()
-        for neighbour, _link in graph.get(node.name, []):
-            if neighbour.name not in distance:
-                distance[neighbour.name] = distance[node.name] + 1
-                order.append(neighbour)
-                queue.append(neighbour)
+    best: dict[str, tuple[int, int]] = {owner.name: (0, 0)}
+    done: set[str] = set()
+    order: list[Node] = []
+    heap: list[tuple[int, int, int, str]] = [(0, 0, owner.node_id, owner.name)]
+    by_name = {owner.name: owner}
+    while heap:
+        cost, links, _node_id, name = heapq.heappop(heap)
+        if name in done:
+            continue
+        done.add(name)
+        order.append(by_name[name])
+        for neighbour, _link, weight in graph.get(name, []):
+            candidate = (cost + weight, links + 1)
+            known = best.get(neighbour.name)
+            if known is None or candidate < known:
+                best[neighbour.name] = candidate
+                by_name[neighbour.name] = neighbour
+                heapq.heappush(heap, (*candidate, neighbour.node_id, neighbour.name))
     result = []
     for node in order[1:]:
+        cost, links = best[node.name]
         closer = [
             (neighbour, link)
-            for neighbour, link in graph[node.name]
-            if distance.get(neighbour.name) == distance[node.name] - 1
+            for neighbour, link, weight in graph[node.name]
+            if best.get(neighbour.name) == (cost - weight, links - 1)
         ]
         hop, link = min(closer, key=lambda pair: pair[0].node_id)
         result.append((node.name, hop, link))
     return result
 
 
+def read_summaries(
+    groups: t.Mapping[str, t.Sequence[str]],
+    hub_spoke: t.Any,
+    nodes: t.Mapping[str, Node],
+    underlay: list[tuple[t.Any, str]],
+    problems: Problems,
+) -> list[Summary]:
+    """The summaries of the gre_mesh_hub_spoke entries (``summary``), checked (the entries are, already).
+
+    A summary stands for networks behind other nodes: it must contain at least one of them, and
+    every one it overlaps whole; it must not contain an underlay address (the default route, which
+    contains them all, included).
+    """
+    if not isinstance(hub_spoke, c.Sequence) or isinstance(hub_spoke, (str, bytes)):
+        return []
+    if not any(isinstance(item, c.Mapping) and item.get(SUMMARY_KEY) not in (None, "", []) for item in hub_spoke):
+        return []
+    claimed = sorted(
+        ((network, node) for node in nodes.values() for network in node.networks),
+        key=lambda item: (item[0].version, int(item[0].network_address)),
+    )
+    result: list[Summary] = []
+    for number, item in enumerate(hub_spoke):
+        if not isinstance(item, c.Mapping) or item.get(SUMMARY_KEY) in (None, "", []):
+            continue
+        origin = f"gre_mesh_hub_spoke[{number}]"
+        variable = f"{origin}.{SUMMARY_KEY}"
+        networks = parse_networks(variable, item[SUMMARY_KEY], problems)
+        for position, network in enumerate(networks):
+            for other in networks[:position]:
+                if other.version == network.version and other.overlaps(network):
+                    problems.add(
+                        f"{variable}: {network} overlaps {other}, which it lists too; list only the larger one"
+                    )
+        for network in networks:
+            problem = summary_problem(network, claimed, underlay)
+            if problem is not None:
+                problems.add(f"{variable}: {problem}")
+                continue
+            hubs = tuple(members_of(groups, item["hubs"]))
+            spokes = tuple(members_of(groups, item["spokes"]))
+            result.append(Summary(network, origin, hubs, spokes))
+    return result
+
+
+def summary_problem(
+    network: IPNetwork, claimed: list[tuple[IPNetwork, Node]], underlay: list[tuple[t.Any, str]]
+) -> str | None:
+    """Why a summary cannot be routed through the hubs, or None."""
+    if network.prefixlen == 0:
+        return (
+            f"{network} is a default route; through the hub it would take the spokes' underlay traffic too, the "
+            "tunnels' own packets included (recursive routing); list the range that holds the sites' networks "
+            "instead, such as 10.0.0.0/8"
+        )
+    for address, owner in underlay:
+        if address.version == network.version and address in network:
+            return (
+                f"{network} contains {address}, {owner}; the spokes' route to it through the hub would carry the "
+                "tunnel's own packets (recursive routing); list a range without underlay addresses"
+            )
+    inside = 0
+    for other, node in claimed:
+        if other.version != network.version or not other.overlaps(network):
+            continue
+        if other.prefixlen <= network.prefixlen:
+            return (
+                f"{network} does not contain more than {other}, a network of {node.label} ({node.networks_source}); "
+                "a summary stands for several networks, list a larger one or none"
+            )
+        inside += 1
+    if not inside:
+        return (
+            f"{network} contains none of the networks behind the nodes (gre_mesh_networks, networks of external "
+            "peers); list the range that holds the sites' networks, or remove it"
+        )
+    return None
+
+
+def summary_hubs(
+    nodes: t.Mapping[str, Node], links: list[Link], summaries: t.Sequence[Summary], problems: Problems
+) -> dict[str, list[tuple[Summary, Node, Link]]]:
+    """Each spoke's summaries, each with the hub (and the link to it) the spoke routes it through.
+
+    The hub is the spoke's hub (of the summary's entry) with the lowest id among those whose link
+    carries the summary's family. The spoke's routes through that hub to networks inside the
+    summary give way to the summary's (plan_routes); routes to networks inside it through another
+    node (a direct link, another hub) stay: they are more specific, so the kernel prefers them.
+    """
+    by_pair = {link.spec.ends: link for link in links}
+    chosen: dict[str, list[tuple[Summary, Node, Link]]] = collections.defaultdict(list)
+    for summary in summaries:
+        hubs = sorted((nodes[name] for name in summary.hubs if name in nodes), key=lambda node: node.node_id)
+        for spoke in summary.spokes:
+            if spoke not in nodes:
+                continue
+            to_hubs = [
+                (hub, link)
+                for hub in hubs
+                for link in [by_pair.get((spoke, hub.name) if spoke < hub.name else (hub.name, spoke))]
+                if link is not None
+            ]
+            if not to_hubs:
+                continue  # the entry has no hubs: no link, nothing to route
+            version = summary.network.version
+            found = next(
+                ((hub, link) for hub, link in to_hubs if any(block.version == version for block in link.blocks)), None
+            )
+            if found is None:
+                family = f"IPv{version}"
+                pool = "gre_mesh_pool (or subnet" if version == 4 else "gre_mesh_pool6 (or subnet6"
+                problems.add(
+                    f"{summary.origin}.{SUMMARY_KEY}: {summary.network} is {family}, but no link of host {spoke} to "
+                    f"a hub of that entry has {family} addresses inside; set {pool} on those links), or remove it"
+                )
+                continue
+            for other, _hub, _link in chosen[spoke]:
+                if other.network.version == summary.network.version and other.network.overlaps(summary.network):
+                    problems.add(
+                        f"host {spoke}: {other.origin}.{SUMMARY_KEY} ({other.network}) and {summary.origin}."
+                        f"{SUMMARY_KEY} ({summary.network}) overlap; a spoke takes one summary per range, remove one"
+                    )
+            chosen[spoke].append((summary, *found))
+    for spoke, entries in chosen.items():
+        for summary, hub, _link in entries:
+            for other, back, _back_link in chosen.get(hub.name, []):
+                if back.name == spoke and other.network.overlaps(summary.network) and spoke < hub.name:
+                    problems.add(
+                        f"hosts {spoke} and {hub.name}: each routes a summary through the other ({summary.origin}."
+                        f"{SUMMARY_KEY}: {summary.network}, {other.origin}.{SUMMARY_KEY}: {other.network}), so "
+                        "packets to an address of it that no site has would go back and forth; remove one"
+                    )
+    return chosen
+
+
+def within(network: IPNetwork, outer: IPNetwork) -> bool:
+    """Whether ``network`` lies inside ``outer`` (or is it)."""
+    return (
+        network.version == outer.version
+        and network.prefixlen >= outer.prefixlen
+        and int(network.network_address) >> (network.max_prefixlen - outer.prefixlen)
+        == int(outer.network_address) >> (outer.max_prefixlen - outer.prefixlen)
+    )
+
+
 def inner_address(link: Link, node: Node, version: int) -> str:
     """The inner address (without length) of ``node``'s end of the link, in ``version``."""
     side = "low" if node is link.low else "high"
     for address in link.addresses[side]:
-        if ipaddress.ip_interface(address).version == version:
+        if (":" in address) == (version == 6):
             return address.split("/", 1)[0]
     raise AssertionError(f"{link.label} has no IPv{version} address")  # family_links keeps only links that have one

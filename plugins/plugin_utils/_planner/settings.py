@@ -20,7 +20,11 @@ from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import
 PREFIXES = (30, 31)
 PREFIXES6 = (126, 127)
 # The keys an explicit link (an item of gre_mesh_links) may have besides `hosts`.
-OVERRIDES = ("mode", "key", "ttl", "mtu", "subnet", "subnet6")
+OVERRIDES = ("mode", "key", "ttl", "mtu", "subnet", "subnet6", "metric")
+# A link's metric: its cost when routes choose a path, and the metric of the routes over it (a
+# route's metric in the kernel is at most 2**32 - 1). At least 1, so that every hop of a path
+# costs something and hop-by-hop routes cannot loop.
+MAX_METRIC = 2**32 - 1
 # Ranges no inner subnet (pool, pool6, a link's subnet or subnet6) may overlap: they are not the
 # ordinary unicast addresses two ends of a link can route between. 169.254.0.0/16 is link-local,
 # which would suit a point-to-point link, but clouds answer at 169.254.169.254 (their metadata
@@ -125,6 +129,13 @@ class Checker:
                 return None
         return network
 
+    def metric(self, variable: str, value: t.Any) -> int | None:
+        number = as_int(value)
+        if number is None or not 1 <= number <= MAX_METRIC:
+            self.fail(variable, f"{value!r} is not a number from 1 to {MAX_METRIC}")
+            return None
+        return number
+
     def choice(self, variable: str, value: t.Any, choices: tuple[int, ...]) -> int | None:
         number = as_int(value)
         if number not in choices:
@@ -194,6 +205,8 @@ def parse_overrides(origin: str, item: t.Mapping[str, t.Any], problems: Problems
             parsed[name] = check.ttl(variable, value)
         elif name == "mtu":
             parsed[name] = check.mtu(variable, value)
+        elif name == "metric":
+            parsed[name] = check.metric(variable, value)
         elif name == "subnet":
             parsed[name] = check.network(variable, value, 4, 31)
         else:

@@ -24,6 +24,9 @@ from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.settings imp
 
 Pair = tuple[str, str]
 HUB_SPOKE_KEYS = ("hubs", "spokes")
+# The optional key of a gre_mesh_hub_spoke entry: the networks its spokes route through their hub
+# instead of one route per network (routes.read_summaries).
+SUMMARY_KEY = "summary"
 # How many of the inventory's groups a message about a group that is not there lists.
 LISTED_GROUPS = 10
 
@@ -212,9 +215,14 @@ def add_hub_spokes(
 ) -> None:
     shape = "a list of dicts, each with `hubs` and `spokes` (group names)"
     for variable, item in items_of("gre_mesh_hub_spoke", hub_spoke, shape, problems):
-        if not isinstance(item, c.Mapping) or sorted(item) != sorted(HUB_SPOKE_KEYS):
+        if (
+            not isinstance(item, c.Mapping)
+            or not all(key in item for key in HUB_SPOKE_KEYS)
+            or any(key not in (*HUB_SPOKE_KEYS, SUMMARY_KEY) for key in item)
+        ):
             problems.add(
-                f"{variable}: must be a dict with exactly the keys hubs and spokes (group names), not {item!r}"
+                f"{variable}: must be a dict with the keys hubs and spokes (group names), and optionally summary "
+                f"(networks), not {item!r}"
             )
             continue
         sides = hub_spoke_sides(groups, variable, item, problems, scope)

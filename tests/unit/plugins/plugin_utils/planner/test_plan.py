@@ -609,7 +609,7 @@ ERRORS = [
     pytest.param(
         PAIR,
         {"links": [{"hosts": ["hosta", "hostb"], "mttu": 1400}]},
-        "gre_mesh_links[0]: unknown key 'mttu'; a link has hosts, mode, key, ttl, mtu, subnet, subnet6",
+        "gre_mesh_links[0]: unknown key 'mttu'; a link has hosts, mode, key, ttl, mtu, subnet, subnet6, metric",
         id="unknown link key",
     ),
     pytest.param(
@@ -639,7 +639,8 @@ ERRORS = [
     pytest.param(
         PAIR,
         {"hub_spoke": [{"hubs": "all"}]},
-        "gre_mesh_hub_spoke[0]: must be a dict with exactly the keys hubs and spokes (group names), not {'hubs': 'all'}",
+        "gre_mesh_hub_spoke[0]: must be a dict with the keys hubs and spokes (group names), and optionally summary "
+        "(networks), not {'hubs': 'all'}",
         id="hub_spoke item",
     ),
     pytest.param(

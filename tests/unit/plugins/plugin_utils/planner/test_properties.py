@@ -18,12 +18,13 @@ import itertools
 import typing as t
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._constants import MAX_TUNNEL_MTU, overhead
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import wanted_routes, wanted_tunnels
 from ansible_collections.linuxnet.gre.plugins.modules.gre_tunnel import argument_spec
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import MeshError
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import check_mesh, plan_host, plan_mesh
 
 MAX_ID = 60
@@ -116,6 +117,8 @@ def link_settings(draw: st.DrawFn, number: int) -> dict[str, t.Any]:
         result["mtu"] = draw(st.integers(1280, 1476))
     if draw(st.booleans()):
         result["key"] = 100_000 + number
+    if draw(st.booleans()):
+        result["metric"] = draw(st.integers(1, 5))
     return result
 
 
@@ -353,6 +356,30 @@ def routed(draw: st.DrawFn) -> Inventory:
     return inventory
 
 
+def link_costs(inventory: Inventory) -> dict[tuple[str, str], int]:
+    """The metric of each explicit link that has one, by its sorted pair of hosts (every other link costs 1)."""
+    return {
+        t.cast(tuple[str, str], tuple(sorted(link["hosts"]))): link["metric"]
+        for link in inventory.settings["links"]
+        if isinstance(link, dict) and "metric" in link
+    }
+
+
+def cheapest(result: dict[str, t.Any], costs: dict[tuple[str, str], int], owner: str) -> dict[str, int]:
+    """The cost of the cheapest path from each host to ``owner`` over the planned links (Bellman-Ford, for an
+    answer found another way than the planner's)."""
+    best = {owner: 0}
+    for _round in range(len(result["hosts"])):
+        for name, entry in result["hosts"].items():
+            for peer in entry["peers"]:
+                other = peer["peer"]
+                if other in best:
+                    cost = best[other] + costs.get(t.cast(tuple[str, str], tuple(sorted((name, other)))), 1)
+                    if cost < best.get(name, cost + 1):
+                        best[name] = cost
+    return best
+
+
 def components(result: dict[str, t.Any]) -> dict[str, int]:
     """Each planned host's connected component over the planned links (every link carries both families here)."""
     component: dict[str, int] = {}
@@ -373,18 +400,21 @@ def components(result: dict[str, t.Any]) -> dict[str, int]:
 @PROPERTY_SETTINGS
 @given(routed())
 def test_every_network_is_reached_from_every_host_linked_to_it(inventory: Inventory) -> None:
-    """Following each hop's route leads to the host the network is behind, from every host connected to it."""
+    """Following each hop's route leads to the host the network is behind, from every host connected to it, over
+    the cheapest path (the links' metrics), and each route carries the metric of its link."""
     result = inventory.plan()
     component = components(result)
+    costs = link_costs(inventory)
     for owner, variables in inventory.hostvars.items():
         if owner not in result["hosts"] or not result["hosts"][owner]["tunnels"]:
             continue
         for network in variables.get("gre_mesh_networks", []):
             prefix = str(ipaddress.ip_network(network))
+            shortest = cheapest(result, costs, owner)
             for start in result["hosts"]:
                 if start == owner or component[start] != component[owner]:
                     continue
-                here, steps = start, 0
+                here, steps, spent = start, 0, 0
                 while here != owner:
                     entry = result["hosts"][here]
                     ((interface, route),) = [
@@ -395,11 +425,15 @@ def test_every_network_is_reached_from_every_host_linked_to_it(inventory: Invent
                     ]
                     (peer,) = [peer for peer in entry["peers"] if peer["interface"] == interface]
                     assert route["via"] in peer["addresses"]
+                    cost = costs.get(t.cast(tuple[str, str], tuple(sorted((here, peer["peer"])))))
+                    assert route.get("metric") == cost
+                    spent += cost or 1
                     assert ipaddress.ip_address(route["via"]).version == ipaddress.ip_network(prefix).version
                     here, steps = peer["peer"], steps + 1
                     assert steps <= len(result["hosts"])
                     if here != owner:
                         assert ipaddress.ip_network(prefix).version in result["hosts"][here]["forward"]
+                assert spent == shortest[start]
                 assert ipaddress.ip_network(prefix).version in result["hosts"][owner]["forward"]
 
 
@@ -423,3 +457,56 @@ def test_no_route_takes_the_underlay_address_of_its_own_tunnel(inventory: Invent
 def test_the_gre_tunnel_module_takes_every_routed_plan(inventory: Inventory) -> None:
     """With networks behind the hosts too: the module's route checks accept every planned route."""
     assert_gre_tunnel_takes(inventory)
+
+
+@PROPERTY_SETTINGS
+@given(routed())
+def test_with_a_summary_on_the_spokes_every_network_is_still_reached(inventory: Inventory) -> None:
+    """With ``summary`` on the hub and spoke entry, following the most specific route at each hop still leads
+    from every connected host to each network's host, and a spoke's routes through its hub inside the summary
+    are the summary alone."""
+    inventory.settings["hub_spoke"] = [{"hubs": "hubs", "spokes": "spokes", "summary": ["192.168.0.0/16"]}]
+    try:
+        result = inventory.plan()
+    except MeshError as exc:
+        # No network inside the summary is behind a node with links: nothing to summarize.
+        assume("contains none of the networks" not in str(exc))
+        raise
+    component = components(result)
+    for owner, variables in inventory.hostvars.items():
+        if owner not in result["hosts"] or not result["hosts"][owner]["tunnels"]:
+            continue
+        for network in variables.get("gre_mesh_networks", []):
+            target = ipaddress.ip_network(network).network_address
+            for start in result["hosts"]:
+                if start == owner or component[start] != component[owner]:
+                    continue
+                here, steps = start, 0
+                while here != owner:
+                    entry = result["hosts"][here]
+                    matches = [
+                        (ipaddress.ip_network(route["prefix"]).prefixlen, tunnel["name"])
+                        for tunnel in entry["tunnels"]
+                        for route in tunnel["routes"]
+                        if target in ipaddress.ip_network(route["prefix"])
+                    ]
+                    _length, interface = max(matches)
+                    (peer,) = [peer for peer in entry["peers"] if peer["interface"] == interface]
+                    here, steps = peer["peer"], steps + 1
+                    assert steps <= len(result["hosts"])
+    summary = ipaddress.ip_network("192.168.0.0/16")
+    hubs = set(inventory.groups["hubs"])
+    for spoke in inventory.groups["spokes"]:
+        entry = result["hosts"].get(spoke)
+        if entry is None or not hubs & {peer["peer"] for peer in entry["peers"]}:
+            continue
+        inside = [
+            (route["prefix"], peer["peer"])
+            for tunnel, peer in zip(entry["tunnels"], entry["peers"], strict=True)
+            for route in tunnel["routes"]
+            if ipaddress.ip_network(route["prefix"]).version == 4
+            and ipaddress.ip_network(route["prefix"]).subnet_of(summary)  # type: ignore[arg-type]
+        ]
+        ((hub,),) = [[peer for prefix, peer in inside if prefix == str(summary)]]
+        assert hub in hubs
+        assert [prefix for prefix, peer in inside if peer == hub] == [str(summary)]

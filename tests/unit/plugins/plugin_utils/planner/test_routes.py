@@ -176,3 +176,300 @@ def test_two_hosts_claiming_overlapping_networks_are_refused() -> None:
         "host hosta (gre_mesh_networks: 192.168.0.0/16) and host hostb (gre_mesh_networks: 192.168.1.0/24) claim "
         "overlapping networks; a network is behind one node, remove it from one of them"
     )
+
+
+def tunnel_routes(result: dict, name: str) -> dict[str, list[dict[str, t.Any]]]:
+    """A host's routes as gre_tunnel takes them, by tunnel."""
+    return {tunnel["name"]: tunnel["routes"] for tunnel in result["hosts"][name]["tunnels"]}
+
+
+# Two paths from node1 to node4's network besides the direct link: through node2 and through node3.
+SQUARE = {
+    "node1": plain("198.51.100.1"),
+    "node2": plain("198.51.100.2"),
+    "node3": plain("198.51.100.3"),
+    "node4": plain("198.51.100.4") | {"gre_mesh_networks": ["192.168.4.0/24"]},
+}
+
+
+def square(direct: int, through2: int | None = None, through3: int | None = None) -> list[t.Any]:
+    """The square's links, with metrics on node1's: to node4 (direct), to node2, to node3 (None: no metric)."""
+    return [
+        {"hosts": ["node1", "node4"], "metric": direct},
+        {"hosts": ["node1", "node2"], "metric": through2} if through2 else ["node1", "node2"],
+        ["node2", "node4"],
+        {"hosts": ["node1", "node3"], "metric": through3} if through3 else ["node1", "node3"],
+        ["node3", "node4"],
+    ]
+
+
+def test_the_path_of_lowest_total_metric_wins_and_its_routes_carry_the_first_links_metric() -> None:
+    # Direct: 5; through node2: 3 + 1; through node3: 2 + 1.
+    result = plan(SQUARE, links=square(5, through2=3, through3=2))
+    assert tunnel_routes(result, "node1") == {
+        "gre-node2": [],
+        "gre-node3": [{"prefix": "192.168.4.0/24", "via": "10.0.0.18", "metric": 2}],
+        "gre-node4": [],
+    }
+    # node3's own link to node4 has no metric: its route has none (the kernel's default).
+    assert tunnel_routes(result, "node3")["gre-node4"] == [{"prefix": "192.168.4.0/24", "via": "10.0.0.38"}]
+    assert {name: result["hosts"][name]["forward"] for name in SQUARE} == {
+        "node1": [],
+        "node2": [],
+        "node3": [4],
+        "node4": [4],
+    }
+
+
+def test_equal_metrics_go_over_fewer_links_then_through_the_next_hop_with_the_lowest_id() -> None:
+    # Direct: 2; through node2 or node3: 1 + 1 each. Fewer links: the direct one.
+    result = plan(SQUARE, links=square(2))
+    assert routes(result, "node1") == [("192.168.4.0/24", "gre-node4", "10.0.0.30")]
+    assert tunnel_routes(result, "node1")["gre-node4"] == [
+        {"prefix": "192.168.4.0/24", "via": "10.0.0.30", "metric": 2}
+    ]
+    # Direct: 3; through node2 or node3: 2 links each at cost 2: node2, the lower id.
+    assert routes(plan(SQUARE, links=square(3)), "node1") == [("192.168.4.0/24", "gre-node2", "10.0.0.10")]
+
+
+def test_an_external_peers_route_command_carries_the_links_metric() -> None:
+    hostvars = {"hosta": plain("203.0.113.1") | {"gre_mesh_networks": ["192.168.1.0/24"]}}
+    external = [{"name": "dc", "address": "198.51.100.250", "id": 9}]
+    result = plan(hostvars, links=[{"hosts": ["hosta", "dc"], "metric": 20}], external_peers=external)
+    # dc forwards nothing: hosta's network is behind hosta, its next hop.
+    assert result["external_peers"]["dc"]["commands"][-1] == (
+        "ip route replace 192.168.1.0/24 via 10.0.0.145 dev gre-hosta metric 20"
+    )
+
+
+@pytest.mark.parametrize("metric", [0, -1, 2**32, "low", True])
+def test_a_metric_outside_1_to_2_32_minus_1_is_refused(metric: t.Any) -> None:
+    assert problem(PAIR, links=[{"hosts": ["hosta", "hostb"], "metric": metric}]) == (
+        f"gre_mesh_links[0].metric: {metric!r} is not a number from 1 to 4294967295"
+    )
+
+
+# The hub and spoke with the summary 192.168.0.0/16 for the spokes.
+SUMMARY_SETTINGS: dict[str, t.Any] = {
+    "hub_spoke": [{"hubs": "hubs", "spokes": "spokes", "summary": ["192.168.0.0/16"]}]
+}
+
+
+def test_a_summary_replaces_a_spokes_routes_through_its_hub() -> None:
+    result = plan(HUB_SPOKE, HUB_GROUPS, **SUMMARY_SETTINGS)
+    # site1's own network is inside the summary too: its route on its LAN is more specific.
+    assert routes(result, "site1") == [
+        ("10.200.0.2/32", "gre-hub", "10.0.0.1"),
+        ("192.168.0.0/16", "gre-hub", "10.0.0.1"),
+    ]
+    assert routes(result, "site3") == [
+        ("10.200.0.2/32", "gre-hub", "10.0.0.13"),
+        ("192.168.0.0/16", "gre-hub", "10.0.0.13"),
+    ]
+    # The hub keeps one route per network.
+    assert routes(result, "hub") == routes(plan(HUB_SPOKE, HUB_GROUPS, **HUB_SETTINGS), "hub")
+    assert result["hosts"]["hub"]["forward"] == [4]
+
+
+def test_a_summary_leaves_the_routes_over_a_direct_link_which_are_more_specific() -> None:
+    result = plan(HUB_SPOKE, HUB_GROUPS, **SUMMARY_SETTINGS, links=[["site1", "site2"]])
+    assert routes(result, "site1") == [
+        ("10.200.0.2/32", "gre-site2", "10.0.0.10"),
+        ("192.168.0.0/16", "gre-hub", "10.0.0.1"),
+        ("192.168.2.0/24", "gre-site2", "10.0.0.10"),
+    ]
+
+
+def test_a_spoke_takes_the_summary_through_its_hub_with_the_lowest_id() -> None:
+    hostvars = {**HUB_SPOKE, "hub2": plain("203.0.113.2") | {"gre_mesh_id": 7}}
+    groups = {**HUB_GROUPS, "hubs": ["hub2", "hub"]}
+    result = plan(hostvars, groups, **SUMMARY_SETTINGS)
+    assert {interface for _prefix, interface, _via in routes(result, "site3")} == {"gre-hub"}
+
+
+def test_one_host_at_a_time_gets_the_summary_of_the_whole_plan() -> None:
+    groups = {"all": sorted(HUB_SPOKE), **HUB_GROUPS}
+    check = check_mesh(HUB_SPOKE, groups, plans=False, **SUMMARY_SETTINGS)
+    whole = plan(HUB_SPOKE, HUB_GROUPS, **SUMMARY_SETTINGS)
+    for name in HUB_SPOKE:
+        assert plan_host(HUB_SPOKE, groups, name, check, **SUMMARY_SETTINGS) == whole["hosts"][name]
+
+
+@pytest.mark.parametrize(
+    ("summary", "expected"),
+    [
+        pytest.param(
+            ["0.0.0.0/0"],
+            "gre_mesh_hub_spoke[0].summary: 0.0.0.0/0 is a default route; through the hub it would take the spokes' "
+            "underlay traffic too, the tunnels' own packets included (recursive routing); list the range that holds "
+            "the sites' networks instead, such as 10.0.0.0/8",
+            id="default route",
+        ),
+        pytest.param(
+            ["192.0.0.0/2"],
+            "gre_mesh_hub_spoke[0].summary: 192.0.0.0/2 contains 203.0.113.1, the public address of host hub "
+            "(ansible_host); the spokes' route to it through the hub would carry the tunnel's own packets "
+            "(recursive routing); list a range without underlay addresses",
+            id="underlay",
+        ),
+        pytest.param(
+            ["172.16.0.0/12"],
+            "gre_mesh_hub_spoke[0].summary: 172.16.0.0/12 contains none of the networks behind the nodes "
+            "(gre_mesh_networks, networks of external peers); list the range that holds the sites' networks, or "
+            "remove it",
+            id="empty",
+        ),
+        pytest.param(
+            ["192.168.2.0/24"],
+            "gre_mesh_hub_spoke[0].summary: 192.168.2.0/24 does not contain more than 192.168.2.0/24, a network of "
+            "host site2 (gre_mesh_networks); a summary stands for several networks, list a larger one or none",
+            id="a network",
+        ),
+        pytest.param(
+            ["192.168.1.128/25"],
+            "gre_mesh_hub_spoke[0].summary: 192.168.1.128/25 does not contain more than 192.168.1.0/24, a network of "
+            "host site1 (gre_mesh_networks); a summary stands for several networks, list a larger one or none",
+            id="inside a network",
+        ),
+        pytest.param(
+            ["192.168.0.0/16", "192.168.0.0/17"],
+            "gre_mesh_hub_spoke[0].summary: 192.168.0.0/17 overlaps 192.168.0.0/16, which it lists too; list only "
+            "the larger one",
+            id="nested",
+        ),
+        pytest.param(
+            ["192.168.0.0/16", "fd10::/32"],
+            "gre_mesh_hub_spoke[0].summary: fd10::/32 contains none of the networks behind the nodes "
+            "(gre_mesh_networks, networks of external peers); list the range that holds the sites' networks, or "
+            "remove it",
+            id="other family, no network",
+        ),
+        pytest.param(
+            ["192.168.1.5/16"],
+            "gre_mesh_hub_spoke[0].summary: '192.168.1.5/16' has host bits set; the network is 192.168.0.0/16",
+            id="host bits",
+        ),
+        pytest.param(
+            "192.168.0.0/16",
+            "gre_mesh_hub_spoke[0].summary: must be a list of networks such as 192.168.10.0/24, not '192.168.0.0/16'",
+            id="not a list",
+        ),
+    ],
+)
+def test_bad_summaries_are_refused_naming_the_entry(summary: t.Any, expected: str) -> None:
+    settings = {"hub_spoke": [{"hubs": "hubs", "spokes": "spokes", "summary": summary}]}
+    assert problem(HUB_SPOKE, HUB_GROUPS, **settings) == expected
+
+
+def test_an_ipv6_summary_needs_ipv6_inside_the_spokes_links_to_their_hub() -> None:
+    hostvars = {**HUB_SPOKE, "site3": plain("198.51.100.3") | {"gre_mesh_networks": ["fd10:3::/64"]}}
+    settings = {"hub_spoke": [{"hubs": "hubs", "spokes": "spokes", "summary": ["fd10::/16"]}]}
+    # site3's network needs IPv6 inside: a link subnet6 on site3's link only.
+    links = [{"hosts": ["hub", "site3"], "subnet6": "fd00:1::/64"}]
+    assert problem(hostvars, HUB_GROUPS, **settings, links=links) == (
+        "gre_mesh_hub_spoke[0].summary: fd10::/16 is IPv6, but no link of host site1 to a hub of that entry has IPv6 "
+        "addresses inside; set gre_mesh_pool6 (or subnet6 on those links), or remove it\n"
+        "gre_mesh_hub_spoke[0].summary: fd10::/16 is IPv6, but no link of host site2 to a hub of that entry has IPv6 "
+        "addresses inside; set gre_mesh_pool6 (or subnet6 on those links), or remove it"
+    )
+
+
+def test_two_summaries_of_one_spoke_must_not_overlap() -> None:
+    groups = {**HUB_GROUPS, "hubs2": ["hub2"]}
+    hostvars = {**HUB_SPOKE, "hub2": plain("203.0.113.2") | {"gre_mesh_id": 7}}
+    settings = {
+        "hub_spoke": [
+            {"hubs": "hubs", "spokes": "spokes", "summary": ["192.168.0.0/16"]},
+            {"hubs": "hubs2", "spokes": "spokes", "summary": ["192.168.0.0/20"]},
+        ]
+    }
+    assert problem(hostvars, groups, **settings).splitlines()[0] == (
+        "host site1: gre_mesh_hub_spoke[0].summary (192.168.0.0/16) and gre_mesh_hub_spoke[1].summary "
+        "(192.168.0.0/20) overlap; a spoke takes one summary per range, remove one"
+    )
+
+
+def test_a_network_overlapping_an_underlay_subnet_from_the_facts_is_refused() -> None:
+    hostvars = {
+        "hosta": {
+            "ansible_host": "203.0.113.1",
+            "ansible_facts": {"default_ipv4": {"address": "172.16.5.10", "prefix": "24", "netmask": "255.255.255.0"}},
+        },
+        "hostb": plain("198.51.100.1") | {"gre_mesh_networks": ["172.16.0.0/16"]},
+    }
+    assert problem(hostvars, links=[["hosta", "hostb"]]) == (
+        "host hostb: gre_mesh_networks: 172.16.0.0/16 overlaps 172.16.5.0/24, the underlay subnet of host hosta "
+        "(ansible_facts.default_ipv4); that host reaches those addresses over its underlay, not through a tunnel; "
+        "remove it or list a network outside the underlay\n"
+        "host hostb: gre_mesh_networks: 172.16.0.0/16 contains 172.16.5.10, the local address of host hosta "
+        "(ansible_default_ipv4.address); a route to it through a tunnel would carry the tunnel's own packets "
+        "(recursive routing); remove it or list a smaller network"
+    )
+    # Only the netmask (an older setup module): the same subnet.
+    hostvars["hosta"]["ansible_facts"]["default_ipv4"].pop("prefix")
+    hostvars["hostb"]["gre_mesh_networks"] = ["172.16.5.128/25"]
+    assert problem(hostvars, links=[["hosta", "hostb"]]) == (
+        "host hostb: gre_mesh_networks: 172.16.5.128/25 overlaps 172.16.5.0/24, the underlay subnet of host hosta "
+        "(ansible_facts.default_ipv4); that host reaches those addresses over its underlay, not through a tunnel; "
+        "remove it or list a network outside the underlay"
+    )
+
+
+def test_a_host_with_networks_but_no_link_is_refused() -> None:
+    hostvars = {**PAIR, "hostc": plain("198.51.100.3") | {"gre_mesh_networks": ["192.168.3.0/24"]}}
+    assert problem(hostvars, hosts=["hosta", "hostb", "hostc"], links=[["hosta", "hostb"]]) == (
+        "host hostc: gre_mesh_networks: lists networks, but hostc has no tunnels (it is in no link of gre_mesh_links, "
+        "gre_mesh_full_mesh or gre_mesh_hub_spoke), so no host would reach them; add it to the topology, or remove "
+        "gre_mesh_networks"
+    )
+    # Without networks, a host of the play without links just has nothing to plan.
+    hostvars["hostc"].pop("gre_mesh_networks")
+    assert plan(hostvars, hosts=["hostc"], links=[["hosta", "hostb"]])["hosts"]["hostc"]["tunnels"] == []
+
+
+def test_two_hosts_that_route_a_summary_through_each_other_are_refused() -> None:
+    hostvars = {
+        "hosta": plain("203.0.113.1") | {"gre_mesh_networks": ["192.168.1.0/24"]},
+        "hostb": plain("198.51.100.1") | {"gre_mesh_networks": ["192.168.2.0/24"]},
+        "hostc": plain("198.51.100.3") | {"gre_mesh_networks": ["192.168.3.0/24"]},
+    }
+    groups = {"a": ["hosta"], "b": ["hostb"], "c": ["hostc"]}
+    settings = {
+        "hub_spoke": [
+            {"hubs": "a", "spokes": "b", "summary": ["192.168.0.0/16"]},
+            {"hubs": "b", "spokes": "a", "summary": ["192.168.0.0/16"]},
+            {"hubs": "a", "spokes": "c"},
+        ]
+    }
+    assert problem(hostvars, groups, **settings) == (
+        "hosts hosta and hostb: each routes a summary through the other (gre_mesh_hub_spoke[1].summary: "
+        "192.168.0.0/16, gre_mesh_hub_spoke[0].summary: 192.168.0.0/16), so packets to an address of it that no site "
+        "has would go back and forth; remove one"
+    )
+
+
+def test_the_check_hands_each_host_its_routes_with_their_metrics() -> None:
+    groups = {"all": sorted(SQUARE)}
+    links = square(5, through2=3, through3=2)
+    check = check_mesh(SQUARE, groups, plans=False, links=links)
+    assert check["routing"]["node1"] == [[], [["node3", "192.168.4.0/24", "10.0.0.18", 2]]]
+    assert check["routing"]["node3"] == [[4], [["node4", "192.168.4.0/24", "10.0.0.38", None]]]
+    assert plan_host(SQUARE, groups, "node1", check, links=links) == plan(SQUARE, links=links)["hosts"]["node1"]
+    # A check from before metrics ([peer, prefix, via]): the routes, without a metric.
+    check["routing"]["node1"] = [[], [["node3", "192.168.4.0/24", "10.0.0.18"]]]
+    one = plan_host(SQUARE, groups, "node1", check, links=links)
+    assert [tunnel["routes"] for tunnel in one["tunnels"]] == [
+        [],
+        [{"prefix": "192.168.4.0/24", "via": "10.0.0.18"}],
+        [],
+    ]
+
+
+def test_a_summary_without_any_network_behind_the_nodes_is_refused() -> None:
+    hostvars = {
+        name: {k: v for k, v in variables.items() if k != "gre_mesh_networks"} for name, variables in HUB_SPOKE.items()
+    }
+    assert problem(hostvars, HUB_GROUPS, **SUMMARY_SETTINGS) == (
+        "gre_mesh_hub_spoke[0].summary: 192.168.0.0/16 contains none of the networks behind the nodes "
+        "(gre_mesh_networks, networks of external peers); list the range that holds the sites' networks, or remove it"
+    )
