@@ -25,6 +25,14 @@ description:
     arrives, underlay pings pass), V(underlay_unreachable) (underlay pings fail too), V(not_sent); and
     V(inconclusive) (the two ends' probes did not overlap in time), V(no_reply), V(not_checked) (an end was not
     probed)."
+  - "Routed paths (where the evidence has them: M(linuxnet.gre.gre_probe)'s O(linuxnet.gre.gre_probe#module:paths)):
+    a path is up when its ping from the host's own network address is answered. One that is down gets one cause
+    from the evidence of every host on its planned way there and back (the plan's C(tunnels[].routes)):
+    V(no_source_address), V(path_not_checked), V(recursive_routing), V(link_down) (a link on the way is down),
+    V(rp_filter) (a host takes the packets from a tunnel with strict rp_filter and routes the source back by
+    another interface), V(route_missing), V(route_elsewhere), V(forwarding_off), V(forward_firewall) (a FORWARD drop
+    counted packets), V(lan_no_route_back) (a device behind the owner does not answer, the owner's own address in
+    the network does), V(path_no_reply)."
   - Pure Python, no I/O; the result holds the matrix as text, the summary lines and a Graphviz DOT picture.
 positional: plan
 options:
@@ -100,8 +108,28 @@ _value:
       type: list
       elements: str
     dot:
-      description: The topology in Graphviz DOT, each link green (up) or red (down) and labelled with its inner addresses.
+      description:
+        - The topology in Graphviz DOT, each link green (up) or red (down) and labelled with its inner addresses; with
+          routed paths, each network drawn behind its owner, green or red (with the causes of its paths that are down).
       type: str
+    paths:
+      description:
+        - Only where the evidence has routed paths. One entry per path, sorted by the host it is probed from, with
+          C(from), C(network), C(owner), C(address) (pinged), C(source) (the host's own address it is pinged from),
+          C(via) (the transit hosts of the planned way), C(status) (V(up) or V(down)), C(rtt_ms), and for one that is
+          down C(cause), C(text) and C(fix). C(table) then has a second block (rows the hosts, columns the networks)
+          and C(summary) a line per path.
+      type: list
+      elements: dict
+    paths_up:
+      description: The number of routed paths up (only with routed paths).
+      type: int
+    paths_down:
+      description: The number of routed paths down (only with routed paths).
+      type: int
+    path_matrix:
+      description: Host -> network -> the path's C(status) and C(rtt_ms) (only with routed paths).
+      type: dict
 """
 
 import typing as t

@@ -30,6 +30,14 @@ description:
     ruleset), as M(linuxnet.gre.gre_firewall) reads it, and C(iptables-save -c)), and the routes back with one
     C(ip -json -batch). The pings are those of M(linuxnet.gre.gre_ping), sent in the same loop that reads the
     capture, a packet socket with a filter for IP protocol 47, so no C(tcpdump) is needed.
+  - "Routed paths (O(paths)): from an address of the host's own O(networks) (read on the host: the first address
+    of one of its interfaces inside one of them, of the path's family), a ping to an address in a peer's network,
+    and one to that network's gateway (O(paths[].gateway)) where the address is a device behind it; the ping is
+    not bound to a tunnel, so it takes the host's routes. Then, where paths, O(networks) or planned routes
+    (O(tunnels[].routes)) are given, the routed evidence: C(net.ipv4.ip_forward) and
+    C(net.ipv6.conf.all.forwarding), the route the kernel takes to each planned route's network and to each
+    path's address from its source (in the same C(ip -json -batch)), and the rules and policies of the
+    FORWARD chains that drop, with their counters."
   - "Needs root (C(become: true)) for the capture and the raw ICMP sockets; without the capture's privilege
     it reports the capture as not available and goes on."
 requirements:
@@ -149,6 +157,37 @@ options:
         type: list
         elements: str
         default: []
+  networks:
+    description:
+      - The networks behind this host (its C(gre_mesh_networks)); the routed pings of O(paths) are sent from
+        the host's address inside one of them.
+    type: list
+    elements: str
+    default: []
+  paths:
+    description:
+      - The routed paths to probe from this host, one per peer network (what
+        P(linuxnet.gre.gre_verify_paths#filter) gives each host).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      network:
+        description: The peer's network.
+        type: str
+        required: true
+      peer:
+        description: The network's owner, copied into the result.
+        type: str
+      address:
+        description: The address in O(paths[].network) to ping.
+        type: str
+        required: true
+      gateway:
+        description:
+          - The owner's own address in O(paths[].network), pinged too where O(paths[].address) is a device behind
+            it, so that a device without a route back is told from a path that does not work.
+        type: str
   rounds:
     description: Echo requests per address and kind of ping.
     type: int
@@ -278,6 +317,29 @@ tunnels:
       sample:
         - {tool: iptables-legacy, table: filter, chain: INPUT, rule: "-A INPUT -s 203.0.113.3/32 -p gre -j DROP",
            packets: 12, delta: 5}
+routed:
+  description:
+    - The routed evidence, returned where O(paths), O(networks) or planned routes are given.
+    - "C(networks) (as given); C(forwarding) (C(ipv4), C(ipv6): the sysctl values, null when unreadable);
+      C(routes), per planned route its C(prefix), planned C(interface) and C(via), the C(lookup) address and the
+      C(actual) route the kernel takes to it (C(dev), C(gateway), C(type); all null when there is none);
+      C(forward_firewall), the rules and policies of FORWARD chains that drop (as in C(tunnels[].firewall));
+      C(paths), per path its C(network), C(peer), C(address), C(gateway), the C(source) address (null when the
+      host has none in its networks), the C(route) from it, and the C(ping) and C(gateway_ping) results."
+  returned: when routed
+  type: dict
+  sample:
+    networks: [198.51.100.201/32]
+    forwarding: {ipv4: 1, ipv6: 0}
+    routes:
+      - {prefix: 198.51.100.202/32, interface: gre-node3, via: 10.0.0.6, lookup: 198.51.100.202,
+         actual: {dev: gre-node3, gateway: 10.0.0.6, type: unicast}}
+    forward_firewall: []
+    paths:
+      - {network: 198.51.100.202/32, peer: node2, address: 198.51.100.202, gateway: null, source: 198.51.100.201,
+         route: {dev: gre-node3, gateway: 10.0.0.6, type: unicast}, gateway_ping: null,
+         ping: {interface: null, address: 198.51.100.202, sent: 5, received: 5, rtt_ms: {min: 0.4, avg: 0.5, max: 0.7},
+                up: true, error: null, size: 56, dont_fragment: false}}
 host:
   description:
     - The host's C(addresses); C(rp_filter_drops), what the kernel's C(IPReversePathFilter) counter counted during
@@ -306,6 +368,18 @@ def main() -> None:
                 "options": entry_options(),
             },
             "peers": peers_option(default=[]),
+            "networks": {"type": "list", "elements": "str", "default": []},
+            "paths": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "network": {"type": "str", "required": True},
+                    "peer": {"type": "str"},
+                    "address": {"type": "str", "required": True},
+                    "gateway": {"type": "str"},
+                },
+            },
             "rounds": {"type": "int", "default": 5},
             "window": {"type": "float", "default": 3},
             "timeout": {"type": "float", "default": 2},

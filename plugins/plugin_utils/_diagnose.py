@@ -11,6 +11,11 @@ specific evidence first: the interfaces' configuration, then (small pings answer
 then where each direction's GRE is lost, from the capture, the counters, the firewall rules'
 counters and the reverse-path filter. Each cause is one line that says what the evidence shows
 and how to fix it.
+
+Routed paths (issue 16; only where the evidence has them, gre_probe's ``routed``): a path is up
+when its ping from the host's own network address is answered; one that is down gets one cause
+(``PATH_CAUSES``) from the evidence of every host on its planned way there and back, walked hop by
+hop along the plan's ``tunnels[].routes``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import ipaddress
 import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._constants import overhead
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._paths import covering
 
 NOT_A_LINK, SELF = "-", "\\"
 # The causes, in the order they are checked. Docs (docs/docsite/rst/verify.rst) and tests name them.
@@ -401,7 +407,7 @@ def diagnose(probes: dict[str, t.Any], plan: dict[str, t.Any]) -> dict[str, t.An
         )
     hosts = sorted({host for link in links for host in t.cast("list[str]", link["hosts"])})
     down = [link for link in links if link["status"] != "up"]
-    return {
+    result: dict[str, t.Any] = {
         "hosts": hosts,
         "links": links,
         "up": len(links) - len(down),
@@ -411,6 +417,26 @@ def diagnose(probes: dict[str, t.Any], plan: dict[str, t.Any]) -> dict[str, t.An
         "summary": [summary_line(link) for link in links],
         "dot": dot(hosts, links),
     }
+    paths = path_results(probes, plan, links)
+    if paths:
+        paths_down = [path for path in paths if path["status"] != "up"]
+        result.update(
+            paths=paths,
+            paths_up=len(paths) - len(paths_down),
+            paths_down=len(paths_down),
+            path_matrix={
+                row: {p["network"]: {"status": p["status"], "rtt_ms": p["rtt_ms"]} for p in paths if p["from"] == row}
+                for row in sorted({p["from"] for p in paths})
+            },
+            table=result["table"] + [""] + path_matrix_lines(paths),
+            summary=result["summary"] + [path_line(path) for path in paths],
+            dot=result["dot"][: -len("}\n")].replace(
+                'label="GRE links: green up, red down"', 'label="GRE links and routed networks: green up, red down"'
+            )
+            + "\n".join(dot_networks(paths))
+            + "\n}\n",
+        )
+    return result
 
 
 def matrix_cells(hosts: list[str], links: list[dict[str, t.Any]]) -> dict[str, dict[str, t.Any]]:
@@ -490,3 +516,336 @@ def dot(hosts: list[str], links: list[dict[str, t.Any]]) -> str:
         lines.append(f"  {quote(a)} -- {quote(b)} [{', '.join(attributes)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+# --- routed paths -------------------------------------------------------------------------------
+
+# The causes of a routed path that is down, in the order they are checked. Docs and tests name them.
+PATH_CAUSES = (
+    "no_source_address",
+    "path_not_checked",
+    "recursive_routing",
+    "link_down",
+    "rp_filter",
+    "route_missing",
+    "route_elsewhere",
+    "forwarding_off",
+    "forward_firewall",
+    "lan_no_route_back",
+    "path_no_reply",
+)
+Hop = tuple[str, str, str]  # (host, its planned interface for the network, the next host)
+
+
+def routed_of(probes: dict[str, t.Any], host: str) -> dict[str, t.Any] | None:
+    return (probes.get(host) or {}).get("routed")
+
+
+def next_hop(plan: dict[str, t.Any], host: str, prefix: str) -> tuple[str, str] | None:
+    """(interface, peer) of the planned route to ``prefix`` on ``host``, or None."""
+    host_plan = plan.get("hosts", {}).get(host) or {}
+    peers = {peer["interface"]: peer["peer"] for peer in host_plan.get("peers", [])}
+    by_prefix = {
+        route["prefix"]: tunnel["name"]
+        for tunnel in host_plan.get("tunnels", [])
+        for route in tunnel.get("routes") or []
+    }
+    route = covering(by_prefix, prefix)
+    if route is None:
+        return None
+    return by_prefix[route], peers.get(by_prefix[route], "?")
+
+
+def chain(plan: dict[str, t.Any], start: str, prefix: str, owner: str) -> list[Hop] | None:
+    """The planned hops from ``start`` to ``owner`` for ``prefix``; None where the plan has no route on the way."""
+    hops: list[Hop] = []
+    host = start
+    while host != owner:
+        hop = next_hop(plan, host, prefix)
+        if hop is None or len(hops) > len(plan.get("hosts", {})):
+            return None
+        hops.append((host, hop[0], hop[1]))
+        host = hop[1]
+    return hops
+
+
+def interface_to(plan: dict[str, t.Any], host: str, peer: str) -> str | None:
+    for item in (plan.get("hosts", {}).get(host) or {}).get("peers", []):
+        if item["peer"] == peer:
+            return str(item["interface"])
+    return None
+
+
+def actual_route(routed: dict[str, t.Any] | None, prefix: str) -> dict[str, t.Any] | None:
+    """What the host's kernel does with its planned route to ``prefix`` (or to a summary holding it)."""
+    routes = {route["prefix"]: route for route in (routed or {}).get("routes", [])}
+    chosen = covering(routes, prefix)
+    return None if chosen is None else t.cast("dict[str, t.Any]", routes[chosen])
+
+
+def tunnels_of(probes: dict[str, t.Any], host: str) -> dict[str, dict[str, t.Any]]:
+    return {e["interface"]: e for e in (probes.get(host) or {}).get("tunnels", [])}
+
+
+def network_of(address: str | None, networks: list[str]) -> str | None:
+    if address is None:
+        return None
+    for network in networks:
+        if ipaddress.ip_address(address) in ipaddress.ip_network(network):
+            return network
+    return None
+
+
+def recursive_cause(probes: dict[str, t.Any], hops: list[Hop]) -> Cause | None:
+    """A hop's tunnel whose own underlay packets are routed into a tunnel (a route of a network holding its remote)."""
+    for host, interface, _next in hops:
+        tunnels = tunnels_of(probes, host)
+        evidence = tunnels.get(interface)
+        if evidence is None:
+            continue
+        back = evidence["rp_filter"]["route_back"]
+        remote = (evidence["actual"] or {}).get("remote") or evidence["planned"]["remote"]
+        if back in tunnels:
+            return Cause(
+                "recursive_routing",
+                f"recursive routing on {host}: its route to {remote}, the underlay address of {interface}'s far end, "
+                f"goes through the tunnel {back}, so the tunnel's own GRE packets are sent into a tunnel",
+                f"on {host}, remove the route that sends {remote} into {back} (ip route get {remote} names it): no "
+                "network routed through a tunnel may contain a peer's underlay address",
+            )
+    return None
+
+
+def link_down_cause(links: dict[tuple[str, str], dict[str, t.Any]], hops: list[Hop]) -> Cause | None:
+    for host, _interface, following in hops:
+        link = links.get((min(host, following), max(host, following)))
+        if link is not None and link["status"] != "up":
+            return Cause(
+                "link_down",
+                f"the link {link['hosts'][0]} - {link['hosts'][1]} on the path is down [{link['cause']}]",
+                f"fix that link first: {link['fix']}",
+            )
+    return None
+
+
+def rp_cause(
+    plan: dict[str, t.Any], probes: dict[str, t.Any], hops: list[Hop], source: str, source_network: str
+) -> Cause | None:
+    """A host on the way that takes the packets from a tunnel with strict rp_filter while its route back leaves by another."""
+    for host, _interface, receiver in hops:
+        arrival = interface_to(plan, receiver, host)
+        evidence = tunnels_of(probes, receiver).get(arrival or "")
+        route = actual_route(routed_of(probes, receiver), source_network)
+        if evidence is None or route is None:
+            continue
+        rp = evidence["rp_filter_tunnel"]
+        back = route["actual"]["dev"]
+        if rp["effective"] == 1 and back != arrival:
+            drops = (probes[receiver].get("host") or {}).get("rp_filter_drops")
+            return Cause(
+                "rp_filter",
+                f"reverse-path filtering on {receiver} drops what comes from {source} through {arrival}: "
+                f"net.ipv4.conf.{arrival}.rp_filter={rp['value']} (all={rp['all']}) and {receiver}'s route back to "
+                f"{source_network} leaves via {back or 'nothing (unreachable)'}, not {arrival}"
+                + (f" (IPReversePathFilter +{drops})" if drops else ""),
+                f"on {receiver}: sysctl -w net.ipv4.conf.{arrival}.rp_filter=2 (loose, for this tunnel only), or route "
+                f"{source_network} back via {arrival} as planned (run playbooks/site.yml)",
+            )
+    return None
+
+
+def hop_cause(
+    probes: dict[str, t.Any], hop: Hop, prefix: str, transit: bool, version: int, owner_forwards: bool = False
+) -> Cause | None:
+    """What is wrong on one hop: its route to ``prefix``, and where it forwards, forwarding and the FORWARD chain."""
+    host, interface, following = hop
+    routed = routed_of(probes, host)
+    route = actual_route(routed, prefix)
+    if route is not None and route["actual"]["dev"] != interface:
+        dev, gateway = route["actual"]["dev"], route["actual"].get("gateway")
+        planned = f"planned: {prefix}" + (f" via {route['via']}" if route.get("via") else "") + f" dev {interface}"
+        if dev in tunnels_of(probes, host):
+            return Cause(
+                "route_elsewhere",
+                f"{host}'s route to {prefix} leaves via {dev}, not {interface} to {following}; {planned}",
+                f"on {host}, remove the route of {prefix} through {dev} (ip route get {route['lookup']} shows it) and "
+                "run playbooks/site.yml",
+            )
+        where = f"leave via {dev}" + (f" (gateway {gateway})" if gateway else "") if dev else "are unreachable"
+        return Cause(
+            "route_missing",
+            f"{host} has no route to {prefix} through {interface}: its packets to {route['lookup']} {where}; {planned}",
+            f"run playbooks/site.yml to restore it, or on {host}: ip route replace {prefix}"
+            + (f" via {route['via']}" if route.get("via") else "")
+            + f" dev {interface} proto 250",
+        )
+    if (transit or owner_forwards) and routed is not None:
+        value = routed["forwarding"].get(f"ipv{version}")
+        if value == 0:
+            sysctl = "net.ipv4.ip_forward" if version == 4 else "net.ipv6.conf.all.forwarding"
+            return Cause(
+                "forwarding_off",
+                f"{host} forwards nothing: {sysctl}=0, and the path goes through it",
+                f"on {host}: sysctl -w {sysctl}=1, and run playbooks/site.yml, which switches it on where the plan "
+                "forwards",
+            )
+        for rule in routed["forward_firewall"]:
+            if rule["delta"]:
+                table = f" {rule['table']}" if rule["table"] else ""
+                return Cause(
+                    "forward_firewall",
+                    f"{host}'s firewall drops forwarded packets of the path: {rule['tool']}{table} {rule['chain']} "
+                    f"'{rule['rule']}' counted {rule['delta']} packets during the probe",
+                    f"allow forwarding between the tunnels and {prefix} in {host}'s firewall before that rule "
+                    "(gre_mesh_firewall opens it where the role manages the firewall)",
+                )
+    return None
+
+
+def path_cause(
+    plan: dict[str, t.Any],
+    probes: dict[str, t.Any],
+    links: dict[tuple[str, str], dict[str, t.Any]],
+    host: str,
+    path: dict[str, t.Any],
+) -> Cause:
+    """The one cause of a routed path that is down, from the evidence of every host on its way there and back."""
+    routed = routed_of(probes, host) or {}
+    network, owner, address, source = path["network"], path["peer"], path["address"], path["source"]
+    if source is None:
+        networks = ", ".join(routed.get("networks", [])) or "none"
+        return Cause(
+            "no_source_address",
+            f"{host} has no address in its networks ({networks}) of the family of {address}, so nothing is sent from them",
+            f"give an interface of {host} an address in one of its networks (a loopback /32: ip address add ADDRESS/32 "
+            "dev lo), or correct gre_mesh_networks",
+        )
+    source_network = network_of(source, routed.get("networks", [])) or f"{source}/32"
+    there = chain(plan, host, network, owner)
+    back = chain(plan, owner, source_network, host)
+    every = (there or []) + (back or [])
+    unprobed = sorted({h for hop in every for h in (hop[0], hop[2]) if routed_of(probes, h) is None} - {owner})
+    if there is None or back is None or unprobed:
+        return Cause(
+            "path_not_checked",
+            f"pings from {source} to {address} are not answered, and "
+            + (f"{', '.join(unprobed)} on the way was not probed" if unprobed else "the plan has no route on the way"),
+            "probe every host on the way (verify.yml without --limit)",
+        )
+    version = ipaddress.ip_address(address).version
+    cause = recursive_cause(probes, every) or link_down_cause(links, every)
+    if version == 4:  # IPv6 has no reverse-path filter sysctl
+        cause = cause or rp_cause(plan, probes, there, source, source_network)
+        cause = cause or rp_cause(plan, probes, back, address, network)
+    for index, hop in enumerate(there):
+        cause = cause or hop_cause(probes, hop, network, index > 0, version)
+    for index, hop in enumerate(back):
+        cause = cause or hop_cause(probes, hop, source_network, index > 0, version)
+    if cause:
+        return cause
+    gateway, gateway_ping = path.get("gateway"), path.get("gateway_ping")
+    if gateway:
+        cause = hop_cause(probes, (owner, "", host), network, False, version, owner_forwards=True)
+        if cause and cause.code != "route_missing":
+            return cause
+        if gateway_ping and gateway_ping["received"] > 0:
+            return Cause(
+                "lan_no_route_back",
+                f"{owner}'s own address {gateway} in {network} answers {host}'s pings from {source}, but {address} "
+                f"behind it does not: the devices of {network} do not route {source_network} back to {owner}",
+                f"on the devices of {network} (or their default gateway): add a route to {source_network} via {gateway} "
+                f"(ip route add {source_network} via {gateway}), or make {gateway} their default gateway",
+            )
+    hops = " -> ".join([hop[0] for hop in there] + [owner])
+    return Cause(
+        "path_no_reply",
+        f"pings from {source} to {address} ({hops}) are not answered, and no host on the way shows why",
+        f"check {address} itself (does it answer pings, does its firewall let {source_network} in)",
+    )
+
+
+def path_results(
+    probes: dict[str, t.Any], plan: dict[str, t.Any], links: list[dict[str, t.Any]]
+) -> list[dict[str, t.Any]]:
+    """Every probed routed path: status, round-trip time, the planned way, and for one that is down its cause."""
+    by_pair = {t.cast("tuple[str, str]", tuple(link["hosts"])): link for link in links}
+    results = []
+    for host in sorted(probes):
+        routed = routed_of(probes, host)
+        for path in (routed or {}).get("paths", []):
+            ping = path.get("ping") or {}
+            up = (ping.get("received") or 0) > 0
+            cause = None if up else path_cause(plan, probes, by_pair, host, path)
+            there = chain(plan, host, path["network"], path["peer"]) or []
+            results.append(
+                {
+                    "from": host,
+                    "network": path["network"],
+                    "owner": path["peer"],
+                    "address": path["address"],
+                    "source": path["source"],
+                    "via": [hop[2] for hop in there[:-1]],
+                    "status": "up" if up else "down",
+                    "rtt_ms": (ping.get("rtt_ms") or {}).get("avg"),
+                    "cause": cause.code if cause else None,
+                    "text": cause.text if cause else None,
+                    "fix": cause.fix if cause else None,
+                }
+            )
+    return results
+
+
+def path_line(path: dict[str, t.Any]) -> str:
+    where = (
+        f"{path['from']} ({path['source'] or 'no source'}) to {path['owner']}'s {path['network']} ({path['address']})"
+    )
+    if path["via"]:
+        where += f" via {', '.join(path['via'])}"
+    if path["status"] == "up":
+        return f"{where}: up" + (f", {path['rtt_ms']:.1f} ms" if path["rtt_ms"] is not None else "")
+    return f"{where}: DOWN [{path['cause']}] {path['text']}. Fix: {path['fix']}"
+
+
+def path_matrix_lines(paths: list[dict[str, t.Any]]) -> list[str]:
+    """Routed paths as text: rows are the hosts the pings come from, columns the networks (with their owner)."""
+    sources = sorted({p["from"] for p in paths})
+    networks = sorted({(p["network"], p["owner"]) for p in paths}, key=lambda n: ipaddress.ip_network(n[0]))
+    cells = {(p["from"], p["network"]): p for p in paths}
+    heads = [f"{owner}:{network}" for network, owner in networks]
+    texts = []
+    for row in sources:
+        line = []
+        for network, owner in networks:
+            path = cells.get((row, network))
+            if owner == row:
+                line.append(SELF)
+            elif path is None:
+                line.append(NOT_A_LINK)
+            else:
+                line.append(cell_text({"status": path["status"], "rtt_ms": path["rtt_ms"]}))
+        texts.append(line)
+    width = max([len(h) for h in heads + sources] + [len(x) for row in texts for x in row] + [1]) + 2
+    lines = ["routed paths".ljust(width) + "".join(h.ljust(width) for h in heads)]
+    lines += [row.ljust(width) + "".join(x.ljust(width) for x in texts[i]) for i, row in enumerate(sources)]
+    return [line.rstrip() for line in lines]
+
+
+def dot_networks(paths: list[dict[str, t.Any]]) -> list[str]:
+    """The networks drawn behind their owners: green when every path to them is up, else red with the causes."""
+    lines = []
+    for network in sorted({p["network"] for p in paths}, key=ipaddress.ip_network):
+        towards = [p for p in paths if p["network"] == network]
+        owner = towards[0]["owner"]
+        down = [p for p in towards if p["status"] != "up"]
+        color = quote("#2e8b57" if not down else "#d62728")
+        causes = sorted({str(p["cause"]) for p in down})
+        label = network + (f"\n{len(down)} of {len(towards)} paths down: {', '.join(causes)}" if down else "")
+        tooltip = "\n".join(path_line(p) for p in towards)
+        node = quote(f"net {network}")
+        lines.append(
+            f'  {node} [shape=ellipse, style=filled, fillcolor="#ffffff", color={color}, fontcolor={color}, '
+            f"label={quote(label)}, tooltip={quote(tooltip)}];"
+        )
+        style = "dotted" if down else "solid"  # dashed is a link's that is down
+        lines.append(f"  {quote(owner)} -- {node} [color={color}, penwidth=1.5, style={style}, len=1];")
+    return lines

@@ -42,11 +42,16 @@ HEADER = struct.Struct("!BBHHH")  # type, code, checksum, identifier, sequence
 
 @dataclass
 class Target:
-    """One series of echo requests to one address, through an interface (``None``: wherever the route goes), and what came back."""
+    """One series of echo requests to one address, through an interface (``None``: wherever the route goes), and what came back.
+
+    ``source``: the address the requests are sent from (the socket is bound to it), as a routed path
+    is probed: from an address of the host's own network, so that the route back is the network's.
+    """
 
     interface: str | None
     address: str
     peer: str | None = None
+    source: str | None = None
     size: int = 56
     dont_fragment: bool = False
     sent: int = 0
@@ -133,6 +138,8 @@ def open_socket(target: Target) -> socket.socket:
     try:
         if target.interface:
             sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, target.interface.encode())
+        if target.source:
+            sock.bind((target.source, 0))
         if target.dont_fragment and target.version == 4:
             sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
         elif target.dont_fragment:
@@ -147,6 +154,8 @@ def open_socket(target: Target) -> socket.socket:
 def describe(error: OSError, target: Target) -> str:
     if error.errno == errno.ENODEV:
         return f"interface {target.interface} does not exist"
+    if error.errno == errno.EADDRNOTAVAIL and target.source:
+        return f"{target.source} is not an address of this host ({error.strerror})"
     if error.errno == errno.EMSGSIZE:
         return f"packet larger than the path MTU and fragmenting forbidden ({error.strerror})"
     return error.strerror or str(error)

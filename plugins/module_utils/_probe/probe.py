@@ -121,20 +121,29 @@ def endpoint(value: str | None) -> str | None:
 
 def read_routes(host: Host, lookups: list[tuple[str, str | None]]) -> dict[tuple[str, str | None], str | None]:
     """The output interface of the route to each (destination, source) pair, None when there is none."""
-    found: dict[tuple[str, str | None], str | None] = {lookup: None for lookup in lookups}
+    return {lookup: (entry or {}).get("dev") for lookup, entry in read_route_entries(host, lookups).items()}
+
+
+def read_route_entries(
+    host: Host, lookups: list[tuple[str, str | None]]
+) -> dict[tuple[str, str | None], dict[str, t.Any] | None]:
+    """The route the kernel takes to each (destination, source) pair (``ip route get``, one batch): its
+    ``dev``, ``gateway`` and ``type``; None when there is none (unreachable)."""
+    found: dict[tuple[str, str | None], dict[str, t.Any] | None] = {lookup: None for lookup in lookups}
     if not lookups:
         return found
     lines = "".join(f"route get {dst}" + (f" from {src}" if src else "") + "\n" for dst, src in lookups)
     _rc, out, _err = host.run(ROUTE_BATCH, stdin=lines)
-    by_dst: dict[str, list[str | None]] = {}
+    by_dst: dict[str, list[dict[str, t.Any]]] = {}
     for route in _host.json_documents(out)[0]:
         for entry in route if isinstance(route, list) else [route]:
             if isinstance(entry, dict) and "dst" in entry:
-                by_dst.setdefault(str(entry["dst"]), []).append(entry.get("dev"))
+                by_dst.setdefault(str(entry["dst"]), []).append(entry)
     for dst, src in lookups:
-        devices = by_dst.get(dst)
-        if devices:
-            found[(dst, src)] = devices.pop(0)
+        entries = by_dst.get(dst)
+        if entries:
+            entry = entries.pop(0)
+            found[(dst, src)] = {"dev": entry.get("dev"), "gateway": entry.get("gateway"), "type": entry.get("type")}
     return found
 
 
@@ -309,9 +318,13 @@ def in_network(address: str, network: str) -> bool:
 class Ping:
     """One series of echo requests (an icmp.Target) to one address: through a tunnel (``interface``) or unbound."""
 
-    def __init__(self, key: str, address: str, interface: str | None, size: int, dont_fragment: bool) -> None:
+    def __init__(
+        self, key: str, address: str, interface: str | None, size: int, dont_fragment: bool, source: str | None = None
+    ) -> None:
         self.key = key
-        self.target = icmp.Target(interface=interface, address=address, size=size, dont_fragment=dont_fragment)
+        self.target = icmp.Target(
+            interface=interface, address=address, size=size, dont_fragment=dont_fragment, source=source
+        )
 
     def result(self) -> dict[str, t.Any]:
         """The target's result as gre_ping gives it (without ``peer``), with ``size`` and ``dont_fragment``."""
@@ -447,6 +460,157 @@ def read_capture(sock: socket.socket, packets: dict[tuple[str, str, str, str], i
         if ends is not None:
             key = (direction, interface, ends[0], ends[1])
             packets[key] = packets.get(key, 0) + 1
+
+
+# --- routed paths -----------------------------------------------------------------------------------
+
+FORWARDING = {4: "/proc/sys/net/ipv4/ip_forward", 6: "/proc/sys/net/ipv6/conf/all/forwarding"}
+
+
+def check_routed(params: dict[str, t.Any]) -> None:
+    """``networks`` must be networks, each path's ``network`` a network and its addresses addresses. Raises GreError."""
+    for network in params["networks"]:
+        try:
+            ipaddress.ip_network(network)
+        except ValueError as error:
+            raise GreError(
+                f"networks: {network!r} is not a network (address/length without host bits): {error}"
+            ) from None
+    for index, path in enumerate(params["paths"]):
+        label = f"paths[{index}] ({path['network']})"
+        try:
+            network = ipaddress.ip_network(path["network"])
+        except ValueError as error:
+            raise GreError(f"{label}: network: not a network (address/length without host bits): {error}") from None
+        for field in ("address", "gateway"):
+            if path.get(field) is None:
+                continue
+            check_addresses(label, [path[field]])
+            if ipaddress.ip_address(path[field]) not in network:
+                raise GreError(f"{label}: {field}: {path[field]} is not in {network}")
+
+
+def is_routed(params: dict[str, t.Any], tunnels: list[dict[str, t.Any]]) -> bool:
+    """Whether to gather the routed evidence: paths to probe, own networks, or planned routes through a tunnel."""
+    return bool(params["paths"] or params["networks"] or any(tunnel.get("routes") for tunnel in tunnels))
+
+
+def source_of(networks: list[str], addresses: dict[str, str], target: str) -> str | None:
+    """The host's first address (sorted) inside one of its ``networks``, of the target's family; None without one."""
+    version = version_of(target)
+    inside = [
+        address
+        for address in addresses
+        if version_of(address) == version
+        and any(ipaddress.ip_address(address) in ipaddress.ip_network(network) for network in networks)
+    ]
+    return min(inside, key=ipaddress.ip_address) if inside else None
+
+
+def lookup_address(prefix: str) -> str:
+    """The address whose route stands for a network's: the network's own for a /32 (/128) or /31, else its first host."""
+    network = ipaddress.ip_network(prefix)
+    return str(network.network_address if network.num_addresses <= 2 else network.network_address + 1)
+
+
+def path_pings(paths: list[dict[str, t.Any]], sources: list[str | None]) -> list[Ping]:
+    """Per path with a source: a small ping from it to the path's address, and to its gateway when it has one."""
+    pings = []
+    for path, source in zip(paths, sources):
+        if source is None:
+            continue
+        for address in [path["address"]] + ([path["gateway"]] if path.get("gateway") else []):
+            pings.append(Ping(f"path {address} from {source}", address, None, 56, False, source=source))
+    return pings
+
+
+def route_entry(entry: dict[str, t.Any] | None) -> dict[str, t.Any]:
+    return dict(entry or {"dev": None, "gateway": None, "type": None})
+
+
+def forward_rules(before: list[dict[str, t.Any]], after: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+    """The rules and policies that drop forwarded packets (chain FORWARD, or an nft chain named forward), with their counters."""
+    counted = {rule_key(rule): rule["packets"] for rule in before}
+    found = []
+    for rule in after:
+        if rule["chain"].lower() != "forward":
+            continue
+        start = counted.get(rule_key(rule))
+        packets = rule["packets"]
+        found.append(
+            {
+                "tool": rule["tool"],
+                "table": rule["table"],
+                "chain": rule["chain"],
+                "rule": rule["rule"],
+                "packets": packets,
+                "delta": None if packets is None or start is None else packets - start,
+            }
+        )
+    return found
+
+
+def routed_evidence(
+    host: Host,
+    params: dict[str, t.Any],
+    tunnels: list[dict[str, t.Any]],
+    sources: list[str | None],
+    exchanged: dict[str, t.Any],
+    firewall: tuple[list[dict[str, t.Any]], list[dict[str, t.Any]]],
+    routes: dict[tuple[str, str | None], dict[str, t.Any] | None],
+) -> dict[str, t.Any]:
+    """What the host tells about the routed paths: forwarding, the routes it takes, the FORWARD drops, the paths' pings."""
+    forwarding = {}
+    for version, path in FORWARDING.items():
+        text = host.read_file(path)
+        forwarding[f"ipv{version}"] = int(text.strip()) if text and text.strip().isdigit() else None
+    planned = []
+    for tunnel in tunnels:
+        for route in tunnel.get("routes") or []:
+            address = lookup_address(route["prefix"])
+            planned.append(
+                {
+                    "prefix": route["prefix"],
+                    "interface": tunnel["name"],
+                    "via": route.get("via"),
+                    "lookup": address,
+                    "actual": route_entry(routes.get((address, None))),
+                }
+            )
+    pings = exchanged["pings"]
+    paths = []
+    for path, source in zip(params["paths"], sources):
+        gateway = path.get("gateway")
+        paths.append(
+            {
+                "network": path["network"],
+                "peer": path.get("peer"),
+                "address": path["address"],
+                "gateway": gateway,
+                "source": source,
+                "route": route_entry(routes.get((path["address"], source))) if source else None,
+                "ping": pings.get(f"path {path['address']} from {source}") if source else None,
+                "gateway_ping": pings.get(f"path {gateway} from {source}") if source and gateway else None,
+            }
+        )
+    return {
+        "networks": list(params["networks"]),
+        "forwarding": forwarding,
+        "routes": planned,
+        "forward_firewall": forward_rules(firewall[0], firewall[1]),
+        "paths": paths,
+    }
+
+
+def routed_lookups(
+    tunnels: list[dict[str, t.Any]], paths: list[dict[str, t.Any]], sources: list[str | None]
+) -> list[tuple[str, str | None]]:
+    """The routes to read: each planned route's network, and each path's address from its source."""
+    lookups: list[tuple[str, str | None]] = []
+    for tunnel in tunnels:
+        lookups += [(lookup_address(route["prefix"]), None) for route in tunnel.get("routes") or []]
+    lookups += [(path["address"], source) for path, source in zip(paths, sources) if source]
+    return lookups
 
 
 # --- the probe --------------------------------------------------------------------------------------
@@ -621,16 +785,25 @@ def wait_until(start_at: float | None, host: Host) -> float:
 
 
 def run(host: Host, params: dict[str, t.Any]) -> dict[str, t.Any]:
-    """gre_probe's work: read, ping and capture, read again, and put the evidence together per tunnel."""
+    """gre_probe's work: read, ping and capture, read again, and put the evidence together per tunnel (and per routed path)."""
     check_params(params)
+    check_routed(params)
     called = time.time()
     tunnels = [tunnel for tunnel in params["tunnels"] if tunnel.get("state", "present") != "absent"]
     peers = {peer["interface"]: peer for peer in params["peers"]}
+    routed = is_routed(params, tunnels)
     versions = {6 if tunnel.get("mode") in IPV6_MODES else 4 for tunnel in tunnels}
+    if routed:
+        versions |= {ipaddress.ip_network(network).version for network in params["networks"]}
+        versions |= {version_of(path["address"]) for path in params["paths"]}
     before, _addresses = read_links(host)
     firewall_before = read_firewall(host, versions)
     netstat_before = read_netstat(host)
     pings = pings_of(tunnels, peers, before, params["full_size"])
+    sources: list[str | None] = []
+    if routed:
+        sources = [source_of(params["networks"], _addresses, path["address"]) for path in params["paths"]]
+        pings += path_pings(params["paths"], sources)
     waited = wait_until(params.get("start_at"), host)
     exchanged = host.exchange(pings, params["capture"], params["rounds"], params["window"], params["timeout"])
     after, addresses = read_links(host)
@@ -644,7 +817,10 @@ def run(host: Host, params: dict[str, t.Any]) -> dict[str, t.Any]:
         if remote:
             lookups.append((remote, local if local in addresses else None))
         lookups += [(address, None) for address in peers.get(tunnel["name"], {}).get("addresses", [])[:1]]
-    routes = read_routes(host, list(dict.fromkeys(lookups)))
+    if routed:
+        lookups += routed_lookups(tunnels, params["paths"], sources)
+    entries = read_route_entries(host, list(dict.fromkeys(lookups)))
+    routes = {lookup: (entry or {}).get("dev") for lookup, entry in entries.items()}
     evidence = [
         tunnel_evidence(
             host,
@@ -661,7 +837,7 @@ def run(host: Host, params: dict[str, t.Any]) -> dict[str, t.Any]:
     rp_drops = None
     if "IPReversePathFilter" in netstat_before and "IPReversePathFilter" in netstat_after:
         rp_drops = netstat_after["IPReversePathFilter"] - netstat_before["IPReversePathFilter"]
-    return {
+    result: dict[str, t.Any] = {
         "tunnels": evidence,
         "host": {
             "addresses": sorted(addresses, key=lambda a: (version_of(a), ipaddress.ip_address(a))),
@@ -676,3 +852,8 @@ def run(host: Host, params: dict[str, t.Any]) -> dict[str, t.Any]:
             "ended": exchanged["ended"],
         },
     }
+    if routed:
+        result["routed"] = routed_evidence(
+            host, params, tunnels, sources, exchanged, (firewall_before["rules"], firewall_after["rules"]), entries
+        )
+    return result
