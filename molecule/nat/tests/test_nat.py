@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 PEER = {"hosta": "hostb", "hostb": "hosta"}
@@ -36,3 +38,44 @@ def test_hostb_sees_gre_from_hostas_public_address(lab_host, hostvars, gre_links
     assert any(f"IP {public} > {hostvars('hostb')['lab_address']}: GREv0" in line for line in capture.splitlines()), (
         capture
     )
+
+
+LAN = {"hosta": "198.51.100.65", "hostb": "198.51.100.97"}
+
+
+@pytest.mark.parametrize("name", sorted(PEER))
+def test_the_peers_network_is_routed_through_the_tunnel(lab_host, name):
+    """The route gre_tunnel made (proto 250) to the network behind the peer, over the tunnel to it."""
+    peer = PEER[name]
+    route = lab_host(name).check_output(f"ip route get {LAN[peer]} from {LAN[name]}")
+    assert f"dev gre-{peer}" in route, route
+
+
+@pytest.mark.parametrize("name", sorted(PEER))
+def test_network_to_network_through_both_nats(lab_host, hostvars, gre_capture, name):
+    """Sourced from the host's network address to the peer's: the replies come back, inside GRE from the host's
+    public address; on the sender's underlay no packet carries either network address in its outer header."""
+    peer = PEER[name]
+    nic = hostvars(peer)["lab_underlay"][0]["device"]
+    public = hostvars(name)["lab_public_address"]
+    sender = lab_host(name)
+    own_nic = hostvars(name)["lab_underlay"][0]["device"]
+    sender.run(
+        f"rm -f /tmp/plain.cap; setsid timeout 6 tcpdump -l -n -i {own_nic} 'host {LAN[name]} or host {LAN[peer]}' "
+        "</dev/null >/tmp/plain.cap 2>&1 &"
+    )
+    deadline = time.monotonic() + 5
+    while "listening on" not in sender.run("cat /tmp/plain.cap").stdout and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    def ping() -> None:
+        result = sender.run(f"ping -c 3 -i 0.2 -W 2 -I {LAN[name]} {LAN[peer]}")
+        assert result.rc == 0 and " 0% packet loss" in result.stdout, result.stdout + result.stderr
+
+    capture = gre_capture(peer, nic, public, ping)
+    assert f"IP {public} > {hostvars(peer)['lab_address']}: GREv0" in capture, capture
+    deadline = time.monotonic() + 10
+    while sender.run("pgrep -x tcpdump").rc == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    plain = sender.check_output("cat /tmp/plain.cap")
+    assert "listening on" in plain and "\n0 packets captured" in plain, plain
