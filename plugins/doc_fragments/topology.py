@@ -27,11 +27,16 @@ options:
       - Explicit links (the role's C(gre_mesh_links)). Each is a list of two names (inventory hosts or names of
         O(external_peers)), or a dict with C(hosts) (the two names) and any of the per-link settings C(mode),
         C(key), C(ttl), C(mtu), C(subnet) (an IPv4 network, /31 or shorter), C(subnet6) (an IPv6 network,
-        /127 or shorter) and C(metric).
+        /127 or shorter), C(metric) and C(networks).
       - "C(metric) (1 to 4294967295, default 1) is the link's cost when routes to the networks behind the nodes
         choose a path: the path of the lowest total cost wins, then the one of fewer links, then the next hop with
         the lowest id. Routes over the link carry it as their metric. Set it on a link of O(full_mesh) or
         O(hub_spoke) by listing that pair here with it."
+      - "C(networks) (a non-empty list of networks, such as C([192.168.1.0/24, 192.168.2.0/24])) lets the link
+        carry only the networks behind the nodes that lie inside one of them: routes to any other network are
+        planned without the link (around it, or none where no other path exists). A spoke's C(summary) takes the
+        link only if one of them holds the whole summary. Each must hold at least one network behind a node,
+        whole, of a family the link carries inside. Without C(networks) a link carries every network."
       - A link for a pair that O(full_mesh) or O(hub_spoke) also links gives that link its per-link settings;
         listing one pair twice here is an error.
     type: list

@@ -44,8 +44,13 @@ from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import
     Problems,
     VariableError,
 )
-from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.routes import NETWORKS_VARIABLE, parse_networks
-from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.settings import Checker, as_int, is_unset
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.routes import NETWORKS_VARIABLE
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.settings import (
+    Checker,
+    as_int,
+    is_unset,
+    parse_networks,
+)
 
 IFNAME_PREFIX = "gre-"
 TRAILING_NUMBER = re.compile(r"([0-9]+)$")

@@ -48,6 +48,7 @@ from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import
     DEFAULT_PREFIX6,
     DEFAULT_TTL,
     IPAddress,
+    IPNetwork,
     Link,
     LinkSpec,
     MeshError,
@@ -74,6 +75,7 @@ from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.nodes import
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.routes import (
     NETWORKS_VARIABLE,
     Route,
+    check_link_networks,
     check_networks,
     plan_routes,
     read_summaries,
@@ -122,6 +124,9 @@ class Mesh:
     # Each node's routes to the networks behind other nodes, and the address families it forwards.
     routes: dict[str, list[Route]] = dataclasses.field(default_factory=dict)
     forward: dict[str, list[int]] = dataclasses.field(default_factory=dict)
+    # Each network that some nodes connected to its owner get no route to, because links with
+    # ``networks`` may not carry it: (network, owner, those nodes).
+    unrouted: list[tuple[IPNetwork, str, list[str]]] = dataclasses.field(default_factory=list)
 
 
 def plan_mesh(
@@ -380,6 +385,7 @@ def build(
     problems.raise_any()
     routes: dict[str, list[Route]] = {}
     forward: dict[str, list[int]] = {}
+    unrouted: list[tuple[IPNetwork, str, list[str]]] = []
     if table is None:
         check_unlinked_networks(hostvars, planned, nodes, problems)
         underlay = underlay_addresses(nodes.values())
@@ -387,10 +393,11 @@ def build(
             subnets = underlay_subnets(hostvars, nodes.values())
             check_networks(nodes.values(), links, settings_, underlay, problems, subnets)
             problems.raise_any()
+        check_link_networks(nodes.values(), links, problems)
         summaries = read_summaries(groups, values["hub_spoke"], nodes, underlay, problems)
         problems.raise_any()
         if any(node.networks for node in nodes.values()):
-            routes, forward = plan_routes(nodes, links, problems, summaries)
+            routes, forward = plan_routes(nodes, links, problems, summaries, unrouted)
         problems.raise_any()
 
     adjacency = adjacent_links(links)
@@ -403,7 +410,7 @@ def build(
     assign_mtus(links)
     check_mtus(links, problems)
     problems.raise_any()
-    return Mesh(nodes, externals, links, adjacency, names, planned, routes, forward)
+    return Mesh(nodes, externals, links, adjacency, names, planned, routes, forward, unrouted)
 
 
 def check_unlinked_networks(hostvars: HostVars, planned: list[str], nodes: dict[str, Node], problems: Problems) -> None:

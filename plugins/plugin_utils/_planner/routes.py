@@ -10,7 +10,9 @@ the tunnel to its next hop. Paths are the cheapest over the links of the network
 (links with inner addresses of that family), each link costing its ``metric`` (default 1): without
 metrics the fewest links, so a direct link wins over a path through a hub. On equal cost the path
 of fewer links wins, then the next hop with the lowest id (ids are unique): never dict order.
-Following next hops gets strictly cheaper each time, so routes never loop. A spoke of a
+Following next hops gets strictly cheaper each time, so routes never loop. A link with
+``networks`` (gre_mesh_links) carries only the networks inside those: the paths to any other
+network are searched without it (so they go around it, or there is none). A spoke of a
 gre_mesh_hub_spoke entry with a ``summary`` routes the summary through its hub instead of the
 networks inside it that it reaches through that hub.
 
@@ -24,7 +26,6 @@ import bisect
 import collections
 import collections.abc as c
 import heapq
-import ipaddress
 import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import (
@@ -34,55 +35,12 @@ from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import
     Problems,
     Settings,
 )
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.settings import parse_networks
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.topology import SUMMARY_KEY, members_of
 
 NETWORKS_VARIABLE = "gre_mesh_networks"
-
-
-def parse_networks(variable: str, value: t.Any, problems: Problems) -> list[IPNetwork]:
-    """The networks of one node, checked: prefixes with a length and without host bits, each once."""
-    if value is None or value == [] or value == "":
-        return []
-    if not isinstance(value, c.Sequence) or isinstance(value, (str, bytes)):
-        problems.add(f"{variable}: must be a list of networks such as 192.168.10.0/24, not {value!r}")
-        return []
-    result: list[IPNetwork] = []
-    for item in value:
-        network = parse_network(variable, item, problems)
-        if network is None:
-            continue
-        if network in result:
-            problems.add(f"{variable}: {network} is listed twice; list it once")
-            continue
-        result.append(network)
-    return result
-
-
-def parse_network(variable: str, item: t.Any, problems: Problems) -> IPNetwork | None:
-    if not isinstance(item, str) or "/" not in item:
-        try:
-            address = ipaddress.ip_address(str(item).strip())
-        except ValueError:
-            problems.add(f"{variable}: {item!r} is not a network; write it as address/length, such as 192.168.10.0/24")
-            return None
-        length = address.max_prefixlen
-        problems.add(
-            f"{variable}: {item!r} is an address where a network is meant; write {address}/{length} for this one "
-            "address, or the network it belongs to (such as 192.168.10.0/24)"
-        )
-        return None
-    text = item.strip()
-    try:
-        return ipaddress.ip_network(text)
-    except ValueError:
-        pass
-    try:
-        network = ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        problems.add(f"{variable}: {item!r} is not a network; write it as address/length, such as 192.168.10.0/24")
-        return None
-    problems.add(f"{variable}: {item!r} has host bits set; the network is {network}")
-    return None
+# The key of a gre_mesh_links entry that lists the networks the link may carry (settings.OVERRIDES).
+LINK_NETWORKS_KEY = "networks"
 
 
 def check_networks(
@@ -197,6 +155,8 @@ class Summary(t.NamedTuple):
 
 # A neighbour over a link of one family: the node, the link, and the link's cost.
 Neighbour = tuple[Node, Link, int]
+# A network behind a node, with its family and first and last addresses as numbers (span).
+Claim = tuple[tuple[int, int, int], IPNetwork, Node]
 
 
 def link_metric(link: Link) -> int | None:
@@ -214,16 +174,81 @@ def family_links(links: list[Link], version: int) -> dict[str, list[Neighbour]]:
     return result
 
 
+def carries(link: Link, network: IPNetwork) -> bool:
+    """Whether routes to ``network`` may use the link: it has no ``networks``, or one of them holds ``network``."""
+    allowed = link.spec.overrides.get(LINK_NETWORKS_KEY)
+    return allowed is None or any(within(network, outer) for outer in allowed)
+
+
+def span(network: IPNetwork) -> tuple[int, int, int]:
+    """A network as its family and its first and last addresses, as numbers (cheaper to compare than objects)."""
+    return network.version, int(network.network_address), int(network.broadcast_address)
+
+
+def left_out(network: IPNetwork, restricted: list[tuple[int, list[tuple[int, int, int]]]]) -> frozenset[int]:
+    """The numbers of the links with ``networks`` (``restricted``, see plan_routes) that may not carry ``network``."""
+    version, first, last = span(network)
+    return frozenset(
+        index
+        for index, spans in restricted
+        if not any(family == version and low <= first and last <= high for family, low, high in spans)
+    )
+
+
+def without_links(graph: dict[str, list[Neighbour]], excluded: frozenset[int]) -> dict[str, list[Neighbour]]:
+    """The graph without the links numbered in ``excluded`` (Link.index)."""
+    if not excluded:
+        return graph
+    return {
+        name: [neighbour for neighbour in neighbours if neighbour[1].index not in excluded]
+        for name, neighbours in graph.items()
+    }
+
+
+def reached(owner: Node, graph: dict[str, list[Neighbour]]) -> set[str]:
+    """The names of the nodes connected to ``owner`` over the graph, the owner's included."""
+    seen = {owner.name}
+    todo = [owner.name]
+    while todo:
+        for neighbour, _link, _weight in graph.get(todo.pop(), ()):
+            if neighbour.name not in seen:
+                seen.add(neighbour.name)
+                todo.append(neighbour.name)
+    return seen
+
+
 def plan_routes(
-    nodes: t.Mapping[str, Node], links: list[Link], problems: Problems, summaries: t.Sequence[Summary] = ()
+    nodes: t.Mapping[str, Node],
+    links: list[Link],
+    problems: Problems,
+    summaries: t.Sequence[Summary] = (),
+    unrouted: list[tuple[IPNetwork, str, list[str]]] | None = None,
 ) -> tuple[dict[str, list[Route]], dict[str, list[int]]]:
-    """Every node's routes to the other nodes' networks, and the families each node forwards."""
+    """Every node's routes to the other nodes' networks, and the families each node forwards.
+
+    A link with ``networks`` (gre_mesh_links) is left out of the paths to any other network, so
+    each network has its own graph: one path search per owner, family and set of links left out
+    (one per owner and family without such links). ``unrouted``, when given, receives each network
+    with its owner and the nodes that reach the owner over the family's links but get no route to
+    it because of those restrictions.
+    """
     routes: dict[str, list[Route]] = collections.defaultdict(list)
     forward: dict[str, set[int]] = collections.defaultdict(set)
     owners = sorted((node for node in nodes.values() if node.networks), key=lambda node: node.node_id)
     graphs: dict[int, dict[str, list[Neighbour]]] = {}
-    # For each owner and family: each node that reaches it, its next hop, the hop's inner address, the metric.
-    tables: dict[tuple[str, int], list[tuple[str, str, str, int | None]]] = {}
+    # The links with ``networks``, each with those as (family, first address, last address).
+    restricted = [
+        (link.index, [span(outer) for outer in link.spec.overrides[LINK_NETWORKS_KEY]])
+        for link in links
+        if LINK_NETWORKS_KEY in link.spec.overrides
+    ]
+    # The graph of a family without the links that may not carry a network, by family and those links.
+    filtered: dict[tuple[int, frozenset[int]], dict[str, list[Neighbour]]] = {}
+    # For each network, the links its routes may not use (empty without restricted links).
+    excluded_of: dict[IPNetwork, frozenset[int]] = {}
+    # For each owner, family and links left out: each node that reaches it, its next hop, the hop's
+    # inner address, the metric.
+    tables: dict[tuple[str, int, frozenset[int]], list[tuple[str, str, str, int | None]]] = {}
     for owner in owners:
         for version in sorted({network.version for network in owner.networks}):
             if version not in graphs:
@@ -237,11 +262,27 @@ def plan_routes(
                     f"{families} addresses inside to carry them; set {pool}, or remove them"
                 )
                 continue
-            hops = []
-            for name, hop, link in next_hops(owner, graph):
-                hops.append((name, hop.name, inner_address(link, hop, version), link_metric(link)))
-                forward[hop.name].add(version)
-            tables[(owner.name, version)] = hops
+            connected: set[str] | None = None
+            for network in owner.networks:
+                if network.version != version:
+                    continue
+                excluded = left_out(network, restricted) if restricted else frozenset()
+                excluded_of[network] = excluded
+                key = (owner.name, version, excluded)
+                if key not in tables:
+                    if (version, excluded) not in filtered:
+                        filtered[(version, excluded)] = without_links(graph, excluded)
+                    hops = []
+                    for name, hop, link in next_hops(owner, filtered[(version, excluded)]):
+                        hops.append((name, hop.name, inner_address(link, hop, version), link_metric(link)))
+                        forward[hop.name].add(version)
+                    tables[key] = hops
+                if excluded and unrouted is not None:
+                    connected = reached(owner, graph) if connected is None else connected
+                    routed = {name for name, *_rest in tables[key]} | {owner.name}
+                    missing = sorted(connected - routed)
+                    if missing:
+                        unrouted.append((network, owner.name, missing))
     # One network after the other in the order of their prefixes (IPv4 first), so that each node's
     # routes come out in that order without sorting them.
     claimed = sorted(
@@ -257,7 +298,8 @@ def plan_routes(
     for network, owner_name in claimed:
         text = str(network)
         covering = [summary.network for summary in summaries if within(network, summary.network)]
-        for name, hop_name, via, metric in tables.get((owner_name, network.version), ()):
+        key = (owner_name, network.version, excluded_of.get(network, frozenset()))
+        for name, hop_name, via, metric in tables.get(key, ()):
             if covering and name in replaced and any(replaced[name].get(outer) == hop_name for outer in covering):
                 continue
             routes[name].append(Route(network, hop_name, via, metric, text))
@@ -355,6 +397,62 @@ def read_summaries(
     return result
 
 
+def check_link_networks(nodes: t.Iterable[Node], links: list[Link], problems: Problems) -> None:
+    """Each network a link lists (``networks`` of a gre_mesh_links entry) holds a network behind a node,
+    of a family the link carries inside."""
+    claimed = sorted(
+        ((span(network), network, node) for node in nodes for network in node.networks), key=lambda item: item[0]
+    )
+    starts = [item[0][:2] for item in claimed]
+    for link in links:
+        allowed = link.spec.overrides.get(LINK_NETWORKS_KEY)
+        if allowed is None:
+            continue
+        variable = f"{link.spec.override_origin}.{LINK_NETWORKS_KEY}"
+        versions = {block.version for block in link.blocks}
+        for outer in allowed:
+            if outer.version not in versions:
+                pool = "gre_mesh_pool (or subnet" if outer.version == 4 else "gre_mesh_pool6 (or subnet6"
+                problems.add(
+                    f"{variable}: {outer} is IPv{outer.version}, but the link {link.spec.ends[0]} <-> "
+                    f"{link.spec.ends[1]} has no IPv{outer.version} addresses inside to carry it; remove it, or set "
+                    f"{pool} on the link)"
+                )
+                continue
+            inside, holder = containing(claimed, starts, outer)
+            if inside:
+                continue
+            if holder is not None:
+                _span, network, node = holder
+                problems.add(
+                    f"{variable}: {outer} is only part of {network}, a network of {node.label} ({node.networks_source}); "
+                    f"a link carries a network whole, list {network} or a range that holds it"
+                )
+                continue
+            problems.add(
+                f"{variable}: {outer} holds none of the networks behind the nodes: no host's gre_mesh_networks (nor "
+                "an external peer's networks) lies inside it; correct it (a typo?) or remove it"
+            )
+
+
+def containing(claimed: list[Claim], starts: list[tuple[int, int]], outer: IPNetwork) -> tuple[bool, Claim | None]:
+    """Whether a network of ``claimed`` lies inside ``outer``; when none does, the one that holds ``outer``, if any.
+
+    ``claimed`` is sorted by family and first address, ``starts`` those keys. The networks behind the
+    nodes do not overlap (check_networks), and of two networks that overlap one holds the other: the
+    first network that starts inside ``outer`` lies inside it or starts where it does and holds it;
+    if none starts inside it, only the network before may hold it.
+    """
+    version, first, last = span(outer)
+    position = bisect.bisect_left(starts, (version, first))
+    if position < len(claimed) and claimed[position][0][0] == version and claimed[position][0][1] <= last:
+        inside = claimed[position][0][2] <= last
+        return inside, None if inside else claimed[position]
+    if position and claimed[position - 1][0][0] == version and claimed[position - 1][0][2] >= last:
+        return False, claimed[position - 1]
+    return False, None
+
+
 def summary_problem(
     network: IPNetwork, claimed: list[tuple[IPNetwork, Node]], underlay: list[tuple[t.Any, str]]
 ) -> str | None:
@@ -395,7 +493,9 @@ def summary_hubs(
     """Each spoke's summaries, each with the hub (and the link to it) the spoke routes it through.
 
     The hub is the spoke's hub (of the summary's entry) with the lowest id among those whose link
-    carries the summary's family. The spoke's routes through that hub to networks inside the
+    carries the summary's family and may carry the summary (a link with ``networks`` only when one
+    of them holds the whole summary; when no such link is left, the spoke keeps its routes per
+    network, each over a link that may carry it). The spoke's routes through that hub to networks inside the
     summary give way to the summary's (plan_routes); routes to networks inside it through another
     node (a direct link, another hub) stay: they are more specific, so the kernel prefers them.
     """
@@ -415,9 +515,10 @@ def summary_hubs(
             if not to_hubs:
                 continue  # the entry has no hubs: no link, nothing to route
             version = summary.network.version
-            found = next(
-                ((hub, link) for hub, link in to_hubs if any(block.version == version for block in link.blocks)), None
-            )
+            in_family = [(hub, link) for hub, link in to_hubs if any(block.version == version for block in link.blocks)]
+            if in_family and not any(carries(link, summary.network) for _hub, link in in_family):
+                continue  # its links to the hubs may not carry the summary: the spoke keeps its routes per network
+            found = next(((hub, link) for hub, link in in_family if carries(link, summary.network)), None)
             if found is None:
                 family = f"IPv{version}"
                 pool = "gre_mesh_pool (or subnet" if version == 4 else "gre_mesh_pool6 (or subnet6"

@@ -10,17 +10,18 @@ shared), so that what the planner accepts, the module accepts too.
 
 from __future__ import annotations
 
+import collections.abc as c
 import ipaddress
 import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._constants import MAX_KEY, MAX_MTU, MIN_MTU, MODES
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import TunnelError, parse_key
-from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import Problems, Settings
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import IPNetwork, Problems, Settings
 
 PREFIXES = (30, 31)
 PREFIXES6 = (126, 127)
 # The keys an explicit link (an item of gre_mesh_links) may have besides `hosts`.
-OVERRIDES = ("mode", "key", "ttl", "mtu", "subnet", "subnet6", "metric")
+OVERRIDES = ("mode", "key", "ttl", "mtu", "subnet", "subnet6", "metric", "networks")
 # A link's metric: its cost when routes choose a path, and the metric of the routes over it (a
 # route's metric in the kernel is at most 2**32 - 1). At least 1, so that every hop of a path
 # costs something and hop-by-hop routes cannot loop.
@@ -144,6 +145,52 @@ class Checker:
         return number
 
 
+def parse_networks(variable: str, value: t.Any, problems: Problems) -> list[IPNetwork]:
+    """The networks of one node, checked: prefixes with a length and without host bits, each once."""
+    if value is None or value == [] or value == "":
+        return []
+    if not isinstance(value, c.Sequence) or isinstance(value, (str, bytes)):
+        problems.add(f"{variable}: must be a list of networks such as 192.168.10.0/24, not {value!r}")
+        return []
+    result: list[IPNetwork] = []
+    for item in value:
+        network = parse_network(variable, item, problems)
+        if network is None:
+            continue
+        if network in result:
+            problems.add(f"{variable}: {network} is listed twice; list it once")
+            continue
+        result.append(network)
+    return result
+
+
+def parse_network(variable: str, item: t.Any, problems: Problems) -> IPNetwork | None:
+    if not isinstance(item, str) or "/" not in item:
+        try:
+            address = ipaddress.ip_address(str(item).strip())
+        except ValueError:
+            problems.add(f"{variable}: {item!r} is not a network; write it as address/length, such as 192.168.10.0/24")
+            return None
+        length = address.max_prefixlen
+        problems.add(
+            f"{variable}: {item!r} is an address where a network is meant; write {address}/{length} for this one "
+            "address, or the network it belongs to (such as 192.168.10.0/24)"
+        )
+        return None
+    text = item.strip()
+    try:
+        return ipaddress.ip_network(text)
+    except ValueError:
+        pass
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        problems.add(f"{variable}: {item!r} is not a network; write it as address/length, such as 192.168.10.0/24")
+        return None
+    problems.add(f"{variable}: {item!r} has host bits set; the network is {network}")
+    return None
+
+
 def example_network(version: int) -> str:
     return "10.0.0.0/16" if version == 4 else "fd00:6e65:7400::/64"
 
@@ -209,6 +256,24 @@ def parse_overrides(origin: str, item: t.Mapping[str, t.Any], problems: Problems
             parsed[name] = check.metric(variable, value)
         elif name == "subnet":
             parsed[name] = check.network(variable, value, 4, 31)
-        else:
+        elif name == "subnet6":
             parsed[name] = check.network(variable, value, 6, 127)
+        else:
+            parsed[name] = link_networks(variable, value, problems)
     return parsed
+
+
+def link_networks(variable: str, value: t.Any, problems: Problems) -> tuple[IPNetwork, ...]:
+    """The networks a link may carry (``networks`` of a gre_mesh_links entry): a route may use the link for a
+    network inside one of them. Whether each holds a network behind a node is checked with the routes
+    (routes.check_link_networks)."""
+    if value == []:
+        problems.add(f"{variable}: is empty, so the link would carry no network; remove the key to carry every network")
+        return ()
+    networks = parse_networks(variable, value, problems)
+    for position, network in enumerate(networks):
+        for other in networks[:position]:
+            if other.version == network.version and other.overlaps(network):
+                inner, outer = (network, other) if network.prefixlen >= other.prefixlen else (other, network)
+                problems.add(f"{variable}: {inner} is inside {outer}, which it lists too; list only the larger one")
+    return tuple(networks)

@@ -609,7 +609,7 @@ ERRORS = [
     pytest.param(
         PAIR,
         {"links": [{"hosts": ["hosta", "hostb"], "mttu": 1400}]},
-        "gre_mesh_links[0]: unknown key 'mttu'; a link has hosts, mode, key, ttl, mtu, subnet, subnet6, metric",
+        "gre_mesh_links[0]: unknown key 'mttu'; a link has hosts, mode, key, ttl, mtu, subnet, subnet6, metric, networks",
         id="unknown link key",
     ),
     pytest.param(

@@ -510,3 +510,94 @@ def test_with_a_summary_on_the_spokes_every_network_is_still_reached(inventory: 
         ((hub,),) = [[peer for prefix, peer in inside if prefix == str(summary)]]
         assert hub in hubs
         assert [prefix for prefix, peer in inside if peer == hub] == [str(summary)]
+
+
+@st.composite
+def restricted(draw: st.DrawFn) -> Inventory:
+    """A routed inventory where some explicit links carry only some networks (``networks``): each a few of the
+    networks behind the ends of the explicit links (which are nodes, so each listed network is behind one)."""
+    inventory = draw(routed())
+    links = inventory.settings["links"]
+    ends = sorted({name for link in links for name in (link["hosts"] if isinstance(link, dict) else link)})
+    candidates = sorted({network for name in ends for network in inventory.hostvars[name].get("gre_mesh_networks", [])})
+    if not candidates:
+        return inventory
+    for number, link in enumerate(links):
+        if not draw(st.booleans()):
+            continue
+        chosen = draw(st.lists(st.sampled_from(candidates), min_size=1, max_size=3, unique=True))
+        links[number] = (
+            {"hosts": link["hosts"], **link, "networks": chosen}
+            if isinstance(link, dict)
+            else {
+                "hosts": list(link),
+                "networks": chosen,
+            }
+        )
+    return inventory
+
+
+def link_networks(inventory: Inventory) -> dict[tuple[str, str], list[ipaddress.IPv4Network | ipaddress.IPv6Network]]:
+    """The networks each explicit link with ``networks`` may carry, by its sorted pair of hosts."""
+    return {
+        t.cast(tuple[str, str], tuple(sorted(link["hosts"]))): [ipaddress.ip_network(item) for item in link["networks"]]
+        for link in inventory.settings["links"]
+        if isinstance(link, dict) and "networks" in link
+    }
+
+
+@PROPERTY_SETTINGS
+@given(restricted())
+def test_every_route_follows_only_links_that_may_carry_its_network(inventory: Inventory) -> None:
+    """With ``networks`` on random links: following each hop's route to a network uses only links that may carry
+    it, never loops, reaches the network's host over the cheapest such path, and every host connected to that
+    host over such links has a route to it (the others none)."""
+    result = inventory.plan()
+    costs = link_costs(inventory)
+    limits = link_networks(inventory)
+
+    def may_carry(pair: tuple[str, str], network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+        return pair not in limits or any(
+            network.version == outer.version and network.subnet_of(outer)  # type: ignore[arg-type]
+            for outer in limits[pair]
+        )
+
+    for owner, variables in inventory.hostvars.items():
+        if owner not in result["hosts"] or not result["hosts"][owner]["tunnels"]:
+            continue
+        for text in variables.get("gre_mesh_networks", []):
+            network = ipaddress.ip_network(text)
+            prefix = str(network)
+            # The cheapest cost from each host over the links that may carry the network (Bellman-Ford).
+            best = {owner: 0}
+            for _round in range(len(result["hosts"])):
+                for name, entry in result["hosts"].items():
+                    for peer in entry["peers"]:
+                        pair = t.cast(tuple[str, str], tuple(sorted((name, peer["peer"]))))
+                        if peer["peer"] in best and may_carry(pair, network):
+                            cost = best[peer["peer"]] + costs.get(pair, 1)
+                            if cost < best.get(name, cost + 1):
+                                best[name] = cost
+            for start, entry in result["hosts"].items():
+                if start == owner:
+                    continue
+                has_route = any(route["prefix"] == prefix for tunnel in entry["tunnels"] for route in tunnel["routes"])
+                assert has_route == (start in best), (start, prefix)
+                if not has_route:
+                    continue
+                here, steps, spent = start, 0, 0
+                while here != owner:
+                    hop_entry = result["hosts"][here]
+                    ((interface, route),) = [
+                        (tunnel["name"], route)
+                        for tunnel in hop_entry["tunnels"]
+                        for route in tunnel["routes"]
+                        if route["prefix"] == prefix
+                    ]
+                    (peer,) = [peer for peer in hop_entry["peers"] if peer["interface"] == interface]
+                    pair = t.cast(tuple[str, str], tuple(sorted((here, peer["peer"]))))
+                    assert may_carry(pair, network), (here, peer["peer"], prefix)
+                    spent += costs.get(pair, 1)
+                    here, steps = peer["peer"], steps + 1
+                    assert steps <= len(result["hosts"])
+                assert spent == best[start]

@@ -10,7 +10,7 @@ import typing as t
 
 import pytest
 
-from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import check_mesh, plan_host
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import build, check_mesh, plan_host
 
 from .inventories import PAIR, plain, plan, problem
 
@@ -472,4 +472,182 @@ def test_a_summary_without_any_network_behind_the_nodes_is_refused() -> None:
     assert problem(hostvars, HUB_GROUPS, **SUMMARY_SETTINGS) == (
         "gre_mesh_hub_spoke[0].summary: 192.168.0.0/16 contains none of the networks behind the nodes "
         "(gre_mesh_networks, networks of external peers); list the range that holds the sites' networks, or remove it"
+    )
+
+
+# Per-link networks (`networks` on a gre_mesh_links entry): the hub and spoke, site3 with a network too,
+# and site4 linked only to site2.
+SITES = {
+    **HUB_SPOKE,
+    "site3": plain("198.51.100.3") | {"gre_mesh_networks": ["192.168.3.0/24"]},
+    "site4": plain("198.51.100.4") | {"gre_mesh_networks": ["192.168.4.0/24"]},
+}
+# The direct link between site1 and site2, for their two LANs only; site4 hangs off site2.
+BACKUP_LINKS: list[t.Any] = [
+    {"hosts": ["site1", "site2"], "networks": ["192.168.1.0/24", "192.168.2.0/24"]},
+    ["site2", "site4"],
+]
+
+
+def interfaces(result: dict, name: str) -> dict[str, str]:
+    """A host's routes as prefix -> tunnel."""
+    return {prefix: interface for prefix, interface, _via in routes(result, name)}
+
+
+def test_a_link_with_networks_carries_only_those_and_the_others_go_around_it() -> None:
+    result = plan(SITES, HUB_GROUPS, **HUB_SETTINGS, links=BACKUP_LINKS)
+    # site1 reaches site2's LAN over the direct link; site2's /32, site3 and site4 (behind site2, two links
+    # away over the direct link) through the hub.
+    assert interfaces(result, "site1") == {
+        "10.200.0.2/32": "gre-hub",
+        "192.168.2.0/24": "gre-site2",
+        "192.168.3.0/24": "gre-hub",
+        "192.168.4.0/24": "gre-hub",
+    }
+    assert interfaces(result, "site2") == {
+        "192.168.1.0/24": "gre-site1",
+        "192.168.3.0/24": "gre-hub",
+        "192.168.4.0/24": "gre-site4",
+    }
+    # Routes are by destination: site4 reaches site1's LAN through site2, then over the direct link.
+    assert interfaces(result, "site4")["192.168.1.0/24"] == "gre-site2"
+    # Without networks, site1 would reach site4 over the direct link.
+    unrestricted = [["site1", "site2"], ["site2", "site4"]]
+    assert interfaces(plan(SITES, HUB_GROUPS, **HUB_SETTINGS, links=unrestricted), "site1")["192.168.4.0/24"] == (
+        "gre-site2"
+    )
+
+
+def test_a_link_for_a_larger_range_carries_every_network_inside_it() -> None:
+    links = [{"hosts": ["site1", "site2"], "networks": ["192.168.0.0/16"]}]
+    result = plan(SITES, HUB_GROUPS, **HUB_SETTINGS, links=links)
+    assert interfaces(result, "site1") == {
+        "10.200.0.2/32": "gre-hub",
+        "192.168.2.0/24": "gre-site2",
+        "192.168.3.0/24": "gre-hub",
+    }
+
+
+def test_hosts_without_another_path_get_no_route_to_a_network_their_link_may_not_carry() -> None:
+    hostvars = {
+        "hosta": plain("203.0.113.1") | {"gre_mesh_networks": ["192.168.1.0/24"]},
+        "hostb": plain("198.51.100.1") | {"gre_mesh_networks": ["192.168.2.0/24", "192.168.22.0/24"]},
+    }
+    # A link dedicated to one network of hostb.
+    links = [{"hosts": ["hosta", "hostb"], "networks": ["192.168.2.0/24"]}]
+    result = plan(hostvars, links=links)
+    assert routes(result, "hosta") == [("192.168.2.0/24", "gre-hostb", "10.0.0.2")]
+    assert routes(result, "hostb") == []
+    assert result["hosts"]["hosta"]["forward"] == []
+    assert result["hosts"]["hostb"]["forward"] == [4]
+    groups = {"all": sorted(hostvars)}
+    mesh = build(hostvars, groups, None, {"links": links})
+    assert [(str(network), owner, nodes) for network, owner, nodes in mesh.unrouted] == [
+        ("192.168.1.0/24", "hosta", ["hostb"]),
+        ("192.168.22.0/24", "hostb", ["hosta"]),
+    ]
+    assert build(hostvars, groups, None, {"links": [["hosta", "hostb"]]}).unrouted == []
+
+
+def test_an_external_peers_link_with_networks_carries_only_those() -> None:
+    hostvars = {
+        "hosta": plain("203.0.113.1") | {"gre_mesh_networks": ["192.168.1.0/24"]},
+        "hostb": plain("198.51.100.1") | {"gre_mesh_networks": ["192.168.2.0/24"]},
+    }
+    external = [{"name": "dc", "address": "198.51.100.250", "id": 9, "networks": ["172.20.0.0/16"]}]
+    links = [["hosta", "hostb"], {"hosts": ["hosta", "dc"], "networks": ["192.168.1.0/24", "172.20.0.0/16"]}]
+    result = plan(hostvars, links=links, external_peers=external)
+    peer = result["external_peers"]["dc"]
+    # dc reaches hosta's LAN, not hostb's (the link may not carry it); hostb reaches dc through hosta.
+    assert [route["prefix"] for tunnel in peer["tunnels"] for route in tunnel["routes"]] == ["192.168.1.0/24"]
+    assert [command for command in peer["commands"] if command.startswith("ip route")] == [
+        "ip route replace 192.168.1.0/24 via 10.0.0.145 dev gre-hosta"
+    ]
+    assert interfaces(result, "hostb") == {"172.20.0.0/16": "gre-hosta", "192.168.1.0/24": "gre-hosta"}
+    assert result["hosts"]["hosta"]["forward"] == [4]
+
+
+def test_a_summary_takes_a_link_with_networks_only_when_they_hold_the_whole_summary() -> None:
+    # The hub's link to site1 may carry all of 192.168.0.0/16: site1 takes the summary through it, and has no
+    # route to site2's 10.200.0.2/32, outside it.
+    holding = [{"hosts": ["hub", "site1"], "networks": ["192.168.0.0/16"]}]
+    result = plan(SITES, HUB_GROUPS, **SUMMARY_SETTINGS, links=holding)
+    assert interfaces(result, "site1") == {"192.168.0.0/16": "gre-hub"}
+    assert interfaces(result, "site3") == {"10.200.0.2/32": "gre-hub", "192.168.0.0/16": "gre-hub"}
+    # A link for some of the networks inside it: site1 keeps one route per network, for those.
+    some = [{"hosts": ["hub", "site1"], "networks": ["192.168.2.0/24", "192.168.3.0/24"]}]
+    result = plan(SITES, HUB_GROUPS, **SUMMARY_SETTINGS, links=some)
+    assert interfaces(result, "site1") == {"192.168.2.0/24": "gre-hub", "192.168.3.0/24": "gre-hub"}
+    # Nor does the hub reach site1's network: the link may not carry it.
+    assert "192.168.1.0/24" not in interfaces(result, "hub")
+
+
+def test_one_host_at_a_time_gets_the_routes_of_links_with_networks() -> None:
+    groups = {"all": sorted(SITES), **HUB_GROUPS}
+    settings = {**SUMMARY_SETTINGS, "links": BACKUP_LINKS}
+    check = check_mesh(SITES, groups, plans=False, **settings)
+    whole = plan(SITES, HUB_GROUPS, **settings)
+    for name in SITES:
+        assert plan_host(SITES, groups, name, check, **settings) == whole["hosts"][name]
+
+
+@pytest.mark.parametrize(
+    ("networks", "expected"),
+    [
+        (
+            "192.168.2.0/24",
+            "gre_mesh_links[0].networks: must be a list of networks such as 192.168.10.0/24, not '192.168.2.0/24'",
+        ),
+        (
+            ["lan2"],
+            "gre_mesh_links[0].networks: 'lan2' is not a network; write it as address/length, such as 192.168.10.0/24",
+        ),
+        (
+            ["192.168.2.1/24"],
+            "gre_mesh_links[0].networks: '192.168.2.1/24' has host bits set; the network is 192.168.2.0/24",
+        ),
+        (
+            ["192.168.2.1"],
+            "gre_mesh_links[0].networks: '192.168.2.1' is an address where a network is meant; write 192.168.2.1/32 "
+            "for this one address, or the network it belongs to (such as 192.168.10.0/24)",
+        ),
+        (
+            [],
+            "gre_mesh_links[0].networks: is empty, so the link would carry no network; remove the key to carry every "
+            "network",
+        ),
+        (
+            ["192.168.2.0/24", "192.168.2.0/24"],
+            "gre_mesh_links[0].networks: 192.168.2.0/24 is listed twice; list it once",
+        ),
+        (
+            ["192.168.2.0/24", "192.168.0.0/16"],
+            "gre_mesh_links[0].networks: 192.168.2.0/24 is inside 192.168.0.0/16, which it lists too; list only the "
+            "larger one",
+        ),
+        (
+            ["192.168.9.0/24"],
+            "gre_mesh_links[0].networks: 192.168.9.0/24 holds none of the networks behind the nodes: no host's "
+            "gre_mesh_networks (nor an external peer's networks) lies inside it; correct it (a typo?) or remove it",
+        ),
+        (
+            ["192.168.2.128/25"],
+            "gre_mesh_links[0].networks: 192.168.2.128/25 is only part of 192.168.2.0/24, a network of host site2 "
+            "(gre_mesh_networks); a link carries a network whole, list 192.168.2.0/24 or a range that holds it",
+        ),
+        (
+            ["192.168.2.0/25"],
+            "gre_mesh_links[0].networks: 192.168.2.0/25 is only part of 192.168.2.0/24, a network of host site2 "
+            "(gre_mesh_networks); a link carries a network whole, list 192.168.2.0/24 or a range that holds it",
+        ),
+        (
+            ["fd10::/64"],
+            "gre_mesh_links[0].networks: fd10::/64 is IPv6, but the link site1 <-> site2 has no IPv6 addresses inside "
+            "to carry it; remove it, or set gre_mesh_pool6 (or subnet6 on the link)",
+        ),
+    ],
+)
+def test_bad_link_networks_are_refused_naming_the_entry(networks: t.Any, expected: str) -> None:
+    assert problem(SITES, HUB_GROUPS, **HUB_SETTINGS, links=[{"hosts": ["site1", "site2"], "networks": networks}]) == (
+        expected
     )
