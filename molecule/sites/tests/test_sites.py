@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROJECT, playbook, recap
+from conftest import playbook, recap
 
 GATEWAYS = ["gw1", "gw2", "gw3"]
 # Each LAN host, its gateway and the network behind that gateway (molecule.yml's host_vars).
@@ -121,7 +121,7 @@ def capture_underlay(lab_host: Host, hostvars: Callable[[str], dict[str, Any]], 
     return "".join(router.check_output(f"cat /tmp/sites-{nic}.cap") + "\n" for nic in nics)
 
 
-LAN_NETWORKS = [ipaddress.ip_network(network) for _, network in SITES.values()]
+LAN_NETWORKS = [ipaddress.ip_network(network) for _gateway, network in SITES.values()]
 
 
 def in_a_lan(text: str) -> bool:
@@ -266,9 +266,6 @@ def test_a_tcp_transfer_between_two_lans_completes_with_the_mss_clamped(lab_host
     syn = server.check_output("cat /tmp/sites-syn.cap")
     mss = [int(m) for m in re.findall(r"Flags \[S\],.*?mss (\d+)", syn)]
     assert mss, syn
-    defaults = (PROJECT / "roles" / "gre_mesh" / "defaults" / "main.yml").read_text()
-    if "gre_mesh_mss_clamp" not in defaults:
-        pytest.skip(f"gre_mesh_mss_clamp is not in the role yet: SYN MSS at lan3 {mss} (not checked)")
     mtu = int(lab_host("gw1").file("/sys/class/net/gre-gw3/mtu").content_string)
     assert max(mss) <= mtu - 40, (mss, mtu, syn)
 
@@ -314,6 +311,38 @@ def test_check_diff_predicts_a_route_change_and_makes_none(lab_host, tmp_path):
     # The diff of gw1's and gw2's tunnel to gw3: the new route added.
     assert len(re.findall(rf"^\+.*{re.escape(added)}", run.stdout, re.MULTILINE)) >= 2, run.stdout[-5000:]
     assert state(lab_host) == before
+
+
+def test_where_forwarded_traffic_is_dropped_the_role_opens_exactly_the_planned_networks(lab_host, hostvars):
+    """gw2's FORWARD policy set to DROP by hand (a host firewall, like Docker's): lan2 is cut off. site.yml on gw2
+    accepts the traffic between its tunnels and the planned networks, in chains of its own, and lan2 reaches the
+    other LANs again; the user's policy stays. With the policy back to ACCEPT, the next run removes the openings
+    and keeps the MSS clamp. lan2 to gw1's underlay address, outside the planned networks, is dropped while the
+    openings are in place and passes once the policy is ACCEPT again."""
+    gw2 = lab_host("gw2")
+    gw1_public = hostvars("gw1")["lab_public_address"]
+    gw2.check_output("iptables-legacy -P FORWARD DROP")
+    try:
+        assert not answered(ping(lab_host, hostvars, "lan1", "lan2"))
+        run = playbook("site", "--limit", "gw2")
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr
+        assert recap(run)["gw2"]["changed"] >= 1, recap(run)
+        rules = gw2.check_output("iptables-legacy -S FORWARD")
+        assert "-P FORWARD DROP" in rules and "LINUXNET-GRE-FWD" in rules, rules
+        for source, target in (("lan1", "lan2"), ("lan2", "lan3"), ("lan3", "lan2")):
+            result = ping(lab_host, hostvars, source, target)
+            assert answered(result), (source, target, result.stdout + result.stderr)
+        # Nothing else is forwarded: lan2 to gw1's underlay address leaves gw2 outside the tunnels, and is dropped.
+        assert not answered(lab_host("lan2").run(f"ping -c 2 -i 0.2 -W 1 {gw1_public}"))
+    finally:
+        gw2.check_output("iptables-legacy -P FORWARD ACCEPT")
+    again = playbook("site", "--limit", "gw2")
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr
+    rules = gw2.check_output("iptables-legacy-save")
+    assert "LINUXNET-GRE-FWD" not in rules and "LINUXNET-GRE-MSS" in rules, rules
+    assert answered(ping(lab_host, hostvars, "lan1", "lan2"))
+    # What the openings kept out passes again (gw1 answers lan2 through its tunnel to gw2).
+    assert answered(lab_host("lan2").run(f"ping -c 2 -i 0.2 -W 1 {gw1_public}"))
 
 
 # --- hub and spoke ------------------------------------------------------------------------------------------

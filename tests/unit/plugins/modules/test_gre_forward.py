@@ -91,9 +91,9 @@ def test_the_captures_are_there() -> None:
 
 
 def test_strict_tunnels_get_loose_rp_filter_and_forwarding_with_one_sysctl(runs: Runs) -> None:
-    (check, _), (real, result), (check2, again_check), (_, again), (unplan_check, _), (unplan, undone), (_, last) = (
-        runs.all("strict-tunnels")
-    )
+    strict = runs.all("strict-tunnels")
+    (check, _check_result), (real, result), (check2, again_check), (_again_record, again) = strict[:4]
+    (unplan_check, _unplan_check_result), (unplan, undone), (_last_record, last) = strict[4:]
     command = "sysctl -w net.ipv4.ip_forward=1 net.ipv4.conf.gre-x.rp_filter=2 net/ipv4/conf/gre.1/rp_filter=2"
     assert result["commands"] == [command]
     assert [c["argv"] for c in real["calls"] if "argv" in c] == [command.split()]
@@ -138,7 +138,7 @@ def test_strict_tunnels_get_loose_rp_filter_and_forwarding_with_one_sysctl(runs:
 
 
 def test_conf_all_strict_loosens_only_the_listed_tunnels_and_puts_back_only_its_own_value(runs: Runs) -> None:
-    (first, result), (_, again), (unplan, undone) = runs.all("all-strict")
+    (first, result), (_again_record, again), (unplan, undone) = runs.all("all-strict")
     assert result["commands"] == ["sysctl -w net.ipv4.conf.gre-x.rp_filter=2 net.ipv4.conf.gre-y.rp_filter=2"]
     assert sysctls(first)["net.ipv4.conf.all.rp_filter"] == "1"  # never touched
     assert result["forwarding"] == {"ipv4": False, "ipv6": False} and "net.ipv4.ip_forward" not in result["sysctls"]
@@ -163,7 +163,7 @@ def test_forwarding_on_before_stays_on_and_a_later_switch_is_recorded(runs: Runs
 
 
 def test_ipv6_forwarding_keeps_a_default_route_learned_from_router_advertisements(runs: Runs) -> None:
-    (check, _), (real, result), (_, again), (ipv4_only, undone) = runs.all("ipv6-ra")
+    (check, _check_result), (real, result), (_again_record, again), (ipv4_only, undone) = runs.all("ipv6-ra")
     routes = "ip -6 route show table all proto ra"
     assert evidence(check, routes).startswith("default via fe80::")
     # accept_ra=2 on v0 (its route came from an advertisement) before forwarding, in the same sysctl.

@@ -42,6 +42,12 @@ def exchange(replay: Replay, pings: list[probe.Ping]) -> dict[str, t.Any]:
 
 @pytest.fixture
 def run(seam: Seam, monkeypatch: pytest.MonkeyPatch) -> t.Callable[..., dict[str, t.Any]]:
+    return probe_runner(seam, monkeypatch)
+
+
+def probe_runner(seam: Seam, monkeypatch: pytest.MonkeyPatch) -> t.Callable[..., dict[str, t.Any]]:
+    """gre_probe's main() on a replayed conversation: ``call(args, replay, check_mode=False)``."""
+
     def call(args: dict[str, t.Any], replay: Replay, check_mode: bool = False) -> dict[str, t.Any]:
         seam.use(replay)
         monkeypatch.setattr(probe.Host, "exchange", lambda _self, pings, *_args: exchange(replay, pings))

@@ -12,17 +12,24 @@ commands and reads, in that order, and return exactly the evidence it returned t
 
 from __future__ import annotations
 
+import typing as t
+
 import pytest
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._probe import probe
 
-from .replay import Replay
-from .test_gre_probe import recorded, run, without_timing  # noqa: F401  (run: the fixture)
+from .replay import Replay, Seam
+from .test_gre_probe import probe_runner, recorded, without_timing
+
+
+@pytest.fixture
+def run(seam: Seam, monkeypatch: pytest.MonkeyPatch) -> t.Callable[..., dict[str, t.Any]]:
+    return probe_runner(seam, monkeypatch)
 
 
 @pytest.mark.parametrize(("fixture", "host"), [("routed-healthy", "node1"), ("routed-forward_firewall", "node3")])
 @pytest.mark.parametrize("check_mode", [False, True])
-def test_main_returns_the_routed_evidence_it_returned_on_the_lab(run, fixture, host, check_mode):  # noqa: F811
+def test_main_returns_the_routed_evidence_it_returned_on_the_lab(run, fixture, host, check_mode):
     params, replay, expected = recorded(fixture, host)
     result = run(params, replay, check_mode=check_mode)
     assert result.pop("changed") is False
@@ -30,7 +37,7 @@ def test_main_returns_the_routed_evidence_it_returned_on_the_lab(run, fixture, h
     replay.assert_done()
 
 
-def test_a_routed_host_pings_from_its_own_network_and_reads_forwarding_and_routes(run):  # noqa: F811
+def test_a_routed_host_pings_from_its_own_network_and_reads_forwarding_and_routes(run):
     params, replay, _expected = recorded("routed-healthy", "node1")
     result = run(params, replay)
     routed = result["routed"]
@@ -50,7 +57,7 @@ def test_a_routed_host_pings_from_its_own_network_and_reads_forwarding_and_route
     assert len(batches) == 1 and "route get 198.51.100.202 from 198.51.100.201\n" in batches[0]["stdin"]
 
 
-def test_the_forward_drop_rule_shows_with_its_counter(run):  # noqa: F811
+def test_the_forward_drop_rule_shows_with_its_counter(run):
     params, replay, _expected = recorded("routed-forward_firewall", "node3")
     result = run(params, replay)
     (rule,) = [r for r in result["routed"]["forward_firewall"] if r["delta"]]
@@ -81,7 +88,7 @@ def test_the_forward_drop_rule_shows_with_its_counter(run):  # noqa: F811
         ),
     ],
 )
-def test_bad_routed_options_fail_before_anything_runs(run, args, message):  # noqa: F811
+def test_bad_routed_options_fail_before_anything_runs(run, args, message):
     replay = Replay()
     result = run(dict({"tunnels": [{"name": "gre-b", "remote": "198.51.100.1"}]}, **args), replay)
     assert result["failed"] and result["msg"].startswith(message)
