@@ -109,13 +109,17 @@ def gre_capture(lab_host: Callable[[str], Any]) -> Callable[..., str]:
     """Capture GRE on a host's underlay NIC while an action runs: the seed's `tcpdump proto 47`.
 
     ``capture(receiver, nic, source, action)`` starts tcpdump for IP protocol 47 from ``source``
-    on ``receiver``'s ``nic``, waits until it listens, calls ``action()``, and returns its output.
+    on ``receiver``'s ``nic``, waits until it listens, calls ``action()``, and returns its output
+    (with its closing counts: "N packets captured"). ``expression=`` captures that instead.
     """
 
-    def capture(receiver: str, nic: str, source: str, action: Callable[[], None]) -> str:
+    def capture(
+        receiver: str, nic: str, source: str | None, action: Callable[[], None], expression: str | None = None
+    ) -> str:
         host = lab_host(receiver)
+        expression = expression or f"ip proto 47 and src host {source}"
         host.run(
-            f"rm -f /tmp/gre.cap; setsid timeout 8 tcpdump -l -n -i {nic} 'ip proto 47 and src host {source}' "
+            f"rm -f /tmp/gre.cap; setsid timeout 8 tcpdump -l -n -i {nic} '{expression}' "
             "</dev/null >/tmp/gre.cap 2>&1 &"
         )
         deadline = time.monotonic() + 5

@@ -530,24 +530,7 @@ def route_entry(entry: dict[str, t.Any] | None) -> dict[str, t.Any]:
 
 def forward_rules(before: list[dict[str, t.Any]], after: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
     """The rules and policies that drop forwarded packets (chain FORWARD, or an nft chain named forward), with their counters."""
-    counted = {rule_key(rule): rule["packets"] for rule in before}
-    found = []
-    for rule in after:
-        if rule["chain"].lower() != "forward":
-            continue
-        start = counted.get(rule_key(rule))
-        packets = rule["packets"]
-        found.append(
-            {
-                "tool": rule["tool"],
-                "table": rule["table"],
-                "chain": rule["chain"],
-                "rule": rule["rule"],
-                "packets": packets,
-                "delta": None if packets is None or start is None else packets - start,
-            }
-        )
-    return found
+    return counted_rules(before, after, lambda rule: rule["chain"].lower() == "forward")
 
 
 def routed_evidence(
@@ -671,14 +654,20 @@ def firewall_evidence(
     before: list[dict[str, t.Any]], after: list[dict[str, t.Any]], remotes: list[str]
 ) -> list[dict[str, t.Any]]:
     """The rules that can drop GRE from any of ``remotes``, with the packets they counted during the probe."""
+    return counted_rules(before, after, lambda rule: any(drops_gre_from(rule, remote) for remote in remotes))
+
+
+def counted_rules(
+    before: list[dict[str, t.Any]], after: list[dict[str, t.Any]], wanted: t.Callable[[dict[str, t.Any]], bool]
+) -> list[dict[str, t.Any]]:
+    """The ``wanted`` rules of ``after``, each with its packets and how many it counted since ``before``."""
     counted = {rule_key(rule): rule["packets"] for rule in before}
     found = []
     for rule in after:
-        if not any(drops_gre_from(rule, remote) for remote in remotes):
+        if not wanted(rule):
             continue
         start = counted.get(rule_key(rule))
         packets = rule["packets"]
-        delta = None if packets is None or start is None else packets - start
         found.append(
             {
                 "tool": rule["tool"],
@@ -686,7 +675,7 @@ def firewall_evidence(
                 "chain": rule["chain"],
                 "rule": rule["rule"],
                 "packets": packets,
-                "delta": delta,
+                "delta": None if packets is None or start is None else packets - start,
             }
         )
     return found

@@ -115,10 +115,8 @@ def check_overlaps(links: list[Link], problems: Problems) -> None:
             )
 
 
-def check_underlay(links: list[Link], nodes: t.Iterable[Node], settings: Settings, problems: Problems) -> None:
-    """No underlay address may fall in a pool or a per-link subnet: the inner routes would take it over."""
-    underlay = sorted(underlay_addresses(nodes), key=lambda item: (item[0].version, int(item[0])))
-    keys = [(address.version, int(address)) for address, _owner in underlay]
+def inner_networks(links: list[Link], settings: Settings) -> list[tuple[str, IPNetwork]]:
+    """Where inner addresses come from, each with the variable that sets it: the pools, then per-link subnets."""
     networks: list[tuple[str, IPNetwork]] = []
     if settings.pool is not None:
         networks.append(("gre_mesh_pool", settings.pool))
@@ -128,7 +126,14 @@ def check_underlay(links: list[Link], nodes: t.Iterable[Node], settings: Setting
         for name in ("subnet", "subnet6"):
             if name in link.spec.overrides:
                 networks.append((f"{link.spec.override_origin}.{name}", link.spec.overrides[name]))
-    for variable, network in networks:
+    return networks
+
+
+def check_underlay(links: list[Link], nodes: t.Iterable[Node], settings: Settings, problems: Problems) -> None:
+    """No underlay address may fall in a pool or a per-link subnet: the inner routes would take it over."""
+    underlay = sorted(underlay_addresses(nodes), key=lambda item: (item[0].version, int(item[0])))
+    keys = [(address.version, int(address)) for address, _owner in underlay]
+    for variable, network in inner_networks(links, settings):
         start = int(network.network_address)
         first = bisect.bisect_left(keys, (network.version, start))
         last = bisect.bisect_right(keys, (network.version, start + network.num_addresses - 1))

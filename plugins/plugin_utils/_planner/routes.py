@@ -28,6 +28,7 @@ import collections.abc as c
 import heapq
 import typing as t
 
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.addresses import inner_networks
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import (
     IPNetwork,
     Link,
@@ -64,15 +65,10 @@ def check_networks(
         return
     claimed.sort(key=lambda item: (item[0].version, int(item[0].network_address), item[0].prefixlen, item[1].name))
     check_claims(claimed, problems)
-    inner: list[tuple[str, IPNetwork]] = []
-    if settings.pool is not None:
-        inner.append(("the tunnel pool gre_mesh_pool", settings.pool))
-    if settings.pool6 is not None:
-        inner.append(("the tunnel pool gre_mesh_pool6", settings.pool6))
-    for link in links:
-        for name in ("subnet", "subnet6"):
-            if name in link.spec.overrides:
-                inner.append((f"{link.spec.override_origin}.{name}", link.spec.overrides[name]))
+    inner = [
+        (f"the tunnel pool {variable}" if variable.startswith("gre_mesh_pool") else variable, subnet)
+        for variable, subnet in inner_networks(links, settings)
+    ]
     for network, node in claimed:
         for variable, subnet in inner:
             if network.version == subnet.version and network.overlaps(subnet):
