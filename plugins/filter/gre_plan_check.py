@@ -175,6 +175,7 @@ _value:
 """
 
 import collections.abc as c
+import difflib
 import functools
 import pathlib
 import typing as t
@@ -187,6 +188,9 @@ from ansible_collections.linuxnet.gre.plugins.plugin_utils._hostvars import Host
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import Problems
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import check_mesh
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.role_settings import check_role_settings
+
+# The role's variables (and only they) start with it; its internal ones with __gre_mesh_.
+PREFIX = "gre_mesh_"
 
 
 def gre_plan_check(
@@ -218,7 +222,25 @@ def check_role(view: HostVarsView, play_hosts: t.Sequence[str], values: t.Any) -
         )
     problems = Problems()
     check_role_settings(view, play_hosts, {name: specs[name] for name in values}, values, problems, validate)
+    check_variable_names(view, play_hosts, specs, problems)
     problems.raise_any()
+
+
+def check_variable_names(
+    view: HostVarsView, play_hosts: t.Sequence[str], specs: t.Mapping[str, t.Any], problems: Problems
+) -> None:
+    """A gre_mesh_* variable the role does not have is a typo (gre_mesh_network): the role would ignore it."""
+    for host in play_hosts:
+        if host not in view:
+            continue
+        for name in sorted(key for key in view[host] if key.startswith(PREFIX) and key not in specs):
+            # Compared without the prefix that they all share.
+            close = difflib.get_close_matches(name[len(PREFIX) :], [known[len(PREFIX) :] for known in specs], n=1)
+            hint = f"did you mean {PREFIX}{close[0]}? " if close else ""
+            problems.add(
+                f"host {host}: {name} is no variable of the gre_mesh role, which would ignore it; {hint}"
+                "its variables are in roles/gre_mesh/defaults/main.yml"
+            )
 
 
 @functools.lru_cache(maxsize=1)

@@ -65,3 +65,36 @@ def test_a_role_setting_out_of_range_on_one_host_fails_the_whole_play(play, host
 def test_good_role_settings_pass() -> None:
     hostvars = {**HOSTVARS, "hostb": {**HOSTVARS["hostb"], "gre_mesh_verify_count": 5, "gre_mesh_persist": "unit"}}
     assert check_role(hostvars)["summary"]["links"] == 1
+
+
+@pytest.mark.parametrize(
+    ("variable", "message"),
+    [
+        (
+            "gre_mesh_network",
+            "host hostb: gre_mesh_network is no variable of the gre_mesh role, which would ignore it; did you mean "
+            "gre_mesh_networks? its variables are in roles/gre_mesh/defaults/main.yml",
+        ),
+        (
+            "gre_mesh_mss_clmap",
+            "host hostb: gre_mesh_mss_clmap is no variable of the gre_mesh role, which would ignore it; did you mean "
+            "gre_mesh_mss_clamp? its variables are in roles/gre_mesh/defaults/main.yml",
+        ),
+        (
+            "gre_mesh_zzz",
+            "host hostb: gre_mesh_zzz is no variable of the gre_mesh role, which would ignore it; its variables are in "
+            "roles/gre_mesh/defaults/main.yml",
+        ),
+    ],
+)
+def test_a_misspelt_variable_of_the_role_fails_the_play_naming_the_closest(variable, message) -> None:
+    """A typo such as gre_mesh_network (for gre_mesh_networks) would leave the LAN unrouted without a word."""
+    hostvars = {**HOSTVARS, "hostb": {**HOSTVARS["hostb"], variable: ["192.168.20.0/24"]}}
+    with pytest.raises(AnsibleFilterError) as caught:
+        check_role(hostvars)
+    assert str(caught.value) == message
+
+
+def test_variables_of_other_roles_and_the_roles_own_internal_ones_are_not_checked() -> None:
+    hostvars = {**HOSTVARS, "hostb": {**HOSTVARS["hostb"], "__gre_mesh_plan": {}, "mesh_thing": 1, "gre_mesh_id": 3}}
+    assert check_role(hostvars)["summary"]["links"] == 1
