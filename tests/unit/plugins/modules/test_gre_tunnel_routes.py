@@ -137,6 +137,38 @@ def test_a_route_made_by_someone_else_is_never_replaced(run):
     assert kernel.calls == [ROUTED_READ]
 
 
+# The seed's gre1 and its route to hostb's LAN, both typed by hand (routes-by-hand.json), taken over.
+SEED_TAKEN_OVER = {
+    "name": "gre-hostb",
+    "local": "203.0.113.1",
+    "remote": "198.51.100.1",
+    "addresses": ["10.0.0.1/30"],
+    "routes": ROUTES[:1],
+}
+
+
+def test_adopt_takes_over_a_hand_made_tunnel_with_its_hand_made_route(run):
+    """The hand-made route goes with the hand-made gre1 that adopt deletes first; the new tunnel gets the route."""
+    kernel = run.host("routes-by-hand")
+    result = run(dict(SEED_TAKEN_OVER, adopt=True))
+    assert kernel.calls == [ROUTED_READ, BATCH]
+    assert kernel.batch_lines == [
+        "link del dev gre1",
+        "link add name gre-hostb type gre remote 198.51.100.1 local 203.0.113.1 ttl 255 tos 0x00 pmtudisc",
+        'link set dev gre-hostb alias "managed-by: linuxnet.gre" up',
+        "address add 10.0.0.1/30 dev gre-hostb",
+        "route add 192.168.20.0/24 via 10.0.0.2 dev gre-hostb proto 250 metric 0",
+    ]
+    assert result["changes"] == [{"name": "gre-hostb", "action": "adopt", "fields": [], "adopted": ["gre1"]}]
+
+
+def test_without_adopt_the_hand_made_tunnel_is_named_before_its_route(run):
+    kernel = run.host("routes-by-hand")
+    result = run.fails(SEED_TAKEN_OVER)
+    assert "gre1 was not created by linuxnet.gre: set adopt: true" in result["msg"]
+    assert kernel.calls == [ROUTED_READ]
+
+
 @pytest.mark.parametrize(
     "routes, msg",
     [
