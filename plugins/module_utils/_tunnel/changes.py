@@ -395,8 +395,9 @@ def plan_routes(result: Plan, wanted: dict[str, tuple[Route, ...]], found: list[
     Only routes with this module's protocol (``Route.ours``) are changed or deleted. A route of the main
     table to a wanted prefix that is not ours is refused, before anything changes: ``ip route replace``
     would take it over; unless its device is one this plan deletes (a hand-made tunnel that adopt
-    replaces, such as the seed's gre1 with its hand-made route), whose routes the kernel deletes with it. A tunnel created or recreated by this plan has no route yet (the kernel deletes a
-    device's routes with it).
+    replaces, such as the seed's gre1 with its hand-made route), whose routes the kernel deletes with
+    it. A tunnel created or recreated by this plan has no route yet (the kernel deletes a device's
+    routes with it).
     """
     prefixes = {route.prefix: name for name, routes in wanted.items() for route in routes}
     # The batch deletes these devices first (adopt's hand-made tunnels, recreations): their routes go with them.

@@ -129,15 +129,23 @@ def inner_networks(links: list[Link], settings: Settings) -> list[tuple[str, IPN
     return networks
 
 
+_T = t.TypeVar("_T")
+
+
+def addresses_in(items: list[_T], keys: list[tuple[int, int]], network: IPNetwork) -> list[_T]:
+    """The ``items`` inside ``network``: ``keys`` are their addresses as sorted (version, number) pairs."""
+    start = int(network.network_address)
+    first = bisect.bisect_left(keys, (network.version, start))
+    last = bisect.bisect_right(keys, (network.version, start + network.num_addresses - 1))
+    return items[first:last]
+
+
 def check_underlay(links: list[Link], nodes: t.Iterable[Node], settings: Settings, problems: Problems) -> None:
     """No underlay address may fall in a pool or a per-link subnet: the inner routes would take it over."""
     underlay = sorted(underlay_addresses(nodes), key=lambda item: (item[0].version, int(item[0])))
     keys = [(address.version, int(address)) for address, _owner in underlay]
     for variable, network in inner_networks(links, settings):
-        start = int(network.network_address)
-        first = bisect.bisect_left(keys, (network.version, start))
-        last = bisect.bisect_right(keys, (network.version, start + network.num_addresses - 1))
-        for address, owner in underlay[first:last]:
+        for address, owner in addresses_in(underlay, keys, network):
             problems.add(
                 f"{variable}: {network} contains {address}, {owner}; inner and underlay addresses must not overlap, "
                 "choose another range"

@@ -28,7 +28,7 @@ import collections.abc as c
 import heapq
 import typing as t
 
-from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.addresses import inner_networks
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.addresses import addresses_in, inner_networks
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import (
     IPNetwork,
     Link,
@@ -88,10 +88,7 @@ def check_networks(
     addresses = sorted(underlay, key=lambda item: (item[0].version, int(item[0])))
     keys = [(address.version, int(address)) for address, _owner in addresses]
     for network, node in claimed:
-        start = int(network.network_address)
-        first = bisect.bisect_left(keys, (network.version, start))
-        last = bisect.bisect_right(keys, (network.version, start + network.num_addresses - 1))
-        for address, owner in addresses[first:last]:
+        for address, owner in addresses_in(addresses, keys, network):
             problems.add(
                 f"{node.label}: {node.networks_source}: {network} contains {address}, {owner}; a route to it through "
                 "a tunnel would carry the tunnel's own packets (recursive routing); remove it or list a smaller network"
