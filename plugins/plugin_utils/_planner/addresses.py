@@ -132,7 +132,7 @@ def inner_networks(links: list[Link], settings: Settings) -> list[tuple[str, IPN
 _T = t.TypeVar("_T")
 
 
-def addresses_in(items: list[_T], keys: list[tuple[int, int]], network: IPNetwork) -> list[_T]:
+def addresses_in(items: list[_T], keys: t.Sequence[tuple[int, int]], network: IPNetwork) -> list[_T]:
     """The ``items`` inside ``network``: ``keys`` are their addresses as sorted (version, number) pairs."""
     start = int(network.network_address)
     first = bisect.bisect_left(keys, (network.version, start))
