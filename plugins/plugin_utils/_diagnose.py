@@ -255,16 +255,15 @@ def direction_cause(sender: End, receiver: End) -> Cause | None:
     nics = ", ".join(into["capture"]["received_on"]) or into["rp_filter"]["interface"] or "its NICs"
     seen = f"GRE from {remote} arrives on {nics}" if arrived else "no capture was possible"
     if arrived is not False:
-        for rule in into["firewall"]:
-            if rule["delta"]:
-                table = f" {rule['table']}" if rule["table"] else ""
-                return Cause(
-                    "host_firewall",
-                    f"{r}'s firewall drops {s}'s GRE: {rule['tool']}{table} {rule['chain']} rule '{rule['rule']}' "
-                    f"counted {rule['delta']} packets during the probe ({seen}, {receiver.interface} received +0)",
-                    f"allow IP protocol 47 from {remote} in {r}'s firewall before that rule "
-                    f"(iptables -I {rule['chain']} -s {remote} -p 47 -j ACCEPT)",
-                )
+        rule = counting_rule(into["firewall"])
+        if rule is not None:
+            return Cause(
+                "host_firewall",
+                f"{r}'s firewall drops {s}'s GRE: {chain_of(rule)} rule '{rule['rule']}' "
+                f"counted {rule['delta']} packets during the probe ({seen}, {receiver.interface} received +0)",
+                f"allow IP protocol 47 from {remote} in {r}'s firewall before that rule "
+                f"(iptables -I {rule['chain']} -s {remote} -p 47 -j ACCEPT)",
+            )
         rp = into["rp_filter"]
         drops = receiver.probe["host"].get("rp_filter_drops")  # type: ignore[index]
         strict = rp["effective"] == 1 and (rp["route_back"] not in (None, rp["interface"]) or bool(drops))
@@ -537,6 +536,17 @@ PATH_CAUSES = (
 Hop = tuple[str, str, str]  # (host, its planned interface for the network, the next host)
 
 
+def counting_rule(rules: list[dict[str, t.Any]]) -> dict[str, t.Any] | None:
+    """The first of gre_probe's drop rules that counted packets during the probe, or None."""
+    return next((rule for rule in rules if rule["delta"]), None)
+
+
+def chain_of(rule: dict[str, t.Any]) -> str:
+    """Where a drop rule is, as its tool names it: ``iptables-legacy filter INPUT``, ``nft inet fw input``."""
+    table = f" {rule['table']}" if rule["table"] else ""
+    return f"{rule['tool']}{table} {rule['chain']}"
+
+
 def routed_of(probes: dict[str, t.Any], host: str) -> dict[str, t.Any] | None:
     return (probes.get(host) or {}).get("routed")
 
@@ -689,16 +699,15 @@ def hop_cause(
                 f"on {host}: sysctl -w {sysctl}=1, and run playbooks/site.yml, which switches it on where the plan "
                 "forwards",
             )
-        for rule in routed["forward_firewall"]:
-            if rule["delta"]:
-                table = f" {rule['table']}" if rule["table"] else ""
-                return Cause(
-                    "forward_firewall",
-                    f"{host}'s firewall drops forwarded packets of the path: {rule['tool']}{table} {rule['chain']} "
-                    f"'{rule['rule']}' counted {rule['delta']} packets during the probe",
-                    f"allow forwarding between the tunnels and {prefix} in {host}'s firewall before that rule "
-                    "(gre_mesh_firewall opens it where the role manages the firewall)",
-                )
+        rule = counting_rule(routed["forward_firewall"])
+        if rule is not None:
+            return Cause(
+                "forward_firewall",
+                f"{host}'s firewall drops forwarded packets of the path: {chain_of(rule)} "
+                f"'{rule['rule']}' counted {rule['delta']} packets during the probe",
+                f"allow forwarding between the tunnels and {prefix} in {host}'s firewall before that rule "
+                "(gre_mesh_firewall opens it where the role manages the firewall)",
+            )
     return None
 
 
