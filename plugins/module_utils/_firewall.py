@@ -44,7 +44,7 @@ import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils import _nft
 from ansible_collections.linuxnet.gre.plugins.module_utils._constants import MANAGED_ALIAS
-from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import PACKAGES, GreError, Host
 
 TABLE = "linuxnet_gre"
 CHAIN = "LINUXNET-GRE"
@@ -66,6 +66,10 @@ NFT_FAMILY_VERSIONS = {"ip": (4,), "ip6": (6,), "inet": (4, 6)}
 GRE_NAMES = ("gre", "47")
 
 NFT_PROBE = ["nft", "--check", "add", "table", "inet", TABLE]
+# What a host with no packet filter tool needs (_host.PACKAGES names the packages).
+INSTALL_A_FILTER = f"install {PACKAGES['nft']} or {PACKAGES['iptables']}"
+# The settings of the boot unit that puts the rules back (_firewall_persist): there, the rules are managed.
+SETTINGS = "/etc/linuxnet-gre/firewall.json"
 # The legacy tables the kernel has loaded: what iptables-legacy-save lists, and all it lists.
 LEGACY_TABLES = {4: "/proc/net/ip_tables_names", 6: "/proc/net/ip6_tables_names"}
 
@@ -899,7 +903,7 @@ def summary(host: Host) -> dict[str, t.Any]:
     nft, frameworks = read_frameworks(host, look_only=True)
     return {
         "filtered_by": [line for f in frameworks for line in f.filtering(VERSIONS)],
-        "managed": any(f.state() for f in frameworks),
+        "managed": any(f.state() for f in frameworks) or host.exists(SETTINGS),
         "backends": usable_backends(nft, frameworks),
         "nftables": nft.probe_error or "works",
     }
@@ -923,34 +927,39 @@ def choose(
     iptables = [f for f in frameworks if isinstance(f, Iptables)]
     if backend == "nftables":
         if not nft.works:
-            raise GreError(f"backend=nftables, but nftables does not work on this host: {nft.probe_error}")
+            fix = f": install {PACKAGES['nft']}" if not nft.installed else ""
+            raise GreError(f"backend=nftables, but nftables does not work on this host: {nft.probe_error}{fix}")
         return [nft]
     # iptables: the variant that filters, else iptables-legacy; auto: every framework that filters, else the first.
     forced = [f for f in filtering if f in iptables] or iptables[:1]
     selected = forced if backend == "iptables" else filtering or frameworks[:1]
     if not selected:
-        fix = (
-            ": install nftables or iptables, or turn the clamp off (the role's gre_mesh_mss_clamp: false)"
-            if what[0] == "mss_clamp"
-            else ""
-        )
+        clamp = what[0] == "mss_clamp"
+        fix = INSTALL_A_FILTER + (", or turn the clamp off (the role's gre_mesh_mss_clamp: false)" if clamp else "")
         raise GreError(
-            f"{'mss_clamp: ' if fix else ''}no packet filter tool for backend={backend} works on this host: "
-            f"nftables: {nft.probe_error or 'works'}; iptables-legacy-save/-restore: not installed{fix}",
+            f"{'mss_clamp: ' if clamp else ''}no packet filter tool for backend={backend} works on this host: "
+            f"nftables: {nft.probe_error or 'works'}; iptables-legacy-save/-restore: not installed: {fix}",
             nftables=nft.probe_error or "works",
         )
     for framework in selected:
         if isinstance(framework, Iptables):
             missing = [framework.tools[v][2] for v in VERSIONS if v in what and not framework.installed[v]]
             if missing:
-                raise GreError(f"{framework.name}: {', '.join(missing)} not installed, needed for the {what[0]}")
+                raise GreError(
+                    f"{framework.name}: {', '.join(missing)} not installed, needed for the {what[0]}: "
+                    f"install {PACKAGES['iptables']}"
+                )
     return selected
 
 
-def converge(host: Host, params: dict[str, t.Any], check_mode: bool, diff: bool) -> dict[str, t.Any]:
+def converge(
+    host: Host, params: dict[str, t.Any], check_mode: bool, diff: bool, files: t.Any = None
+) -> dict[str, t.Any]:
     """Make the host's GRE filtering, MSS clamp and forwarding openings what ``params`` say; the module's result.
 
-    Raises GreError, before any change.
+    ``files`` (a _tunnel.persist.Files): also make what puts the rules back at boot and after a reload of
+    the host's firewall what ``params["persist"]`` says (_firewall_persist); None: the rules only (the boot
+    unit's own run). Raises GreError, before any change.
     """
     want = wanted(params)
     peers, forward = want["peers"], want["forward"]
@@ -992,11 +1001,20 @@ def converge(host: Host, params: dict[str, t.Any], check_mode: bool, diff: bool)
                 commands.extend(text for _command, text in todo)
             else:
                 commands.extend(framework.commands(todo))
+    persistence = None
+    if files is not None:
+        # Imported here: the boot unit's copy of this file runs without it (and without _tunnel).
+        from ansible_collections.linuxnet.gre.plugins.module_utils import _firewall_persist
+
+        planned = bool(selected or clamping or forwarding)
+        persistence = _firewall_persist.prepare(files, bool(params.get("persist")), params, planned)
     for framework, todo in work:
         framework.apply(todo, check_mode)
+    if persistence is not None and not check_mode:
+        persistence.apply(files)
 
     result: dict[str, t.Any] = {
-        "changed": bool(work),
+        "changed": bool(work) or bool(persistence and persistence.changed),
         "backends": [f.name for f in frameworks if f in selected],
         "filtered_by": filtered_by,
         "commands": commands,
@@ -1006,13 +1024,19 @@ def converge(host: Host, params: dict[str, t.Any], check_mode: bool, diff: bool)
         result["mss_clamp_backends"] = [f.name for f in clamping]
         result["forward_backends"] = [f.name for f in forwarding]
         result["forward_filtered_by"] = [line for f in frameworks for line in f.filtering_forward(VERSIONS)]
+    if persistence is not None:
+        result["persisted"] = persistence.as_dict()
+        if persistence.warnings:
+            result["warnings"] = persistence.warnings
     if diff:
         after = {}
         for framework in frameworks:
             state = expected_state(framework, targets[framework.name])
             if state:
                 after[framework.name] = state
-        result["diff"] = {"before": before, "after": after}
+        rules_diff = {"before": before, "after": after}
+        # A list (Ansible shows each entry) only when boot files change; the rules' diff alone otherwise.
+        result["diff"] = [rules_diff, *persistence.diff] if persistence and persistence.diff else rules_diff
     return result
 
 

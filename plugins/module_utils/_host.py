@@ -21,6 +21,17 @@ _WHITESPACE = re.compile(r"\s*")
 
 # Where the tools live on hosts whose PATH (a non-login shell's, sudo's) leaves out the sbin directories.
 SBIN = ["/sbin", "/usr/sbin"]
+# The package that installs a tool, named when a host lacks it (or has BusyBox's instead of it).
+PACKAGES = {
+    "ip": "iproute2 (Debian, Ubuntu, Alpine; iproute on the RHEL family)",
+    "modprobe": "kmod",
+    "nft": "nftables",
+    "iptables": "iptables (RHEL family: iptables-nft, or iptables-legacy from EPEL)",
+}
+# What BusyBox's applets print (on stderr, exit code 1) for an option they lack, such as ip's -json or
+# modprobe's --dry-run (BusyBox 1.35.0, tests/unit/plugins/modules/fixtures/tools/): a line of their
+# own (modprobe's first), then "BusyBox v1.35.0 (…) multi-call binary." and the usage.
+BUSYBOX = re.compile(r"^(BusyBox v\S+)", re.MULTILINE)
 
 
 class GreError(Exception):
@@ -30,6 +41,24 @@ class GreError(Exception):
         super().__init__(msg)
         self.msg = msg
         self.details = details
+
+
+def not_installed(program: str) -> str:
+    """The error for a host without ``program``, naming its package where known."""
+    install = f": install {PACKAGES[program]}" if program in PACKAGES else ""
+    return f"{program} is not installed (looked in PATH, {', '.join(SBIN)}){install}"
+
+
+def busybox_problem(argv: list[str], stderr: str) -> str | None:
+    """The error for a command that BusyBox's applet refused (None: it was not BusyBox's)."""
+    match = BUSYBOX.search(stderr)
+    if match is None:
+        return None
+    install = f": install {PACKAGES[argv[0]]}" if argv[0] in PACKAGES else ""
+    return (
+        f"{argv[0]} is BusyBox's here ({match.group(1)}), which lacks the options this module uses "
+        f"(`{' '.join(argv)}` failed){install}"
+    )
 
 
 if t.TYPE_CHECKING:  # typing.Protocol needs Python 3.8; annotations alone name it on older hosts
@@ -54,7 +83,7 @@ class Host:
         """Run one command; GreError naming the tool when it is not installed."""
         program = self.which(argv[0])
         if program is None:
-            raise GreError(f"{argv[0]} is not installed (looked in PATH, {', '.join(SBIN)})", command=argv)
+            raise GreError(not_installed(argv[0]), command=argv)
         return self._module.run_command([program, *argv[1:]], data=stdin, binary_data=stdin is not None)
 
     def read_text(self, path: str) -> str | None:
@@ -73,6 +102,9 @@ def output(host: Runner, argv: list[str], stdin: str | None = None) -> str:
     """What a command printed; GreError naming it when it fails."""
     rc, out, err = host.run(argv, stdin)
     if rc != 0:
+        busybox = busybox_problem(argv, err)
+        if busybox is not None:
+            raise GreError(busybox, command=argv, stderr=err)
         raise GreError(f"{' '.join(argv)} failed: {err.strip() or f'exit code {rc}'}", command=argv, stderr=err)
     return out
 

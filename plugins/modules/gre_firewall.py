@@ -142,9 +142,32 @@ options:
     type: list
     elements: str
     default: []
+  persist:
+    description:
+      - "Make the rules as durable as the tunnels of M(linuxnet.gre.gre_tunnel): the host's firewall service loads its
+        own rules at boot and on a reload, which removes this module's (C(flush ruleset) in C(nftables.conf),
+        C(iptables-restore) without C(--noflush))."
+      - "V(true): where the host runs systemd and this run leaves rules of the module's, it writes
+        C(/etc/linuxnet-gre/firewall.json) (these parameters), a copy of its own code under
+        C(/usr/local/lib/linuxnet-gre) (standard library only, run with C(python3 -I -S)) and
+        C(linuxnet-gre-firewall.service), enabled and started: a oneshot ordered after the distributions' firewall
+        services (C(nftables), C(netfilter-persistent), C(iptables), C(ip6tables), C(firewalld), C(ufw)) that runs
+        this module's converge with those parameters, so the rules come back before C(network.target) at boot, and
+        again whenever C(nftables), C(netfilter-persistent), C(iptables) or C(ip6tables) is restarted, stopped and
+        started, or reloaded through systemd (C(PartOf=), C(ReloadPropagatedFrom=), C(WantedBy=)). Where the
+        rules are in place, it changes nothing."
+      - "A reload that does not go through systemd is not seen: C(nft -f /etc/nftables.conf),
+        C(netfilter-persistent reload) or C(iptables-restore) by hand, C(firewall-cmd --reload), C(ufw reload).
+        After one, C(systemctl reload linuxnet-gre-firewall) puts the rules back (or use C(systemctl reload
+        nftables) / C(systemctl restart netfilter-persistent) in the first place)."
+      - "On a host without systemd, a warning says that nothing is put back. V(false), O(state=absent), or no rule
+        left: what it wrote before is removed (the unit stopped and disabled first); the rules in the kernel are
+        this module's other options' business."
+    type: bool
+    default: true
 notes:
-  - The rules live in the kernel only, like the tunnels of M(linuxnet.gre.gre_tunnel); a reboot, or a firewall
-    service that reloads its whole ruleset (C(flush ruleset)), removes them until the next run.
+  - The rules themselves live in the kernel; O(persist) puts them back after a reboot or a reload of the host's
+    firewall.
   - Filtering by source address cannot stop a sender that forges a peer's address (C(rp_filter) helps).
   - Traffic inside the tunnels reaches the input hook again, from the tunnel interface; this module lets in GRE
     only, the host's own rules decide about what the tunnels carry.
@@ -183,6 +206,32 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+persisted:
+  description: What O(persist) left on the host for the boot and the reloads of its firewall.
+  returned: success
+  type: dict
+  contains:
+    mechanism:
+      description:
+        - V(unit) when C(linuxnet-gre-firewall.service) is in place after the run, else V(none) (nothing to put
+          back, O(persist=false), or a host without systemd).
+      type: str
+      sample: unit
+    written:
+      description: The files written (or that would be, in check mode).
+      type: list
+      elements: str
+      sample: [/etc/linuxnet-gre/firewall.json]
+    removed:
+      description: The files and directories removed.
+      type: list
+      elements: str
+      sample: []
+    commands:
+      description: The C(systemctl) commands run.
+      type: list
+      elements: str
+      sample: [systemctl enable --no-reload linuxnet-gre-firewall.service, systemctl start linuxnet-gre-firewall.service]
 backends:
   description: The frameworks that hold this module's rules after the run; empty when it removed them or did nothing.
   returned: success
@@ -250,6 +299,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._firewall import converge
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import Host, run_module
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import Files
 
 
 def main() -> None:
@@ -270,10 +320,15 @@ def main() -> None:
                 },
             },
             "local_networks": {"type": "list", "elements": "str", "default": []},
+            "persist": {"type": "bool", "default": True},
         },
         supports_check_mode=True,
     )
-    run_module(module, lambda: converge(Host(module), module.params, check_mode=module.check_mode, diff=module._diff))
+    host = Host(module)
+    run_module(
+        module,
+        lambda: converge(host, module.params, check_mode=module.check_mode, diff=module._diff, files=Files(host)),
+    )
 
 
 if __name__ == "__main__":

@@ -18,13 +18,21 @@ description:
     C(ip -json -6 route show default) for IPv6). Gathering the setup module's whole network subset for them
     costs more, and more with every interface the host has.
   - Whether systemd runs the host, the state of C(systemd-networkd) and C(systemd-udevd) (one C(systemctl
-    show)), and whether D-Bus's system bus is there.
+    show)), and whether D-Bus's system bus is there; where networkd and udevd run, the version of systemd (one
+    C(systemctl --version)), since M(linuxnet.gre.gre_tunnel)'s O(linuxnet.gre.gre_tunnel#module:persist=networkd)
+    needs systemd 252 or newer.
+  - Whether the tools M(linuxnet.gre.gre_tunnel) runs are there - iproute2's C(ip) (found, and printing JSON for one
+    C(ip -json link show dev lo), which BusyBox's C(ip) does not) and, for a GRE kernel module not loaded yet,
+    C(modprobe) - as the messages M(linuxnet.gre.gre_tunnel) would fail with, naming the package to install. With
+    O(default_routes) and no usable C(ip), the module fails with that message.
   - With O(firewall), what filters the host's input and whether the objects of M(linuxnet.gre.gre_firewall)
     are in place, read as that module reads them.
 requirements:
   - Python on the target, a version the ansible-core in use supports there (3.7 or newer with ansible-core 2.17,
     3.8 or newer from 2.18 on)
-  - with O(default_routes), iproute2 4.17 or newer (C(ip)), the first whose C(ip -json route) prints JSON
+  - iproute2 (C(ip)); with O(default_routes), 4.17 or newer, the first whose C(ip -json route) prints JSON. Without
+    it, or with BusyBox's C(ip) only, RV(ansible_facts.linuxnet_gre.tools.ip) says what to install (the module fails
+    with O(default_routes))
   - where systemd runs the host, its C(systemctl)
   - with O(firewall), nothing more; each filter is read where installed - nftables 0.9 or newer built with JSON, as
     distributions build it (C(nft --json); tested with 1.0.6), and iptables 1.8 or newer (C(iptables-legacy-save),
@@ -131,6 +139,38 @@ ansible_facts:
         dbus:
           description: Whether the system bus socket C(/run/dbus/system_bus_socket) exists.
           type: bool
+        systemd_version:
+          description:
+            - The version of systemd, the number C(systemctl --version) prints first (V(252) where its first line is
+              C(systemd 252) and the package's version). Read only where systemd-networkd is active and enabled and
+              systemd-udevd runs, the one place it decides something (networkd persistence needs 252 or newer);
+              C(null) elsewhere, and where C(systemctl --version) names no version.
+          type: int
+          sample: 252
+        tools:
+          description:
+            - What M(linuxnet.gre.gre_tunnel) would fail with for lack of a tool here, before it changes anything;
+              C(null) where nothing lacks. The role C(linuxnet.gre.gre_mesh) stops the play on it before any host
+              changes.
+          type: dict
+          contains:
+            ip:
+              description:
+                - C(null) where iproute2's C(ip) is installed; else why not, naming the package (C(iproute2) on
+                  Debian, Ubuntu and Alpine, C(iproute) on the RHEL family), also where C(ip) is BusyBox's.
+              type: str
+              sample: "ip is BusyBox's here (BusyBox v1.35.0), which lacks the options this module uses (...): install iproute2 (...)"
+            modprobe:
+              description:
+                - Per tunnel mode (V(gre), V(gretap), V(ip6gre), V(ip6gretap)), C(null) where its kernel module
+                  (C(ip_gre), C(ip6_gre)) is loaded or built in, or C(modprobe) is installed to load it; else why
+                  not, naming the package (C(kmod)).
+              type: dict
+              sample:
+                gre: null
+                gretap: null
+                ip6gre: "the kernel module ip6_gre is not loaded, and modprobe is not installed (...): install kmod"
+                ip6gretap: "the kernel module ip6_gre is not loaded, and modprobe is not installed (...): install kmod"
         persist:
           description:
             - What the O(linuxnet.gre.gre_tunnel#module:persist) option of M(linuxnet.gre.gre_tunnel) would do here,

@@ -30,8 +30,10 @@ description:
 requirements:
   - Python on the target, a version the ansible-core in use supports there (3.7 or newer with ansible-core 2.17,
     3.8 or newer from 2.18 on)
-  - iproute2 4.14 or newer (C(ip)), the first whose C(ip -details -json) prints the settings of GRE tunnels
-  - C(modprobe) (kmod) where a tunnel's kernel module (C(ip_gre), C(ip6_gre)) is neither loaded nor built in
+  - iproute2 4.14 or newer (C(ip)), the first whose C(ip -details -json) prints the settings of GRE tunnels (package
+    C(iproute2) on Debian, Ubuntu and Alpine, C(iproute) on the RHEL family); BusyBox's C(ip) has no C(-json)
+  - C(modprobe) (kmod) where a tunnel's kernel module (C(ip_gre), C(ip6_gre)) is neither loaded nor built in;
+    BusyBox's C(modprobe) loads it, but has no C(--dry-run) for check mode
   - with O(persist=unit), systemd (C(systemctl))
   - with O(persist=networkd), systemd 252 or newer (C(Independent=)) with systemd-networkd active and enabled and
     systemd-udevd running, and C(networkctl) where D-Bus runs (O(persist=auto) takes what the host has)
@@ -55,7 +57,7 @@ attributes:
     description:
       - A second run with the same options reports no change and runs only the read command (with
         O(persist=networkd), or O(persist=auto) on a host that runs systemd, also the C(systemctl show) that checks
-        networkd).
+        networkd, and C(systemctl --version) where networkd runs).
       - One exception, with O(persist) - a tunnel created without O(tunnels[].mtu) is persisted without an MTU;
         the next run writes the MTU the kernel gave it into the boot files (once).
   platform:
@@ -64,6 +66,11 @@ attributes:
     description: Linux hosts with a kernel that has GRE support and iproute2.
 notes:
   - All input is checked before any command that changes the host runs. Errors name the tunnel and the option.
+  - A host without a tool the module needs fails at its first use, before any change, with a message naming the
+    package to install - no C(ip), or BusyBox's only, at the first read (C(iproute2) on Debian, Ubuntu and Alpine,
+    C(iproute) on the RHEL family); no C(modprobe) for a kernel module not loaded yet (C(kmod)), before the
+    C(ip -batch). M(linuxnet.gre.gre_host_facts) reports the same, so that the role C(linuxnet.gre.gre_mesh) stops
+    before any host changes.
   - The MTU is converged when O(mtu) is given. Without it, a tunnel that exists keeps its MTU, in the kernel and
     in the boot files of O(persist); a tunnel created (or recreated) gets the kernel's choice.
   - "A batch cut short (the module killed, or a command of it failing) can leave a tunnel created but not yet
@@ -275,11 +282,14 @@ options:
         next boot, and reloading systemd costs seconds on a small host). Needs systemd."
       - "V(networkd): per tunnel C(/etc/systemd/network/60-linuxnet-gre-NAME.netdev) and C(.network), and one
         C(60-linuxnet-gre.link) whose C(Alias=) marks the tunnels systemd-networkd creates as this module's.
-        Needs systemd-networkd active and enabled and systemd-udevd running (it applies the C(.link) file);
-        networkd is told to reload (C(networkctl reload), or a restart of C(systemd-networkd.service) without
-        D-Bus) when its files change. Cannot express O(tunnels[].dev), nor O(tunnels[].tos) for the IPv6 modes."
+        Needs systemd 252 or newer, whose networkd creates a tunnel bound to no underlay link (C(Independent=); an
+        older one ignores the key and never creates the tunnel: Ubuntu 22.04 has 249), with systemd-networkd active
+        and enabled and systemd-udevd running (it applies the C(.link) file); networkd is told to reload
+        (C(networkctl reload), or a restart of C(systemd-networkd.service) without D-Bus) when its files change.
+        Cannot express O(tunnels[].dev), nor O(tunnels[].tos) for the IPv6 modes."
       - V(none) persists nothing.
-      - "V(auto): V(networkd) where systemd-networkd is active and enabled and systemd-udevd runs, else V(unit) where
+      - "V(auto): V(networkd) where systemd-networkd is active and enabled and systemd-udevd runs on systemd 252 or
+        newer (C(systemctl --version), read only there), else V(unit) where
         the host runs systemd, else V(none), with a warning that the tunnels will be gone after a reboot (no warning
         when O(tunnels) lists none to keep). RV(persisted.mechanism) says which it chose."
       - Whatever this option wrote before and is not wanted now is removed (the unit disabled first), so

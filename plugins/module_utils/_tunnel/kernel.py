@@ -26,7 +26,7 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._constants import (
     MODES,
     ROUTE_PROTOCOL,
 )
-from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host, read_json
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host, busybox_problem, read_json
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import is_link_local_ipv6, sort_addresses
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import TOS_INHERIT, Interface, Route, Tunnel
 
@@ -100,7 +100,13 @@ class Kernel:
     def load_module(self, name: str, check_mode: bool) -> None:
         """Load a GRE kernel module (or, in check mode, only ask modprobe whether it could)."""
         argv = ["modprobe", "--dry-run", name] if check_mode else ["modprobe", name]
-        rc, _out, err = self.run(argv)
+        try:
+            rc, _out, err = self.run(argv)
+        except GreError as exc:  # modprobe is not installed: the error names its package
+            raise GreError(not_loaded(name, exc.msg), **exc.details) from None
+        busybox = busybox_problem(argv, err) if rc != 0 else None
+        if busybox is not None:
+            raise GreError(not_loaded(name, busybox), command=argv, stderr=err)
         if rc != 0:
             raise GreError(
                 f"this kernel has no GRE support: modprobe {name} failed: {err.strip() or f'exit code {rc}'}",
@@ -127,6 +133,11 @@ class Kernel:
         raise GreError(
             f"ip -batch - failed: {err.strip() or out.strip()}", command=BATCH_COMMAND, stdin=lines, stderr=err
         )
+
+
+def not_loaded(name: str, problem: str) -> str:
+    """The error for a kernel module that modprobe cannot load (gre_tunnel's, and gre_host_facts's report of it)."""
+    return f"the kernel module {name} is not loaded, and {problem}"
 
 
 def failure_text(stderr: str) -> str:

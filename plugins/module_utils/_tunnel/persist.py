@@ -11,7 +11,8 @@
   and one ``60-linuxnet-gre.link`` whose ``Alias=`` marks the tunnels networkd creates as managed.
 - ``none``: neither.
 - ``auto``: the host decides (``_host_facts.auto_mechanism``): networkd where systemd-networkd can bring the
-  tunnels back, else the unit where systemd runs, else none, with a warning.
+  tunnels back (active and enabled, udevd running, systemd 252 or newer for ``Independent=``), else the unit
+  where systemd runs, else none, with a warning.
 
 Whatever of these exists and is not wanted is removed. Everything is checked (``prepare``) before
 gre_tunnel changes the kernel; the files are written after (``Persistence.apply``), then one
@@ -41,7 +42,7 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
 from ansible_collections.linuxnet.gre.plugins.module_utils._host_facts import (
     PERSIST_PROBLEMS,
     auto_mechanism,
-    networkd_works,
+    networkd_problem,
     services,
 )
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.changes import Plan, add_create_steps, route_words
@@ -205,7 +206,8 @@ def route_sections(routes: t.Sequence[Route]) -> str:
 
 
 def networkd_settings(tunnel: Tunnel) -> dict[str, t.Any]:
-    """The .netdev sections of a tunnel (systemd 252 and later, for Independent=) and its addresses."""
+    """The .netdev sections of a tunnel (systemd 252 and later, for Independent=: _host_facts.NETWORKD_SYSTEMD) and its
+    addresses."""
     name = tunnel.name
     if tunnel.dev is not None:
         raise GreError(
@@ -363,29 +365,7 @@ class Persistence:
         return bool(self.write or self.remove or self.commands)
 
     def apply(self, files: Files) -> None:
-        """Disable first (the unit file must still be there), then files, then the rest."""
-        for argv in self.commands:
-            if argv[1] == "disable":
-                self.run(files, argv)
-        for path in self.write:
-            self.change(files.write, path, self.write[path])
-        for path in self.remove:
-            self.change(files.remove, path)
-        for argv in self.commands:
-            if argv[1] != "disable":
-                self.run(files, argv)
-
-    @staticmethod
-    def change(action: t.Callable[..., None], path: str, *content: str) -> None:
-        try:
-            action(path, *content)
-        except OSError as exc:
-            verb = "write" if content else "remove"
-            raise GreError(f"persist: cannot {verb} {path}: {exc.strerror or exc}", path=path) from None
-
-    @staticmethod
-    def run(files: Files, argv: list[str]) -> None:
-        output(files, argv)
+        apply_changes(files, self.write, self.remove, self.commands)
 
     def as_dict(self) -> dict[str, t.Any]:
         return {
@@ -395,6 +375,28 @@ class Persistence:
             "commands": [" ".join(argv) for argv in self.commands],
             "released": self.released,
         }
+
+
+def apply_changes(files: Files, write: dict[str, str], remove: list[str], commands: list[list[str]]) -> None:
+    """Disable first (the unit file must still be there), then the files, then the other systemctl commands."""
+    for argv in commands:
+        if argv[1] == "disable":
+            output(files, argv)
+    for path, content in write.items():
+        _change(files.write, path, content)
+    for path in remove:
+        _change(files.remove, path)
+    for argv in commands:
+        if argv[1] != "disable":
+            output(files, argv)
+
+
+def _change(action: t.Callable[..., None], path: str, *content: str) -> None:
+    try:
+        action(path, *content)
+    except OSError as exc:
+        verb = "write" if content else "remove"
+        raise GreError(f"persist: cannot {verb} {path}: {exc.strerror or exc}", path=path) from None
 
 
 def prepare(
@@ -416,7 +418,7 @@ def prepare(
     if omitted:
         tunnels = keep_boot_mtus(boot_mtus(persisted), tunnels, omitted)
     systemd = files.exists("/run/systemd/system")
-    state: dict[str, bool] = {}
+    state: dict[str, t.Any] = {}
     warnings: list[str] = []
     if mechanism == AUTO:
         if systemd and tunnels:
@@ -442,9 +444,11 @@ def prepare(
             remove.append(BATCH_DIR)
     networkd_touched = any(path.startswith(f"{NETWORKD_DIR}/") for path in [*write, *remove])
     if not state and systemd and (mechanism == "networkd" or networkd_touched):
-        state = services(files)
-    if mechanism == "networkd" and tunnels and not networkd_works(state):
-        raise GreError(f"persist: networkd: {PERSIST_PROBLEMS['networkd']}")
+        # The version of systemd decides only whether networkd can persist: not read for a switch away from it.
+        state = services(files, version=mechanism == "networkd")
+    problem = networkd_problem(state) if mechanism == "networkd" and tunnels else None
+    if problem is not None:
+        raise GreError(f"persist: networkd: {problem}")
     commands = []
     released = []
     if systemd:

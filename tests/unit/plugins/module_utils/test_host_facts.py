@@ -13,7 +13,18 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._host_facts import (
     persistence,
 )
 
-NETWORKD = {"systemd": True, "networkd_active": True, "networkd_enabled": True, "udevd_active": True}
+NETWORKD = {
+    "systemd": True,
+    "networkd_active": True,
+    "networkd_enabled": True,
+    "udevd_active": True,
+    "systemd_version": 252,
+}
+OLD_SYSTEMD = (
+    "this host runs systemd 249, and systemd-networkd creates tunnels bound to no underlay link (Independent=, in "
+    "the .netdev files it would get) only from systemd 252 on: the tunnels would not come back at boot; persist them "
+    "with the unit (auto takes it here)"
+)
 
 
 @pytest.mark.parametrize(
@@ -22,6 +33,8 @@ NETWORKD = {"systemd": True, "networkd_active": True, "networkd_enabled": True, 
         (NETWORKD, "networkd", {"unit": None, "networkd": None}),
         ({**NETWORKD, "networkd_enabled": False}, "unit", {"unit": None, "networkd": PERSIST_PROBLEMS["networkd"]}),
         ({**NETWORKD, "udevd_active": False}, "unit", {"unit": None, "networkd": PERSIST_PROBLEMS["networkd"]}),
+        ({**NETWORKD, "systemd_version": 249}, "unit", {"unit": None, "networkd": OLD_SYSTEMD}),
+        ({**NETWORKD, "systemd_version": 257}, "networkd", {"unit": None, "networkd": None}),
         (
             {"systemd": False, "networkd_active": False, "networkd_enabled": False, "udevd_active": False},
             "none",

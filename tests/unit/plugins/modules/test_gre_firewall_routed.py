@@ -17,6 +17,7 @@ import typing as t
 
 import pytest
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import persist
 from ansible_collections.linuxnet.gre.plugins.modules import gre_firewall
 
 from .conftest import Replay
@@ -32,6 +33,12 @@ FAR, FAR6, FAR2, OWN, OWN6 = (
 )
 MSS_RULE = f'oifname "{TUNNEL}" tcp flags syn / syn,rst counter tcp option maxseg size set rt mtu'
 IPT_MSS = f"-A LINUXNET-GRE-MSS -o {TUNNEL} -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu"
+
+
+@pytest.fixture(autouse=True)
+def files_root(monkeypatch, tmp_path):
+    """The files of persist=true under a directory of the test's (no systemd there: nothing is written)."""
+    monkeypatch.setattr(persist.Files, "root", str(tmp_path))
 
 
 @pytest.fixture
@@ -329,7 +336,46 @@ def test_a_routed_host_without_any_packet_filter_tool_fails_saying_how_to_go_on(
     assert result["failed"] is True
     assert result["msg"] == (
         "mss_clamp: no packet filter tool for backend=auto works on this host: nftables: nft is not installed; "
-        "iptables-legacy-save/-restore: not installed: install nftables or iptables, or turn the clamp off "
-        "(the role's gre_mesh_mss_clamp: false)"
+        "iptables-legacy-save/-restore: not installed: install nftables or iptables (RHEL family: iptables-nft, "
+        "or iptables-legacy from EPEL), or turn the clamp off (the role's gre_mesh_mss_clamp: false)"
     )
     assert firewall.host.calls == []
+
+
+@pytest.mark.parametrize(
+    ("args", "msg"),
+    [
+        (
+            {},
+            "no packet filter tool for backend=auto works on this host: nftables: nft is not installed; "
+            "iptables-legacy-save/-restore: not installed: install nftables or iptables (RHEL family: "
+            "iptables-nft, or iptables-legacy from EPEL)",
+        ),
+        (
+            {"backend": "nftables"},
+            "backend=nftables, but nftables does not work on this host: nft is not installed: install nftables",
+        ),
+    ],
+)
+def test_a_host_without_the_tool_its_filtering_needs_is_told_the_package_before_any_change(firewall, args, msg):
+    """gre_mesh_firewall: true on a host with neither nft nor iptables: the package to install, no command run."""
+    tools = load("nft-routed")["which"]
+    firewall.host = firewall.seam.use(Replay(which=dict.fromkeys(tools, False)))
+    result = firewall.seam.main(gre_firewall.main, {"peers": ["203.0.113.1"], **args})
+    assert result["failed"] is True
+    assert result["msg"] == msg
+    assert firewall.host.calls == []
+
+
+def test_ipv6_peers_without_ip6tables_are_told_the_package_before_any_change(firewall):
+    """iptables-legacy for IPv4 only (ip6tables tools missing), an IPv6 peer: the reads, and no change."""
+    fixture = load("legacy-default-drop")
+    which = {tool: tool.startswith("iptables-legacy") for tool in fixture["which"]}
+    firewall.host = firewall.seam.use(Replay(fixture["runs"][1]["calls"], which=which))
+    result = firewall.seam.main(gre_firewall.main, {"peers": ["2001:db8:1::1"], "backend": "iptables"})
+    assert result["failed"] is True
+    assert result["msg"] == (
+        "iptables-legacy: ip6tables-legacy-restore not installed, needed for the peers: install iptables (RHEL "
+        "family: iptables-nft, or iptables-legacy from EPEL)"
+    )
+    assert firewall.host.calls == [["iptables-legacy-save", "--counters"]]

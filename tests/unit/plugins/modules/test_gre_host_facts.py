@@ -16,6 +16,7 @@ import typing as t
 import pytest
 
 from ansible_collections.linuxnet.gre.plugins.module_utils import _host_facts
+from ansible_collections.linuxnet.gre.plugins.module_utils._firewall import SETTINGS
 from ansible_collections.linuxnet.gre.plugins.modules import gre_host_facts
 
 from .conftest import FIXTURES, Replay, Seam, load
@@ -32,13 +33,15 @@ class FakeHost(Replay):
 
     def __init__(self, name: str) -> None:
         self.fixture = load(f"host/{name}")
-        super().__init__(self.fixture["calls"], exists=self.fixture["exists"])
+        super().__init__(self.fixture["calls"], which=self.fixture["which"], exists=self.fixture["exists"])
 
     def firewall(self, name: str, index: int) -> dict[str, t.Any]:
         """Answer the packet filter reads of run ``index`` of fixtures/firewall/``name``; that run's record."""
         fixture = load(f"firewall/{name}")
         record = fixture["runs"][index]
-        self.installed = fixture["which"]
+        self.installed = {**self.installed, **fixture["which"]}
+        # Captured before gre_firewall's persist existed: no boot unit settings on those hosts.
+        self.present[SETTINGS] = False
         for call in record["calls"]:
             if call["argv"][0] not in FIREWALL_READS or call["argv"][:2] == ["nft", "-j"]:
                 break
@@ -81,7 +84,7 @@ def test_the_ipv4_default_route_gives_setups_default_ipv4(facts):
         "type": "ether",
     }
     assert "default_ipv6" not in result["ansible_facts"]
-    assert host.calls == [_host_facts.BATCH, _host_facts.SYSTEMCTL]
+    assert host.calls == [_host_facts.IP_CHECK, _host_facts.BATCH, _host_facts.SYSTEMCTL]
 
 
 def test_both_versions_take_the_primary_address_and_the_interfaces_mtu(facts):
@@ -108,14 +111,14 @@ def test_a_route_that_names_its_source_address_gives_that_address(facts):
 def test_ipv4_route_and_addresses_are_one_process_and_ipv6_adds_one(facts):
     host = FakeHost("dual-stack")
     facts(host, default_routes=[4, 6])
-    assert host.calls == [_host_facts.BATCH, _host_facts.ROUTES6, _host_facts.SYSTEMCTL]
+    assert host.calls == [_host_facts.IP_CHECK, _host_facts.BATCH, _host_facts.ROUTES6, _host_facts.SYSTEMCTL]
 
 
 def test_ipv6_alone_reads_the_addresses_after_its_route(facts):
     host = FakeHost("dual-stack")
     result = facts(host, default_routes=[6])
     assert result["ansible_facts"]["default_ipv6"]["address"] == "2001:db8:1::1"
-    assert host.calls == [_host_facts.ROUTES6, _host_facts.ADDRESSES, _host_facts.SYSTEMCTL]
+    assert host.calls == [_host_facts.IP_CHECK, _host_facts.ROUTES6, _host_facts.ADDRESSES, _host_facts.SYSTEMCTL]
 
 
 def test_no_default_route_no_fact_and_no_address_read(facts):
@@ -126,11 +129,11 @@ def test_no_default_route_no_fact_and_no_address_read(facts):
     assert set(facts(FakeHost("no-default"), default_routes=[4, 6])["ansible_facts"]) == {"linuxnet_gre"}
 
 
-def test_without_default_routes_asked_for_no_ip_command_runs(facts):
+def test_without_default_routes_asked_for_only_the_tools_check_runs_ip(facts):
     host = FakeHost("default4")
     result = facts(host)
     assert set(result["ansible_facts"]) == {"linuxnet_gre"}
-    assert host.calls == [_host_facts.SYSTEMCTL]
+    assert host.calls == [_host_facts.IP_CHECK, _host_facts.SYSTEMCTL]
 
 
 @pytest.mark.parametrize(
@@ -145,6 +148,10 @@ def test_systemd_networkd_and_udevd_as_systemctl_shows_them(facts, name, network
         "networkd_enabled": networkd,
         "udevd_active": True,
         "dbus": False,
+        # Read only where networkd and udevd run (systemctl --version); it decides nothing elsewhere.
+        "systemd_version": 252 if networkd else None,
+        # ip is iproute2's, modprobe is installed (the GRE modules are not loaded on the guest).
+        "tools": {"ip": None, "modprobe": {"gre": None, "gretap": None, "ip6gre": None, "ip6gretap": None}},
         # gre_tunnel's own decision on these services (module_utils/_host_facts.persistence).
         "persist": {
             "auto": "networkd" if networkd else "unit",
@@ -157,7 +164,7 @@ def test_without_systemd_systemctl_is_not_asked(facts):
     host = FakeHost("default4")
     host.present["/run/systemd/system"] = False
     own = facts(host)["ansible_facts"]["linuxnet_gre"]
-    assert host.calls == []
+    assert host.calls == [_host_facts.IP_CHECK]
     assert not any(own[key] for key in ("systemd", "networkd_active", "networkd_enabled", "udevd_active"))
 
 
@@ -182,6 +189,15 @@ def test_the_firewall_as_gre_firewall_sees_it(facts, name, index):
         "nftables": firewall["nftables"],
     }
     assert firewall["nftables"].startswith(nftables)
+
+
+def test_a_host_with_the_boot_units_settings_is_managed_even_with_no_rule_in_the_kernel(facts):
+    """gre_firewall's boot unit would put its rules back: the role must call it, to remove them or keep them."""
+    host = FakeHost("default4")
+    host.firewall("legacy-open", 0)
+    host.present[SETTINGS] = True
+    firewall = facts(host, firewall=True)["ansible_facts"]["linuxnet_gre"]["firewall"]
+    assert firewall["filtered_by"] == [] and firewall["managed"] is True
 
 
 # What works on each kind of captured host (fixtures/firewall/README.md): the lab guest's kernel has no

@@ -4,7 +4,7 @@
 """gre_tunnel's persist option through main(): the boot files, on a directory standing for the host's /.
 
 The kernel answers from captures (conftest.py); systemctl show from the captures of
-fixtures/host/ (lab guest solo, networkd running or not); the files are real files under a
+fixtures/host/ (lab guest solo, networkd running or not), and its systemctl --version (systemd 252); the files are real files under a
 temporary root. Other systemctl and networkctl calls are recorded and answer success.
 """
 
@@ -21,6 +21,7 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import persis
 from .conftest import BATCH, READ, Replay, Seam, answer, load
 
 SYSTEMCTL_SHOW = list(_host_facts.SYSTEMCTL)
+VERSION = list(_host_facts.VERSION)
 SEED = {"name": "gre1", "local": "203.0.113.1", "remote": "198.51.100.1", "addresses": ["10.0.0.1/30"]}
 SEED_LINES = [
     "link add name gre1 type gre remote 198.51.100.1 local 203.0.113.1 ttl 255 tos 0x00 pmtudisc",
@@ -47,7 +48,7 @@ class Host(Replay):
     """The host's files under a temporary root; its systemctl show as captured on the lab guest (a replay)."""
 
     def __init__(self, root: pathlib.Path, capture: str, systemd: bool = True, dbus: bool = False) -> None:
-        super().__init__([call for call in load(f"host/{capture}")["calls"] if call["argv"] == SYSTEMCTL_SHOW])
+        super().__init__([c for c in load(f"host/{capture}")["calls"] if c["argv"] in (SYSTEMCTL_SHOW, VERSION)])
         self.respond(self.manages, self.systemctl)
         self.root = root
         if systemd:
@@ -58,7 +59,7 @@ class Host(Replay):
 
     @staticmethod
     def manages(argv: list[str], stdin: str | None) -> bool:
-        return argv[0] in ("systemctl", "networkctl") and argv != SYSTEMCTL_SHOW and stdin is None
+        return argv[0] in ("systemctl", "networkctl") and argv not in (SYSTEMCTL_SHOW, VERSION) and stdin is None
 
     def systemctl(self, argv: list[str], _stdin: str | None) -> tuple[int, str, str]:
         if argv[:2] == ["systemctl", "enable"]:
@@ -192,7 +193,7 @@ def test_networkd_files_and_a_restart_without_dbus(run, host):
         "IPv6AcceptRA=no\nAddress=10.0.0.1/30\n"
     )
     assert "[Match]\nOriginalName=gre1\n\n[Link]\nAlias=managed-by: linuxnet.gre\n" in fake.text(LINK)
-    assert fake.calls == [SYSTEMCTL_SHOW, ["systemctl", "restart", "systemd-networkd.service"]]
+    assert fake.calls == [SYSTEMCTL_SHOW, VERSION, ["systemctl", "restart", "systemd-networkd.service"]]
     assert result["persisted"]["written"] == [NETDEV, NETWORK, LINK]
 
 
@@ -200,7 +201,7 @@ def test_networkd_reloads_through_networkctl_with_dbus(run, host):
     run.host("managed-gre1")
     fake = host("networkd", dbus=True)
     run(persisted([SEED], "networkd"))
-    assert fake.calls == [SYSTEMCTL_SHOW, ["networkctl", "reload"]]
+    assert fake.calls == [SYSTEMCTL_SHOW, VERSION, ["networkctl", "reload"]]
 
 
 def test_a_switch_from_unit_to_networkd_leaves_nothing_of_the_unit(run, host):
@@ -214,6 +215,7 @@ def test_a_switch_from_unit_to_networkd_leaves_nothing_of_the_unit(run, host):
     assert not fake.has("/etc/linuxnet-gre")
     assert fake.calls == [
         SYSTEMCTL_SHOW,
+        VERSION,
         DISABLE,
         ["systemctl", "daemon-reload"],
         ["systemctl", "restart", "systemd-networkd.service"],
@@ -351,7 +353,7 @@ def test_a_run_without_mtu_keeps_the_persisted_mtu_and_changes_nothing(run, host
     result = run(persisted([SEED], mechanism), check_mode=check_mode, diff=True)
     assert result["changed"] is False
     assert kernel.calls == [READ]
-    assert fake.calls == ([SYSTEMCTL_SHOW] if mechanism == "networkd" else [])
+    assert fake.calls == ([SYSTEMCTL_SHOW, VERSION] if mechanism == "networkd" else [])
     assert stamps(fake) == before
     assert result["persisted"]["written"] == result["persisted"]["removed"] == result["persisted"]["commands"] == []
     assert result["tunnels"][0]["mtu"] == 1400
@@ -415,7 +417,7 @@ def test_an_adopted_tunnel_is_persisted_as_created(run, host):
 
 AUTO_CASES = [
     pytest.param(
-        "networkd", {}, "networkd", [NETDEV, NETWORK, LINK], [SYSTEMCTL_SHOW, RESTART_NETWORKD], id="networkd"
+        "networkd", {}, "networkd", [NETDEV, NETWORK, LINK], [SYSTEMCTL_SHOW, VERSION, RESTART_NETWORKD], id="networkd"
     ),
     pytest.param("default4", {}, "unit", [BATCH_FILE, UNIT_FILE], [SYSTEMCTL_SHOW, ENABLE], id="unit"),
     pytest.param("default4", {"systemd": False}, "none", [], [], id="none"),
@@ -435,7 +437,7 @@ def test_auto_persists_with_what_the_host_runs_and_warns_where_nothing_can(
         "mechanism": mechanism,
         "written": sorted(written),
         "removed": [],
-        "commands": [" ".join(argv) for argv in calls if argv != SYSTEMCTL_SHOW],
+        "commands": [" ".join(argv) for argv in calls if argv not in (SYSTEMCTL_SHOW, VERSION)],
         "released": [],
     }
     assert fake.files() == sorted(written + ([WANTS] if mechanism == "unit" else []))
@@ -461,8 +463,9 @@ def test_auto_decides_the_same_in_check_mode_and_the_next_run_changes_nothing(
     again = run(persisted([SEED], "auto"))
     assert again["changed"] is False
     assert again["persisted"]["mechanism"] == mechanism
-    # Where systemd runs, auto reads the services again (one systemctl show) and runs nothing else.
-    assert fake.calls == ([SYSTEMCTL_SHOW] if options.get("systemd", True) else [])
+    # Where systemd runs, auto reads the services again (one systemctl show, and systemctl --version where networkd
+    # runs) and runs nothing else.
+    assert fake.calls == [argv for argv in calls if argv in (SYSTEMCTL_SHOW, VERSION)]
 
 
 def test_auto_without_tunnels_removes_what_was_persisted_reads_no_service_and_does_not_warn(run, host):

@@ -1,0 +1,71 @@
+# Copyright (c) linuxnet.gre contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Private to the linuxnet.gre collection; runs on the managed hosts, outside Ansible: gre_firewall's converge at boot.
+
+gre_firewall copies this file, with the module_utils it imports, under ``/usr/local/lib/linuxnet-gre``
+(``_firewall_persist``), and ``linuxnet-gre-firewall.service`` runs it after the host's own firewall
+has loaded its rules (at boot, and again when that firewall is restarted or reloaded through
+systemd): ``python3 -I -S THIS_FILE SETTINGS``, SETTINGS being the JSON of the module's parameters in
+its last run. It converges the packet filter exactly as the module would, with nothing but the
+standard library: a firewall reloaded from its files has lost the collection's rules, and gets them
+back; one that still has them is left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import typing as t
+
+if __name__ == "__main__":  # run as a file: the copy's root (five levels up) holds ansible_collections/
+    sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), *[os.pardir] * 5)))
+
+from ansible_collections.linuxnet.gre.plugins.module_utils._firewall import converge  # noqa: E402
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host  # noqa: E402
+
+TAG = "linuxnet-gre-firewall"
+
+
+class Commands:
+    """What _host.Host needs of an AnsibleModule (get_bin_path, run_command), with subprocess."""
+
+    @staticmethod
+    def get_bin_path(program: str, opt_dirs: t.Sequence[str] = ()) -> str | None:
+        return shutil.which(program, path=os.pathsep.join([os.environ.get("PATH", os.defpath), *opt_dirs]))
+
+    @staticmethod
+    def run_command(argv: list[str], data: str | None = None, binary_data: bool = False) -> tuple[int, str, str]:
+        del binary_data  # the data is sent as it is, as run_command does with binary_data=True
+        process = subprocess.run(argv, input=data, capture_output=True, text=True, check=False)
+        return process.returncode, process.stdout, process.stderr
+
+
+def main(argv: list[str]) -> int:
+    """Converge with the settings in the file ARGV[1]; print what changed. 0, or 1 with the reason."""
+    if len(argv) != 2:
+        print(f"{TAG}: usage: {argv[0]} SETTINGS.json", file=sys.stderr)
+        return 2
+    try:
+        with open(argv[1], encoding="utf-8") as handle:
+            settings = json.load(handle)
+        result = converge(Host(Commands()), settings, check_mode=False, diff=False)
+    except (OSError, ValueError) as exc:
+        print(f"{TAG}: cannot read {argv[1]}: {exc}", file=sys.stderr)
+        return 1
+    except GreError as exc:
+        print(f"{TAG}: {exc.msg}", file=sys.stderr)
+        return 1
+    if result["changed"]:
+        print(f"{TAG}: put back: " + "; ".join(result["commands"]))
+    else:
+        print(f"{TAG}: nothing to do, the rules are in place")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
