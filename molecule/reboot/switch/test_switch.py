@@ -1,9 +1,9 @@
-"""After the reboot check, hosta switched from networkd to the unit (switch.yml): its tunnel stayed whole.
+"""After the reboot check, hosta switched from networkd to the unit (switch.yml): its tunnels stayed whole.
 
-gre_tunnel removed gre-hostb's networkd files, told networkd (restarted: the lab has no D-Bus), waited
-until networkd let go of the tunnel and put back whatever it dropped, in the same run; the role calls
-it once. The tunnel keeps its address, is up, passes packets; networkd no longer manages it; the unit
-brings it back at boot.
+gre_tunnel removed the networkd files of gre-hostb and gre-hostc, told networkd (restarted: the lab has no
+D-Bus), waited until networkd let go of the tunnels and put back whatever it dropped, in the same run; the
+role calls it once. The tunnels keep their addresses, are up, pass packets; networkd no longer manages them;
+the unit brings them back at boot.
 """
 
 from __future__ import annotations
@@ -14,7 +14,14 @@ import pathlib
 
 EPHEMERAL = pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
 NETWORKD = "/etc/systemd/network/60-linuxnet-gre"
-NETWORKD_FILES = [f"{NETWORKD}.link", f"{NETWORKD}-gre-hostb.network", f"{NETWORKD}-gre-hostb.netdev"]
+# hosta's peers: hosta's address in the tunnel to each, and the peer's at the other end.
+PEERS = {"hostb": ("10.0.0.1/30", "10.0.0.2"), "hostc": ("10.0.0.5/30", "10.0.0.6")}
+TUNNELS = [f"gre-{peer}" for peer in PEERS]
+# In the order gre_tunnel removes them: reverse order of their names.
+NETWORKD_FILES = sorted(
+    [f"{NETWORKD}.link", *(f"{NETWORKD}-{name}.{kind}" for name in TUNNELS for kind in ("network", "netdev"))],
+    reverse=True,
+)
 UNIT = "/etc/systemd/system/linuxnet-gre.service"
 BATCH = "/etc/linuxnet-gre/tunnels.batch"
 
@@ -29,7 +36,7 @@ def test_check_mode_predicted_the_switch_and_named_the_released_tunnel():
     assert result["changed"] is True
     assert result["persisted"]["mechanism"] == "unit"
     assert result["persisted"]["removed"] == NETWORKD_FILES
-    assert result["persisted"]["released"] == ["gre-hostb"]
+    assert result["persisted"]["released"] == list(TUNNELS)
     assert (result["changes"], result["commands"]) == ([], [])
 
 
@@ -43,8 +50,8 @@ def test_the_switch_released_the_tunnel_and_restored_anything_networkd_dropped_i
         "systemctl enable --no-reload linuxnet-gre.service",
         "systemctl restart systemd-networkd.service",
     ]
-    assert result["persisted"]["released"] == ["gre-hostb"]
-    # The tunnel itself was as planned: whatever changed was put back after networkd let go of it.
+    assert result["persisted"]["released"] == list(TUNNELS)
+    # The tunnels themselves was as planned: whatever changed was put back after networkd let go of it.
     assert all(change["action"] == "restore" for change in result["changes"]), result["changes"]
 
 
@@ -54,30 +61,33 @@ def test_the_next_run_changes_nothing():
     assert result["persisted"]["released"] == []
 
 
-def test_gre_hostb_kept_its_address_and_is_up(gre_links, hostvars):
+def test_the_tunnels_kept_their_addresses_and_are_up(gre_links, hostvars):
     assert gre_links("hosta") == {
-        "gre-hostb": {
+        f"gre-{peer}": {
             "local": hostvars("hosta")["lab_address"],
-            "remote": hostvars("hostb")["lab_public_address"],
+            "remote": hostvars(peer)["lab_public_address"],
             "ttl": 255,
             "key": None,
             "up": True,
-            "addresses": ["10.0.0.1/30"],
+            "addresses": [address],
         }
+        for peer, (address, _peer_address) in PEERS.items()
     }
 
 
-def test_ping_hostb_through_the_tunnel(ping_through):
-    ping_through("hosta", "gre-hostb", "10.0.0.2")
+def test_ping_through_the_tunnels(ping_through):
+    for peer, (_address, peer_address) in PEERS.items():
+        ping_through("hosta", f"gre-{peer}", peer_address)
 
 
-def test_networkd_runs_and_no_longer_manages_the_tunnel(lab_host):
+def test_networkd_runs_and_no_longer_manages_the_tunnels(lab_host):
     host = lab_host("hosta")
     assert host.service("systemd-networkd").is_running
-    ifindex = host.file("/sys/class/net/gre-hostb/ifindex").content_string.strip()
-    state = host.file(f"/run/systemd/netif/links/{ifindex}").content_string
-    assert "ADMIN_STATE=unmanaged\n" in state
-    assert "NETWORK_FILE=" not in state
+    for name in TUNNELS:
+        ifindex = host.file(f"/sys/class/net/{name}/ifindex").content_string.strip()
+        state = host.file(f"/run/systemd/netif/links/{ifindex}").content_string
+        assert "ADMIN_STATE=unmanaged\n" in state
+        assert "NETWORK_FILE=" not in state
     assert host.run(f"ls {NETWORKD}*").stdout == ""
 
 
@@ -86,6 +96,8 @@ def test_the_unit_is_in_place(lab_host):
     assert host.service("linuxnet-gre.service").is_enabled
     assert host.file(UNIT).is_file
     batch = host.file(BATCH).content_string
-    assert "link add name gre-hostb " in batch
-    assert 'link set dev gre-hostb alias "managed-by: linuxnet.gre" up' in batch
-    assert "address add 10.0.0.1/30 dev gre-hostb" in batch
+    for peer, (address, _peer_address) in PEERS.items():
+        name = f"gre-{peer}"
+        assert f"link add name {name} " in batch
+        assert f'link set dev {name} alias "managed-by: linuxnet.gre" up' in batch
+        assert f"address add {address} dev {name}" in batch

@@ -1,7 +1,8 @@
 """After a real reboot and no second converge: the planned tunnels are back, managed, up, and pass packets.
 
-hosta persists with systemd-networkd, hostb with linuxnet-gre.service (gre_mesh_persist auto). The links
-to the router were taken out of the plan before the reboot: their tunnels and files stay gone.
+hosta persists with systemd-networkd, hostb and hostc (run by NetworkManager: test_networkmanager.py) with
+linuxnet-gre.service (gre_mesh_persist auto). The links to the router were taken out of the plan before the
+reboot: their tunnels and files stay gone.
 """
 
 from __future__ import annotations
@@ -13,8 +14,13 @@ import pathlib
 import pytest
 
 EPHEMERAL = pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
-PEER = {"hosta": "hostb", "hostb": "hosta"}
-ADDRESS = {"hosta": "10.0.0.1/30", "hostb": "10.0.0.2/30"}
+# Each tunnel host's inner address towards each peer (the planner's allocation for the full mesh).
+ADDRESSES = {
+    "hosta": {"hostb": "10.0.0.1/30", "hostc": "10.0.0.5/30"},
+    "hostb": {"hosta": "10.0.0.2/30", "hostc": "10.0.0.9/30"},
+    "hostc": {"hosta": "10.0.0.6/30", "hostb": "10.0.0.10/30"},
+}
+LINKS = [(name, peer) for name in sorted(ADDRESSES) for peer in sorted(ADDRESSES[name])]
 NETWORKD = "/etc/systemd/network/60-linuxnet-gre"
 UNIT = "/etc/systemd/system/linuxnet-gre.service"
 BATCH = "/etc/linuxnet-gre/tunnels.batch"
@@ -28,17 +34,16 @@ def persisted_before(name: str) -> list[str]:
     return json.loads((EPHEMERAL / f"persisted-{name}.json").read_text())
 
 
-@pytest.mark.parametrize("name", sorted(PEER))
+@pytest.mark.parametrize("name", sorted(ADDRESSES))
 def test_the_host_really_rebooted(lab_host, name):
     before = recorded(name)["boot_id_before"].strip()
     assert before
     assert lab_host(name).file("/proc/sys/kernel/random/boot_id").content_string.strip() != before
 
 
-@pytest.mark.parametrize("name", sorted(PEER))
-def test_the_planned_tunnel_is_back_managed_and_up(gre_links, hostvars, name):
+@pytest.mark.parametrize("name", sorted(ADDRESSES))
+def test_the_planned_tunnels_are_back_managed_and_up(gre_links, hostvars, name):
     """gre_links reads only interfaces with the alias managed-by: linuxnet.gre: the link to the router is gone."""
-    peer = PEER[name]
     assert gre_links(name) == {
         f"gre-{peer}": {
             "local": hostvars(name)["lab_address"],
@@ -46,29 +51,31 @@ def test_the_planned_tunnel_is_back_managed_and_up(gre_links, hostvars, name):
             "ttl": 255,
             "key": None,
             "up": True,
-            "addresses": [ADDRESS[name]],
+            "addresses": [address],
         }
+        for peer, address in ADDRESSES[name].items()
     }
 
 
-@pytest.mark.parametrize("name", sorted(PEER))
-def test_ping_through_the_tunnel(ping_through, name):
-    peer = PEER[name]
-    ping_through(name, f"gre-{peer}", ADDRESS[peer].split("/")[0])
+@pytest.mark.parametrize(("name", "peer"), LINKS)
+def test_ping_through_the_tunnel(ping_through, name, peer):
+    ping_through(name, f"gre-{peer}", ADDRESSES[peer][name].split("/")[0])
 
 
-@pytest.mark.parametrize("name", sorted(PEER))
+@pytest.mark.parametrize("name", sorted(ADDRESSES))
 def test_gre_tunnel_would_change_nothing(lab_host, hostvars, name):
-    """What the next converge's apply step sees: the tunnel is its own, as planned, nothing to purge."""
-    peer = PEER[name]
-    tunnel = {
-        "name": f"gre-{peer}",
-        "local": hostvars(name)["lab_address"],
-        "remote": hostvars(peer)["lab_public_address"],
-        "addresses": [ADDRESS[name]],
-    }
+    """What the next converge's apply step sees: the tunnels are its own, as planned, nothing to purge."""
+    tunnels = [
+        {
+            "name": f"gre-{peer}",
+            "local": hostvars(name)["lab_address"],
+            "remote": hostvars(peer)["lab_public_address"],
+            "addresses": [address],
+        }
+        for peer, address in ADDRESSES[name].items()
+    ]
     result = lab_host(name).ansible(
-        "linuxnet.gre.gre_tunnel", json.dumps({"tunnels": [tunnel], "purge": True}), check=True, become=True
+        "linuxnet.gre.gre_tunnel", json.dumps({"tunnels": tunnels, "purge": True}), check=True, become=True
     )
     assert result["changed"] is False, result["changes"]
 
@@ -76,27 +83,33 @@ def test_gre_tunnel_would_change_nothing(lab_host, hostvars, name):
 def test_hosta_came_back_through_networkd(lab_host):
     host = lab_host("hosta")
     assert host.service("systemd-networkd").is_running
-    for suffix in ("-gre-hostb.netdev", "-gre-hostb.network", ".link"):
-        assert host.file(NETWORKD + suffix).is_file, suffix
+    assert host.file(NETWORKD + ".link").is_file
     assert not host.file(UNIT).exists
-    ifindex = host.file("/sys/class/net/gre-hostb/ifindex").content_string.strip()
-    state = host.file(f"/run/systemd/netif/links/{ifindex}").content_string
-    assert f"NETWORK_FILE={NETWORKD}-gre-hostb.network" in state
-    assert "ADMIN_STATE=configured" in state
+    for peer in ADDRESSES["hosta"]:
+        for suffix in (f"-gre-{peer}.netdev", f"-gre-{peer}.network"):
+            assert host.file(NETWORKD + suffix).is_file, suffix
+        ifindex = host.file(f"/sys/class/net/gre-{peer}/ifindex").content_string.strip()
+        state = host.file(f"/run/systemd/netif/links/{ifindex}").content_string
+        assert f"NETWORK_FILE={NETWORKD}-gre-{peer}.network" in state
+        assert "ADMIN_STATE=configured" in state
 
 
-def test_hostb_came_back_through_the_unit(lab_host):
-    host = lab_host("hostb")
+@pytest.mark.parametrize("name", ["hostb", "hostc"])
+def test_came_back_through_the_unit(lab_host, name):
+    """hostb runs neither networkd nor NetworkManager, hostc runs NetworkManager: auto picks the unit on both."""
+    host = lab_host(name)
     assert not host.service("systemd-networkd").is_running
     unit = host.service("linuxnet-gre.service")
     assert unit.is_enabled
     assert host.run("systemctl is-active linuxnet-gre.service").stdout.strip() == "active"
     batch = host.file(BATCH).content_string
-    assert "link add name gre-hosta " in batch and 'link set dev gre-hosta alias "managed-by: linuxnet.gre" up' in batch
+    for peer in ADDRESSES[name]:
+        assert f"link add name gre-{peer} " in batch
+        assert f'link set dev gre-{peer} alias "managed-by: linuxnet.gre" up' in batch
     assert host.run(f"ls {NETWORKD}*").stdout == ""
 
 
-@pytest.mark.parametrize("name", sorted(PEER))
+@pytest.mark.parametrize("name", ["hosta", "hostb"])
 def test_the_tunnel_taken_out_of_the_plan_left_the_persisted_configuration(lab_host, name):
     host = lab_host(name)
     before = persisted_before(name)

@@ -28,8 +28,14 @@ def main(argv: list[str] | None = None) -> int:
         help="where this lab keeps its state, disks, key and inventory (default: $LAB_DIR or .lab)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    build = commands.add_parser("build", help="build the base image (cached by recipe)")
+    build = commands.add_parser("build", help="build the base image of a Debian release (cached by recipe)")
     build.add_argument("--force", action="store_true", help="rebuild even when cached")
+    build.add_argument(
+        "--release",
+        choices=topology.RELEASES,
+        default=topology.DEFAULT_RELEASE,
+        help=f"the Debian release (default: {topology.DEFAULT_RELEASE})",
+    )
     up = commands.add_parser("up", help="boot the hosts of a topology file")
     up.add_argument("topology", type=Path)
     up.add_argument("--timeout", type=float, default=240, help="seconds to wait for every host's ssh")
@@ -45,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     lab = Lab(args.lab_dir.resolve())
     try:
         if args.command == "build":
-            image.build(force=args.force)
+            image.build(force=args.force, release=args.release)
         elif args.command == "up":
             timings = lab.up(topology.load(args.topology), timeout=args.timeout)
             if args.inventory:

@@ -1,4 +1,4 @@
-"""Builds (once) and caches the lab's base image: Debian bookworm for user-mode-linux guests."""
+"""Builds (once) and caches the lab's images: Debian bookworm or trixie for user-mode-linux guests."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from pathlib import Path
 
 from . import topology, uml
 
-SUITE = "bookworm"
+# Container root filesystems (container_rootfs) are always of the default release.
+ROOTFS_RELEASE = topology.DEFAULT_RELEASE
 IMAGE_SIZE = "2G"
 GUEST_DIR = Path(__file__).resolve().parent.parent / "guest"
 
@@ -44,6 +45,21 @@ GUEST_FILES = (
     ("lab-setup.service", "/etc/systemd/system/lab-setup.service", 0o644),
     ("sshd-lab.conf", "/etc/ssh/sshd_config.d/lab.conf", 0o644),
 )
+
+# What a release needs beyond the common recipe: lines of the customize script, run last (measured
+# on this machine; tests/lab/README.md, "Releases").
+RELEASE_LINES: dict[str, tuple[str, ...]] = {
+    "bookworm": (),
+    "trixie": (
+        # systemd 257 runs ldconfig.service, systemd-journal-catalog-update.service and
+        # systemd-update-done.service at a boot whose /etc/.updated is missing or older than /usr
+        # (ConditionNeedsUpdate), and every boot of a lab guest is the image's first: 3.7 s on the
+        # way to ssh (systemd-analyze critical-chain, 2 cores). Done once here, and marked done.
+        'chroot "$1" ldconfig',
+        'chroot "$1" journalctl --update-catalog',
+        'chroot "$1" /usr/lib/systemd/systemd-update-done',
+    ),
+}
 
 # Podman's settings for a guest without D-Bus, in images whose topology asks for podman.
 PODMAN_CONF = ("containers-lab.conf", "/etc/containers/containers.conf.d/lab.conf")
@@ -74,30 +90,49 @@ MASKED_UNITS = (
 )
 
 
-def debian_mirror() -> str:
-    """Return the Debian mirror this machine's apt already uses (never a hard-coded host)."""
+def _apt_sources() -> list[tuple[str, list[str]]]:
+    """This machine's apt sources of binary packages, as (URI, suites), in apt's order."""
+    sources = []
     for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
         for stanza in Path(path).read_text().split("\n\n"):
             fields = dict(
                 line.split(":", 1) for line in stanza.splitlines() if ":" in line and not line.startswith("#")
             )
-            suites = fields.get("Suites", "").split()
-            if SUITE in suites and "deb" in fields.get("Types", "").split():
-                return fields["URIs"].split()[0]
+            if "deb" in fields.get("Types", "").split() and fields.get("URIs", "").split():
+                sources.append((fields["URIs"].split()[0], fields.get("Suites", "").split()))
     for path in ["/etc/apt/sources.list", *sorted(glob.glob("/etc/apt/sources.list.d/*.list"))]:
         if not os.path.exists(path):
             continue
         for line in Path(path).read_text().splitlines():
-            match = re.match(r"deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+" + SUITE + r"\s", line + " ")
+            match = re.match(r"deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+(\S+)", line)
             if match:
-                return match.group(1)
-    raise RuntimeError(f"no Debian {SUITE} mirror found in this machine's apt sources (/etc/apt/sources.list*)")
+                sources.append((match.group(1), [match.group(2)]))
+    return sources
 
 
-def _customize_script(packages: tuple[str, ...] = (), rootfs: Path | None = None) -> str:
-    """The shell run inside mmdebstrap's namespace, on the finished root filesystem "$1".
+def debian_mirror(release: str = topology.DEFAULT_RELEASE) -> str:
+    """Return the Debian mirror this machine's apt already uses (never a hard-coded host).
 
-    PACKAGES (a topology's extra packages) and ROOTFS (a container root filesystem tarball) add
+    A Debian mirror carries every release: a machine whose apt knows only bookworm (Debian 12, as
+    this one and CI) builds trixie images from its bookworm mirror, as tests/matrix builds its
+    trixie root. The mirror that names RELEASE itself comes first, then one that names another
+    release the lab knows (a plain codename: never -security, whose archive is another).
+    """
+    sources = _apt_sources()
+    for wanted in (release, *topology.RELEASES):
+        for uri, suites in sources:
+            if wanted in suites:
+                return uri
+    raise RuntimeError(
+        f"no Debian mirror found in this machine's apt sources (/etc/apt/sources.list*): "
+        f"none names {', '.join(dict.fromkeys((release, *topology.RELEASES)))}"
+    )
+
+
+def _customize_script(release: str, packages: tuple[str, ...] = (), rootfs: Path | None = None) -> str:
+    """The shell run inside mmdebstrap's namespace, on the finished root filesystem "$1" of Debian RELEASE.
+
+    PACKAGES (extra packages: the topology's and the host's) and ROOTFS (a container root filesystem tarball) add
     lines only when given, so that the base image's script, and so its hash, stay as they were.
     """
     version = uml.kernel_version()
@@ -129,6 +164,7 @@ def _customize_script(packages: tuple[str, ...] = (), rootfs: Path | None = None
             f'mkdir -p "$1{CONTAINER_ROOTFS}"',
             f'tar -C "$1{CONTAINER_ROOTFS}" --exclude="./dev/*" -xf {shlex.quote(str(rootfs))}',
         ]
+    lines += RELEASE_LINES[release]
     lines += [
         'rm -rf "$1/var/cache/apt"/*.bin "$1/var/lib/apt/lists"/*_Packages',
         # mke2fs -d copies whatever it sees: bind the tree without its /proc, /sys and /dev mounts.
@@ -140,15 +176,20 @@ def _customize_script(packages: tuple[str, ...] = (), rootfs: Path | None = None
     return "\n".join(lines)
 
 
-def recipe_digest(packages: tuple[str, ...] = (), container_rootfs: tuple[str, ...] = ()) -> str:
-    """A hash of everything that decides the image's content: change any of it and the image is rebuilt."""
+def recipe_digest(
+    release: str = topology.DEFAULT_RELEASE, packages: tuple[str, ...] = (), container_rootfs: tuple[str, ...] = ()
+) -> str:
+    """A hash of everything that decides the image's content (the release included): change any of it and the image
+    is rebuilt."""
     digest = hashlib.sha256()
-    digest.update(f"{SUITE}\n{IMAGE_SIZE}\n{' '.join(PACKAGES)}\n".encode())
+    digest.update(f"{release}\n{IMAGE_SIZE}\n{' '.join(PACKAGES)}\n".encode())
     if packages:
         digest.update(f"extra packages: {' '.join(packages)}\n".encode())
     rootfs = rootfs_path(container_rootfs) if container_rootfs else None
     # The script names guest/ (and the cache) by absolute paths: leave the locations out of the hash.
-    script = _customize_script(packages, rootfs).replace(str(GUEST_DIR), "guest").replace(str(cache_dir()), "cache")
+    script = (
+        _customize_script(release, packages, rootfs).replace(str(GUEST_DIR), "guest").replace(str(cache_dir()), "cache")
+    )
     digest.update(script.encode())
     for name, _dest, _mode in GUEST_FILES:
         digest.update((GUEST_DIR / name).read_bytes())
@@ -162,20 +203,22 @@ def cache_dir() -> Path:
     return Path(base) / "linuxnet-gre-lab"
 
 
-def _flavour(packages: tuple[str, ...], container_rootfs: tuple[str, ...]) -> str:
-    """The image's name before its hash: base, or with-PACKAGES for a topology's extra packages."""
+def _flavour(release: str, packages: tuple[str, ...], container_rootfs: tuple[str, ...]) -> str:
+    """The image's name before its hash: RELEASE-base, or RELEASE-with-PACKAGES for extra packages."""
     if not packages and not container_rootfs:
-        return "base"
-    return "with-" + "+".join((*packages, *(["ctroot"] if container_rootfs else [])))[:60]
+        return f"{release}-base"
+    return f"{release}-with-" + "+".join((*packages, *(["ctroot"] if container_rootfs else [])))[:60]
 
 
-def image_path(packages: tuple[str, ...] = (), container_rootfs: tuple[str, ...] = ()) -> Path:
-    flavour = _flavour(packages, container_rootfs)
-    return cache_dir() / f"{flavour}-{recipe_digest(packages, container_rootfs)}.img"
+def image_path(
+    release: str = topology.DEFAULT_RELEASE, packages: tuple[str, ...] = (), container_rootfs: tuple[str, ...] = ()
+) -> Path:
+    flavour = _flavour(release, packages, container_rootfs)
+    return cache_dir() / f"{flavour}-{recipe_digest(release, packages, container_rootfs)}.img"
 
 
 def rootfs_digest(packages: tuple[str, ...]) -> str:
-    digest = hashlib.sha256(f"{SUITE}\nrootfs apt\n{' '.join(packages)}\n{' '.join(DPKG_EXCLUDES)}\n".encode())
+    digest = hashlib.sha256(f"{ROOTFS_RELEASE}\nrootfs apt\n{' '.join(packages)}\n{' '.join(DPKG_EXCLUDES)}\n".encode())
     digest.update(_ROOTFS_HOOK.encode())
     return digest.hexdigest()[:16]
 
@@ -192,8 +235,8 @@ _ROOTFS_HOOK = (
 )
 
 
-def _mmdebstrap(packages: tuple[str, ...], hook: str, output: str) -> list[str]:
-    """The mmdebstrap command line of an image or a container root filesystem: Debian SUITE with PACKAGES, finished
+def _mmdebstrap(release: str, packages: tuple[str, ...], hook: str, output: str) -> list[str]:
+    """The mmdebstrap command line of an image or a container root filesystem: Debian RELEASE with PACKAGES, finished
     by the shell HOOK, written to OUTPUT."""
     return [
         "mmdebstrap",
@@ -203,9 +246,9 @@ def _mmdebstrap(packages: tuple[str, ...], hook: str, output: str) -> list[str]:
         '--aptopt=Acquire::Languages "none"',
         *DPKG_EXCLUDES,
         "--customize-hook=" + hook,
-        SUITE,
+        release,
         output,
-        debian_mirror(),
+        debian_mirror(release),
     ]
 
 
@@ -233,7 +276,7 @@ def build_rootfs(packages: tuple[str, ...], force: bool = False) -> Path:
     tarball.parent.mkdir(parents=True, exist_ok=True)
     partial = tarball.with_suffix(".partial.tar")
     partial.unlink(missing_ok=True)
-    command = _mmdebstrap(packages, _ROOTFS_HOOK, str(partial))
+    command = _mmdebstrap(ROOTFS_RELEASE, packages, _ROOTFS_HOOK, str(partial))
     print(f"lab: building container rootfs {tarball.name} with mmdebstrap", flush=True)
     started = time.monotonic()
     try:
@@ -267,18 +310,24 @@ def _remove_stale(keep: Path) -> None:
             stale.unlink()
 
 
-def build(force: bool = False, packages: tuple[str, ...] = (), container_rootfs: tuple[str, ...] = ()) -> Path:
-    """Build the image (the base, or with a topology's PACKAGES and CONTAINER_ROOTFS) unless an
-    image of the same recipe is cached; return its path."""
-    image = image_path(packages, container_rootfs)
+def build(
+    force: bool = False,
+    release: str = topology.DEFAULT_RELEASE,
+    packages: tuple[str, ...] = (),
+    container_rootfs: tuple[str, ...] = (),
+) -> Path:
+    """Build the image of Debian RELEASE (the base, or with extra PACKAGES and CONTAINER_ROOTFS) unless
+    an image of the same recipe is cached; return its path."""
+    image = image_path(release, packages, container_rootfs)
     if image.exists() and not force:
-        print(f"lab: image {image} is cached (recipe {recipe_digest(packages, container_rootfs)})", flush=True)
+        digest = recipe_digest(release, packages, container_rootfs)
+        print(f"lab: image {image} is cached (recipe {digest})", flush=True)
         return image
     rootfs = build_rootfs(container_rootfs) if container_rootfs else None
     image.parent.mkdir(parents=True, exist_ok=True)
     partial = image.with_suffix(".partial")
     partial.unlink(missing_ok=True)
-    command = _mmdebstrap((*PACKAGES, *packages), _customize_script(packages, rootfs), "/dev/null")
+    command = _mmdebstrap(release, (*PACKAGES, *packages), _customize_script(release, packages, rootfs), "/dev/null")
     print(f"lab: building {image.name} with mmdebstrap (about a minute)", flush=True)
     started = time.monotonic()
     # Without root, mmdebstrap's hooks run as a subordinate uid that cannot write to the user's

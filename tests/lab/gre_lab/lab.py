@@ -203,6 +203,7 @@ class Lab:
                 "lab_underlay": underlay,
                 "lab_address": str(host.nics[0].address.ip),
                 "lab_public_address": topology.public_address(host),
+                "lab_release": host.release,
                 **host.vars,
             }
             for group in (*host.groups, "lab_routers" if host.router else "lab_guests"):
@@ -235,7 +236,13 @@ class Lab:
         self.down(quiet=True)
         timings: dict[str, float] = {}
         started = time.monotonic()
-        base = image.build(packages=topology.packages, container_rootfs=topology.container_rootfs)
+        # One image per release and package set the hosts ask for (each cached by its recipe).
+        images = {
+            (release, packages): image.build(
+                release=release, packages=packages, container_rootfs=topology.container_rootfs
+            )
+            for release, packages in topology.images
+        }
         timings["image"] = time.monotonic() - started
 
         step = time.monotonic()
@@ -259,6 +266,7 @@ class Lab:
         environment = uml.guest_environment(image.cache_dir())
         for index, host in enumerate(topology.hosts, 1):
             mgmt = mgmt_link(slot, index)[1]
+            base = images[(host.release, host.packages)]
             command = self._kernel_command(lab_id, host, mgmt, nics[host.name], base, tmp)
             process = uml.boot(
                 [*self._nsenter(holder["pid"]), *command],

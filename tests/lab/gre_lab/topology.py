@@ -25,6 +25,10 @@ MIN_NIC_MTU = 576
 MAX_NIC_MTU = 1500
 # A Debian package name, for a topology's extra packages (its own image; see image.py).
 PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+# The Debian releases the lab builds guest images of (image.py handles what differs between them),
+# and the one a topology gets unless it, or a host of it, says `release:`.
+RELEASES = ("bookworm", "trixie")
+DEFAULT_RELEASE = "bookworm"
 
 
 class TopologyError(ValueError):
@@ -57,6 +61,10 @@ class Host:
     groups: tuple[str, ...] = ()
     memory: int = 256
     vars: dict[str, Any] = field(default_factory=dict)
+    # The Debian release of the host's image, and the extra packages in it (the topology's and the
+    # host's own): hosts that agree on both share one image.
+    release: str = DEFAULT_RELEASE
+    packages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,11 @@ class Topology:
     # Packages of a container root filesystem (a tarball built with mmdebstrap) that the image
     # carries unpacked at /var/lib/gre-lab/container-rootfs, for `podman run --rootfs`: nothing is pulled.
     container_rootfs: tuple[str, ...] = ()
+
+    @property
+    def images(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The images this topology's hosts boot, as (release, packages), each once."""
+        return sorted({(host.release, host.packages) for host in self.hosts})
 
     @property
     def segments(self) -> list[str]:
@@ -148,7 +161,18 @@ def _nat(where: str, entries: Any, nics: list[Nic]) -> tuple[Nat, ...]:
     return tuple(result)
 
 
-def _host(name: str, spec: dict[str, Any], router: bool) -> Host:
+def _release(value: Any, where: str) -> str:
+    """A `release:` value: one of the Debian releases the lab builds images of."""
+    if value not in RELEASES:
+        raise TopologyError(
+            f"{where} release: {value!r} is not a Debian release the lab builds images of; use one of {', '.join(RELEASES)}"
+        )
+    return str(value)
+
+
+def _host(name: str, spec: dict[str, Any], router: bool, release: str, packages: tuple[str, ...]) -> Host:
+    """Host NAME from its SPEC; RELEASE and PACKAGES are the topology's, which the host's own keys override (release)
+    or extend (packages)."""
     where = f"host {name}"
     if not NAME.match(name):
         raise TopologyError(f"{where}: a host name is lower-case letters, digits and '-', starting with a letter")
@@ -156,7 +180,7 @@ def _host(name: str, spec: dict[str, Any], router: bool) -> Host:
         raise TopologyError(f"{where}: expected a mapping with 'nics'")
     if "nat" in spec and not router:
         raise TopologyError(f"{where}: 'nat' is a router key; move {name} under 'routers' or drop its 'nat'")
-    unknown = set(spec) - {"nics", "gateway", "routes", "groups", "memory", "vars", "nat"}
+    unknown = set(spec) - {"nics", "gateway", "routes", "groups", "memory", "vars", "nat", "release", "packages"}
     if unknown:
         raise TopologyError(f"{where}: unknown keys {sorted(unknown)}")
     nics = []
@@ -206,29 +230,35 @@ def _host(name: str, spec: dict[str, Any], router: bool) -> Host:
         groups=tuple(str(g) for g in spec.get("groups") or ()),
         memory=memory,
         vars=dict(spec.get("vars") or {}),
+        release=_release(spec["release"], where) if "release" in spec else release,
+        packages=tuple(sorted({*packages, *_packages(spec, "packages", where)})),
     )
 
 
-def _packages(data: dict[str, Any], key: str, name: str) -> tuple[str, ...]:
-    """A topology's list of Debian package names under KEY (empty when absent), sorted."""
+def _packages(data: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    """A list of Debian package names under KEY of a topology or a host (WHERE), empty when absent, sorted."""
     value = data.get(key) or []
     if not isinstance(value, list) or not all(isinstance(p, str) and PACKAGE.match(p) for p in value):
-        raise TopologyError(f"topology {name} {key}: expected a list of Debian package names, e.g. [podman]")
+        raise TopologyError(f"{where} {key}: expected a list of Debian package names, e.g. [podman]")
     return tuple(sorted(set(value)))
 
 
 def parse(data: Any, name: str) -> Topology:
     if not isinstance(data, dict) or not isinstance(data.get("hosts"), dict):
         raise TopologyError(f"topology {name}: expected a mapping with 'hosts' (and optionally 'routers')")
-    unknown = set(data) - {"name", "description", "hosts", "routers", "packages", "container_rootfs"}
+    unknown = set(data) - {"name", "description", "hosts", "routers", "packages", "container_rootfs", "release"}
     if unknown:
         raise TopologyError(f"topology {name}: unknown keys {sorted(unknown)}")
+    where = f"topology {name}"
+    release = _release(data["release"], where) if "release" in data else DEFAULT_RELEASE
+    packages = _packages(data, "packages", where)
+    container_rootfs = _packages(data, "container_rootfs", where)
     routers = data.get("routers") or {}
     duplicate = set(data["hosts"]) & set(routers)
     if duplicate:
         raise TopologyError(f"topology {name}: {sorted(duplicate)} listed both as host and as router")
-    hosts = [_host(str(n), s, router=False) for n, s in data["hosts"].items()]
-    hosts += [_host(str(n), s, router=True) for n, s in routers.items()]
+    hosts = [_host(str(n), s, False, release, packages) for n, s in data["hosts"].items()]
+    hosts += [_host(str(n), s, True, release, packages) for n, s in routers.items()]
     if len(hosts) > MAX_HOSTS:
         raise TopologyError(f"topology {name}: {len(hosts)} hosts, the lab boots at most {MAX_HOSTS}")
     seen: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str] = {}
@@ -255,8 +285,8 @@ def parse(data: Any, name: str) -> Topology:
     return Topology(
         name=str(data.get("name") or name),
         hosts=tuple(hosts),
-        packages=_packages(data, "packages", name),
-        container_rootfs=_packages(data, "container_rootfs", name),
+        packages=packages,
+        container_rootfs=container_rootfs,
     )
 
 
