@@ -165,10 +165,12 @@ def prepare(files: Files, persist: bool, params: dict[str, t.Any], planned: bool
     if systemd:
         enabled = files.exists(WANTS_LINK)
         if wanted and not enabled:
-            commands.append(["systemctl", "enable", "--no-reload", UNIT])
+            # With the reload: systemd must know that the firewall services want it (WantedBy=), so
+            # that their stop and start brings it back before the next boot.
+            commands.append(["systemctl", "enable", UNIT])
         if not wanted and enabled:
             commands.append(["systemctl", "disable", "--no-reload", UNIT])
-        if (UNIT_FILE in write and UNIT_FILE in current) or UNIT_FILE in remove:
+        if (UNIT_FILE in write and UNIT_FILE in current and enabled) or UNIT_FILE in remove:
             commands.append(["systemctl", "daemon-reload"])
         if wanted and (UNIT_FILE in write or not enabled):
             # Active, so that the firewall services' restarts and reloads reach it; its converge finds all in place.

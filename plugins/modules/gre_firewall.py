@@ -231,7 +231,7 @@ persisted:
       description: The C(systemctl) commands run.
       type: list
       elements: str
-      sample: [systemctl enable --no-reload linuxnet-gre-firewall.service, systemctl start linuxnet-gre-firewall.service]
+      sample: [systemctl enable linuxnet-gre-firewall.service, systemctl start linuxnet-gre-firewall.service]
 backends:
   description: The frameworks that hold this module's rules after the run; empty when it removed them or did nothing.
   returned: success

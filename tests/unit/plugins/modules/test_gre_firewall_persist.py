@@ -27,7 +27,7 @@ from .conftest import Replay, Seam
 from .test_gre_firewall import load
 
 MODULE_UTILS = pathlib.Path(fp.__file__).parent
-ENABLE = ["systemctl", "enable", "--no-reload", fp.UNIT]
+ENABLE = ["systemctl", "enable", fp.UNIT]
 DISABLE = ["systemctl", "disable", "--no-reload", fp.UNIT]
 START = ["systemctl", "start", fp.UNIT]
 STOP = ["systemctl", "stop", fp.UNIT]
