@@ -118,14 +118,20 @@ def gre_capture(lab_host: Callable[[str], Any]) -> Callable[..., str]:
     ) -> str:
         host = lab_host(receiver)
         expression = expression or f"ip proto 47 and src host {source}"
+        # Until the action is done, however long it takes to reach its host (a fixed 8 s once ended
+        # before a slow first connection to a container sent anything); 60 s at most.
         host.run(
-            f"rm -f /tmp/gre.cap; setsid timeout 8 tcpdump -l -n -i {nic} '{expression}' "
-            "</dev/null >/tmp/gre.cap 2>&1 &"
+            f"rm -f /tmp/gre.cap; setsid timeout 60 tcpdump -l -n -i {nic} '{expression}' "
+            "</dev/null >/tmp/gre.cap 2>&1 & echo $! >/tmp/gre.pid"
         )
         deadline = time.monotonic() + 5
         while "listening on" not in host.run("cat /tmp/gre.cap").stdout and time.monotonic() < deadline:
             time.sleep(0.2)
-        action()
+        try:
+            action()
+        finally:
+            # SIGINT (timeout passes it on): tcpdump writes what it has and its closing counts.
+            host.run("kill -INT $(cat /tmp/gre.pid)")
         deadline = time.monotonic() + 10
         while host.run("pgrep -x tcpdump").rc == 0 and time.monotonic() < deadline:
             time.sleep(0.5)

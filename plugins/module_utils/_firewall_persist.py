@@ -105,11 +105,14 @@ def settings_text(params: dict[str, t.Any]) -> str:
 
 
 def source(module: types.ModuleType) -> str:
-    """The text of one of the collection's module_utils, as this run imported it (from AnsiballZ's zip, or a file)."""
+    """The text of one of the collection's module_utils, as this run imported it (from AnsiballZ's zip, or a file).
+
+    Loaders differ: a file's gives text, ansible-core's collection loader (ansible-test units) bytes.
+    """
     text = module.__loader__.get_source(module.__name__)  # type: ignore[union-attr]
     if text is None:
         raise GreError(f"persist: the source of {module.__name__} is not available to copy")
-    return str(text)
+    return text.decode("utf-8") if isinstance(text, bytes) else str(text)
 
 
 def interpreter(files: Files) -> str:
