@@ -37,7 +37,7 @@ import typing as t
 from ansible_collections.linuxnet.gre.plugins.module_utils import _constants, _firewall, _firewall_boot, _host, _nft
 from ansible_collections.linuxnet.gre.plugins.module_utils._firewall import SETTINGS
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import Files, Persistence
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import Files, Persistence, emptied
 
 SETTINGS_DIR = os.path.dirname(SETTINGS)
 LIB_DIR = "/usr/local/lib/linuxnet-gre"
@@ -152,17 +152,12 @@ def prepare(files: Files, persist: bool, params: dict[str, t.Any], planned: bool
     if remove and not wanted:
         # The directories of the copy, deepest first, while nothing else is in them; /etc/linuxnet-gre too
         # (gre_tunnel's tunnels.batch may be there).
-        gone = set(remove)
         directory = CODE_DIR
         while directory.startswith(LIB_DIR):
-            if files.exists(directory) and set(files.glob(f"{directory}/*") + files.glob(f"{directory}/.*")) <= gone:
+            if files.exists(directory) and emptied(files, directory, remove):
                 remove.append(directory)
-                gone.add(directory)
             directory = os.path.dirname(directory)
-        if (
-            files.exists(SETTINGS_DIR)
-            and set(files.glob(f"{SETTINGS_DIR}/*") + files.glob(f"{SETTINGS_DIR}/.*")) <= gone
-        ):
+        if files.exists(SETTINGS_DIR) and emptied(files, SETTINGS_DIR, remove):
             remove.append(SETTINGS_DIR)
     commands: list[list[str]] = []
     if systemd:

@@ -377,6 +377,11 @@ class Persistence:
         }
 
 
+def emptied(files: Files, directory: str, removed: t.Iterable[str]) -> bool:
+    """Whether nothing but what is in ``removed`` is in ``directory`` (hidden files count)."""
+    return set(files.glob(f"{directory}/*") + files.glob(f"{directory}/.*")) <= set(removed)
+
+
 def apply_changes(files: Files, write: dict[str, str], remove: list[str], commands: list[list[str]]) -> None:
     """Disable first (the unit file must still be there), then the files, then the other systemctl commands."""
     for argv in commands:
@@ -438,10 +443,8 @@ def prepare(
             raise GreError(f"persist: cannot write {path}: {blocked} is not a directory", path=path)
     # Deepest first; the directory of the batch file goes last, and only when nothing else is in it.
     remove = sorted((path for path in found if path not in wanted and path != BATCH_DIR), reverse=True)
-    if BATCH_DIR in found and BATCH not in wanted:
-        inside = files.glob(f"{BATCH_DIR}/*") + files.glob(f"{BATCH_DIR}/.*")
-        if set(inside) <= set(remove):
-            remove.append(BATCH_DIR)
+    if BATCH_DIR in found and BATCH not in wanted and emptied(files, BATCH_DIR, remove):
+        remove.append(BATCH_DIR)
     networkd_touched = any(path.startswith(f"{NETWORKD_DIR}/") for path in [*write, *remove])
     if not state and systemd and (mechanism == "networkd" or networkd_touched):
         # The version of systemd decides only whether networkd can persist: not read for a switch away from it.

@@ -380,6 +380,19 @@ def cheapest(result: dict[str, t.Any], costs: dict[tuple[str, str], int], owner:
     return best
 
 
+def next_hop(result: dict[str, t.Any], here: str, prefix: str) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
+    """The one route to ``prefix`` in ``here``'s tunnels, and the peer at the other end of its tunnel."""
+    entry = result["hosts"][here]
+    ((interface, route),) = [
+        (tunnel["name"], route)
+        for tunnel in entry["tunnels"]
+        for route in tunnel["routes"]
+        if route["prefix"] == prefix
+    ]
+    (peer,) = [peer for peer in entry["peers"] if peer["interface"] == interface]
+    return route, peer
+
+
 def components(result: dict[str, t.Any]) -> dict[str, int]:
     """Each planned host's connected component over the planned links (every link carries both families here)."""
     component: dict[str, int] = {}
@@ -416,14 +429,7 @@ def test_every_network_is_reached_from_every_host_linked_to_it(inventory: Invent
                     continue
                 here, steps, spent = start, 0, 0
                 while here != owner:
-                    entry = result["hosts"][here]
-                    ((interface, route),) = [
-                        (tunnel["name"], route)
-                        for tunnel in entry["tunnels"]
-                        for route in tunnel["routes"]
-                        if route["prefix"] == prefix
-                    ]
-                    (peer,) = [peer for peer in entry["peers"] if peer["interface"] == interface]
+                    route, peer = next_hop(result, here, prefix)
                     assert route["via"] in peer["addresses"]
                     cost = costs.get(t.cast(tuple[str, str], tuple(sorted((here, peer["peer"])))))
                     assert route.get("metric") == cost
@@ -587,14 +593,7 @@ def test_every_route_follows_only_links_that_may_carry_its_network(inventory: In
                     continue
                 here, steps, spent = start, 0, 0
                 while here != owner:
-                    hop_entry = result["hosts"][here]
-                    ((interface, route),) = [
-                        (tunnel["name"], route)
-                        for tunnel in hop_entry["tunnels"]
-                        for route in tunnel["routes"]
-                        if route["prefix"] == prefix
-                    ]
-                    (peer,) = [peer for peer in hop_entry["peers"] if peer["interface"] == interface]
+                    _route, peer = next_hop(result, here, prefix)
                     pair = t.cast(tuple[str, str], tuple(sorted((here, peer["peer"]))))
                     assert may_carry(pair, network), (here, peer["peer"], prefix)
                     spent += costs.get(pair, 1)

@@ -102,12 +102,16 @@ def test_an_external_peer_gets_its_routes_and_forwarding_among_its_commands() ->
     assert routes(result, "hosta") == [("172.20.0.0/16", "gre-dc", "10.0.0.146")]
 
 
+def assert_each_host_alone_is_planned_as_in_the_whole(hosts: dict[str, t.Any], settings: dict[str, t.Any]) -> None:
+    groups = {"all": sorted(hosts), **HUB_GROUPS}
+    check = check_mesh(hosts, groups, plans=False, **settings)
+    whole = plan(hosts, HUB_GROUPS, **settings)
+    for name in hosts:
+        assert plan_host(hosts, groups, name, check, **settings) == whole["hosts"][name]
+
+
 def test_one_host_at_a_time_gets_the_routes_of_the_whole_plan() -> None:
-    groups = {"all": sorted(HUB_SPOKE), **HUB_GROUPS}
-    check = check_mesh(HUB_SPOKE, groups, plans=False, **HUB_SETTINGS)
-    whole = plan(HUB_SPOKE, HUB_GROUPS, **HUB_SETTINGS)
-    for name in HUB_SPOKE:
-        assert plan_host(HUB_SPOKE, groups, name, check, **HUB_SETTINGS) == whole["hosts"][name]
+    assert_each_host_alone_is_planned_as_in_the_whole(HUB_SPOKE, HUB_SETTINGS)
 
 
 @pytest.mark.parametrize(
@@ -583,12 +587,7 @@ def test_a_summary_takes_a_link_with_networks_only_when_they_hold_the_whole_summ
 
 
 def test_one_host_at_a_time_gets_the_routes_of_links_with_networks() -> None:
-    groups = {"all": sorted(SITES), **HUB_GROUPS}
-    settings = {**SUMMARY_SETTINGS, "links": BACKUP_LINKS}
-    check = check_mesh(SITES, groups, plans=False, **settings)
-    whole = plan(SITES, HUB_GROUPS, **settings)
-    for name in SITES:
-        assert plan_host(SITES, groups, name, check, **settings) == whole["hosts"][name]
+    assert_each_host_alone_is_planned_as_in_the_whole(SITES, {**SUMMARY_SETTINGS, "links": BACKUP_LINKS})
 
 
 @pytest.mark.parametrize(
