@@ -42,7 +42,7 @@ import re
 import shlex
 import typing as t
 
-from ansible_collections.linuxnet.gre.plugins.module_utils import _nft
+from ansible_collections.linuxnet.gre.plugins.module_utils import _firewalld, _nft
 from ansible_collections.linuxnet.gre.plugins.module_utils._constants import MANAGED_ALIAS
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import PACKAGES, GreError, Host
 
@@ -283,6 +283,16 @@ def forward_rules(version: int, forward: dict[str, t.Any]) -> list[dict[str, t.A
     return rules
 
 
+def closed(table: dict[str, t.Any], firewalld: bool) -> str:
+    """Why a table's input chains get no GRE accept of ours: "owner" (nftables' owner flag: no other
+    process may change it, firewalld 2 sets it), "firewalld" (its policy accepts the peers' GRE
+    durably, _firewalld), else ""."""
+    flags = table.get("flags", [])
+    if "owner" in ([flags] if isinstance(flags, str) else flags):
+        return "owner"
+    return "firewalld" if firewalld and table.get("name") == "firewalld" else ""
+
+
 def _name(text: str) -> str:
     """A table or chain name as nft prints it (quoted when it is not a plain identifier; for people only)."""
     return text if re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", text) else json.dumps(text)
@@ -305,6 +315,8 @@ class Nftables:
         self.table: dict[str, t.Any] | None = None  # linuxnet_gre: {"chains", "sets", "rules"}
         self.chains: list[dict[str, t.Any]] = []  # the other input base chains, with their rules
         self.forward_chains: list[dict[str, t.Any]] = []  # the other forward base chains, with their rules
+        # firewall-cmd installed: firewalld's own tables get no rule of ours (its policy accepts the peers' GRE).
+        self.firewalld = host.which("firewall-cmd") is not None
 
     def probe(self) -> bool:
         """Whether nft works on this kernel: a dry run (--check) of adding linuxnet_gre, never committed."""
@@ -329,7 +341,7 @@ class Nftables:
                 "rules": [rule for chain in ours_table["chains"].values() for rule in chain["rules"]],
             }
         base = [
-            chain
+            dict(chain, closed=closed(table, self.firewalld))
             for (family, _name), table in tables.items()
             if family in NFT_FAMILY_VERSIONS
             for chain in table["chains"].values()
@@ -512,10 +524,14 @@ class Nftables:
             commands.append(({"delete": {"table": table_ref}}, f"nft delete table inet {TABLE}"))
         # The other filtering input chains: one accept per IP version with peers, at the top.
         for chain in self.chains:
-            versions = _versions(chain["family"], peers) if self.filtering_chain(chain) else []
+            if chain["closed"] == "owner":
+                continue  # no other tool may change it (nor has)
+            versions = self.accept_versions(chain, peers)
             commands.extend(self._converge_chain(chain, [user_chain_rule(chain["family"], v) for v in versions]))
         # The filtering forward chains: the accepts of every tunnel and IP version, at the top.
         for chain in self.forward_chains:
+            if chain["closed"] == "owner":
+                continue
             versions = _versions(chain["family"], want["forward"]) if self.filtering_chain(chain) else []
             rules = [rule for v in versions for rule in forward_rules(v, want["forward"][v])]
             commands.extend(self._converge_chain(chain, rules))
@@ -559,6 +575,10 @@ class Nftables:
                     )
                 )
         return commands
+
+    def accept_versions(self, chain: dict[str, t.Any], peers: t.Iterable[int]) -> list[int]:
+        """The IP versions whose GRE accept goes at the top of another table's input chain."""
+        return _versions(chain["family"], peers) if self.filtering_chain(chain) and not chain["closed"] else []
 
     @staticmethod
     def filtering_chain(chain: dict[str, t.Any]) -> bool:
@@ -903,7 +923,7 @@ def summary(host: Host) -> dict[str, t.Any]:
     nft, frameworks = read_frameworks(host, look_only=True)
     return {
         "filtered_by": [line for f in frameworks for line in f.filtering(VERSIONS)],
-        "managed": any(f.state() for f in frameworks) or host.exists(SETTINGS),
+        "managed": any(f.state() for f in frameworks) or host.exists(SETTINGS) or host.exists(_firewalld.POLICY_FILE),
         "backends": usable_backends(nft, frameworks),
         "nftables": nft.probe_error or "works",
     }
@@ -952,23 +972,12 @@ def choose(
     return selected
 
 
-def converge(
-    host: Host, params: dict[str, t.Any], check_mode: bool, diff: bool, files: t.Any = None
-) -> dict[str, t.Any]:
-    """Make the host's GRE filtering, MSS clamp and forwarding openings what ``params`` say; the module's result.
-
-    ``files`` (a _tunnel.persist.Files): also make what puts the rules back at boot and after a reload of
-    the host's firewall what ``params["persist"]`` says (_firewall_persist); None: the rules only (the boot
-    unit's own run). Raises GreError, before any change.
-    """
-    want = wanted(params)
+def plan(host: Host, params: dict[str, t.Any], want: dict[str, t.Any]) -> dict[str, t.Any]:
+    """Read the frameworks and plan what makes them what ``want`` says. Raises GreError (nothing changed yet)."""
     peers, forward = want["peers"], want["forward"]
     backend = params["backend"]
     only_if_filtered = params["only_if_filtered"]
-
     nft, frameworks = read_frameworks(host)
-
-    filtered_by = [line for f in frameworks for line in f.filtering(VERSIONS)]
     filtering = [f for f in frameworks if f.filtering(peers)]
     filtering_forward = [f for f in frameworks if f.filtering_forward(forward)]
     selected: list[t.Any] = []
@@ -981,10 +990,6 @@ def converge(
     if want["mss"]:
         # One framework: the one of the GRE opening or of the forwarding openings, else as for them.
         clamping = (selected or forwarding or choose(backend, nft, frameworks, [], ("mss_clamp",)))[:1]
-
-    before = {f.name: f.state() for f in frameworks if f.state()}
-    counters = {f.name: f.counters() for f in frameworks if f.counters()}
-    commands: list[str] = []
     work = []
     targets: dict[str, dict[str, t.Any]] = {}
     for framework in frameworks:
@@ -997,30 +1002,82 @@ def converge(
         todo = framework.plan(target)
         if todo:
             work.append((framework, todo))
-            if isinstance(framework, Nftables):
-                commands.extend(text for _command, text in todo)
-            else:
-                commands.extend(framework.commands(todo))
+    return {
+        "frameworks": frameworks,
+        "selected": selected,
+        "forwarding": forwarding,
+        "clamping": clamping,
+        "work": work,
+        "targets": targets,
+    }
+
+
+def commands_of(work: list[tuple[t.Any, t.Any]]) -> list[str]:
+    """The planned commands, for people."""
+    commands: list[str] = []
+    for framework, todo in work:
+        if isinstance(framework, Nftables):
+            commands.extend(text for _command, text in todo)
+        else:
+            commands.extend(framework.commands(todo))
+    return commands
+
+
+def converge(
+    host: Host, params: dict[str, t.Any], check_mode: bool, diff: bool, files: t.Any = None
+) -> dict[str, t.Any]:
+    """Make the host's GRE filtering, MSS clamp and forwarding openings what ``params`` say; the module's result.
+
+    ``files`` (a _tunnel.persist.Files): also make firewalld's policy (where firewalld runs, _firewalld)
+    and what puts the rules back at boot and after a reload of the host's firewall what
+    ``params["persist"]`` says (_firewall_persist); None: the rules only (the boot unit's own run,
+    with firewalld loading its policy itself). Raises GreError, before any change.
+    """
+    want = wanted(params)
+    planned = plan(host, params, want)
+    frameworks, selected = planned["frameworks"], planned["selected"]
+    before = {f.name: f.state() for f in frameworks if f.state()}
+    counters = {f.name: f.counters() for f in frameworks if f.counters()}
+    firewalld = None
     persistence = None
+    firewalld_commands: list[list[str]] = []
+    addresses: list[str] = []  # the peers of firewalld's policy
     if files is not None:
         # Imported here: the boot unit's copy of this file runs without it (and without _tunnel).
         from ansible_collections.linuxnet.gre.plugins.module_utils import _firewall_persist
 
-        planned = bool(selected or clamping or forwarding)
-        persistence = _firewall_persist.prepare(files, bool(params.get("persist")), params, planned)
-    for framework, todo in work:
+        firewalld = _firewalld.Firewalld(host)
+        firewalld.read()
+        if firewalld.state():
+            before[firewalld.name] = firewalld.state()
+        # Where firewalld runs, the peers its policy accepts: those of the GRE opening, wherever that goes.
+        if firewalld.running and selected:
+            addresses = [a for v in VERSIONS for a in want["peers"].get(v, [])]
+        firewalld_commands = firewalld.plan(addresses)
+        in_use = bool(selected or planned["clamping"] or planned["forwarding"])
+        persistence = _firewall_persist.prepare(files, bool(params.get("persist")), params, in_use)
+    commands = [" ".join(shlex.quote(word) for word in argv) for argv in firewalld_commands]
+    if firewalld is not None and firewalld_commands and not check_mode:
+        firewalld.apply(firewalld_commands)
+        if ["firewall-cmd", "--reload"] in firewalld_commands:
+            # firewalld rebuilt its rules (under its iptables backend, it flushes every iptables table): again.
+            planned = plan(host, params, want)
+    for framework, todo in planned["work"]:
         framework.apply(todo, check_mode)
+    commands.extend(commands_of(planned["work"]))
     if persistence is not None and not check_mode:
         persistence.apply(files)
 
+    frameworks, selected = planned["frameworks"], planned["selected"]
+    clamping, forwarding = planned["clamping"], planned["forwarding"]
     result: dict[str, t.Any] = {
-        "changed": bool(work) or bool(persistence and persistence.changed),
-        "backends": [f.name for f in frameworks if f in selected],
-        "filtered_by": filtered_by,
+        "changed": bool(planned["work"] or firewalld_commands) or bool(persistence and persistence.changed),
+        "backends": [f.name for f in frameworks if f in selected] + (["firewalld"] if addresses else []),
+        "filtered_by": [line for f in frameworks for line in f.filtering(VERSIONS)],
         "commands": commands,
         "counters": counters,
     }
-    if want["mss"] or forward:
+    if want["mss"] or want["forward"]:
         result["mss_clamp_backends"] = [f.name for f in clamping]
         result["forward_backends"] = [f.name for f in forwarding]
         result["forward_filtered_by"] = [line for f in frameworks for line in f.filtering_forward(VERSIONS)]
@@ -1031,9 +1088,11 @@ def converge(
     if diff:
         after = {}
         for framework in frameworks:
-            state = expected_state(framework, targets[framework.name])
+            state = expected_state(framework, planned["targets"][framework.name])
             if state:
                 after[framework.name] = state
+        if addresses:
+            after[_firewalld.Firewalld.name] = _firewalld.expected_state(addresses)
         rules_diff = {"before": before, "after": after}
         # A list (Ansible shows each entry) only when boot files change; the rules' diff alone otherwise.
         result["diff"] = [rules_diff, *persistence.diff] if persistence and persistence.diff else rules_diff
@@ -1054,14 +1113,13 @@ def expected_state(framework: t.Any, target: dict[str, t.Any]) -> dict[str, t.An
         accepts = [
             f"{framework._label(chain)} ({FAMILY_NAME[v]})"
             for chain in framework.chains
-            if framework.filtering_chain(chain)
-            for v in _versions(chain["family"], peers)
+            for v in framework.accept_versions(chain, peers)
         ]
         if accepts:
             state["accept_in"] = accepts
         forwards: list[str] = []
         for chain in framework.forward_chains:
-            if not framework.filtering_chain(chain):
+            if chain["closed"] == "owner" or not framework.filtering_chain(chain):
                 continue
             rules_now = [
                 rule["comment"] for v in _versions(chain["family"], forward) for rule in forward_rules(v, forward[v])

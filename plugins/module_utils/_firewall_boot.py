@@ -11,6 +11,10 @@ systemd): ``python3 -I -S THIS_FILE SETTINGS``, SETTINGS being the JSON of the m
 its last run. It converges the packet filter exactly as the module would, with nothing but the
 standard library: a firewall reloaded from its files has lost the collection's rules, and gets them
 back; one that still has them is left alone.
+
+Where firewalld runs, it first waits for firewalld to have built its rules: firewalld is a
+``Type=dbus`` service, "started" for systemd once it holds its D-Bus name, which it takes before
+building them, so the unit (ordered after it) would find an input that nothing filters yet.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import typing as t
 
 if __name__ == "__main__":  # run as a file: the copy's root (five levels up) holds ansible_collections/
@@ -29,6 +34,7 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._firewall import conv
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host  # noqa: E402
 
 TAG = "linuxnet-gre-firewall"
+FIREWALLD_WAIT = 90.0  # seconds; firewalld took 2 to 6 s to build its rules on the lab's guests
 
 
 class Commands:
@@ -53,6 +59,26 @@ def say(stream: t.TextIO, text: str) -> None:
     stream.write(f"{TAG}: {text}\n")
 
 
+def wait_for_firewalld(host: Host, timeout: float = FIREWALLD_WAIT, pause: float = 0.5) -> str | None:
+    """Where firewalld is starting or running, wait until ``firewall-cmd --state`` says running.
+
+    None when there is nothing to wait for (or it answered); else what went wrong, in words.
+    """
+    if host.which("firewall-cmd") is None:
+        return None
+    _rc, out, _err = host.run(["systemctl", "is-active", "firewalld.service"])
+    if out.strip() not in ("active", "activating", "reloading"):
+        return None
+    deadline = time.monotonic() + timeout
+    while True:
+        rc, out, err = host.run(["firewall-cmd", "--state"])
+        if rc == 0:
+            return None
+        if time.monotonic() >= deadline:
+            return f"firewalld did not say running within {timeout:.0f} s: {(err or out).strip() or f'exit code {rc}'}"
+        time.sleep(pause)
+
+
 def main(argv: list[str]) -> int:
     """Converge with the settings in the file ARGV[1]; print what changed. 0, or 1 with the reason."""
     if len(argv) != 2:
@@ -61,7 +87,11 @@ def main(argv: list[str]) -> int:
     try:
         with open(argv[1], encoding="utf-8") as handle:
             settings = json.load(handle)
-        result = converge(Host(Commands()), settings, check_mode=False, diff=False)
+        host = Host(Commands())
+        late = wait_for_firewalld(host)
+        if late:
+            say(sys.stderr, late + "; going on")
+        result = converge(host, settings, check_mode=False, diff=False)
     except (OSError, ValueError) as exc:
         say(sys.stderr, f"cannot read {argv[1]}: {exc}")
         return 1

@@ -57,6 +57,15 @@ description:
     accept goes back to C(FORWARD) and the user's rules. The rule count grows with the networks, not with their
     product. With O(only_if_filtered), only where forwarded traffic is filtered, for the IP versions of the
     networks."
+  - "B(firewalld): where C(firewall-cmd) is installed and firewalld runs, its own rules decide what comes in and
+    its start and C(firewall-cmd --reload) rebuild them (firewalld 2 with nftables lets no other tool change its
+    table). So the peers' GRE is also accepted by a policy of this module's own in firewalld's permanent
+    configuration and its runtime, C(linuxnet-gre) (ingress zone C(ANY), egress zone C(HOST), priority -1, target
+    C(CONTINUE), one rich rule C(rule family=\"ipv4\" source address=\"PEER\" protocol value=\"gre\" accept)
+    per peer), which its reloads and reboots keep; firewalld's own nftables table gets no rule of this module.
+    Creating the policy (or making again one whose settings were changed) takes one C(firewall-cmd --reload),
+    which, as any, drops firewalld's runtime-only changes; peers are then added and removed without one. The
+    policy goes with the last peer. A stopped firewalld is left alone."
   - O(state=absent), or an empty O(peers), removes everything this module added, in every framework. An empty
     O(mss_clamp) or O(forward) removes the clamp or the openings.
   - "Needs root privileges (C(become: true))."
@@ -66,6 +75,7 @@ requirements:
   - nftables 0.9 or newer built with JSON, as distributions build it (C(nft --json); tested with 1.0.6)
   - or iptables 1.8 or newer (tested with 1.8.9), C(iptables-save) and C(iptables-restore) in their C(-legacy) or
     C(-nft) variants, and C(ip6tables-save) and C(ip6tables-restore) for IPv6 peers
+  - where firewalld runs, firewalld 0.9 or newer (policies; tested with 1.3.3 and 2.3.1)
 author:
   - linuxnet.gre maintainers (@linuxnet)
 attributes:
@@ -157,9 +167,10 @@ options:
         started, or reloaded through systemd (C(PartOf=), C(ReloadPropagatedFrom=), C(WantedBy=)). Where the
         rules are in place, it changes nothing."
       - "A reload that does not go through systemd is not seen: C(nft -f /etc/nftables.conf),
-        C(netfilter-persistent reload) or C(iptables-restore) by hand, C(firewall-cmd --reload), C(ufw reload).
-        After one, C(systemctl reload linuxnet-gre-firewall) puts the rules back (or use C(systemctl reload
-        nftables) / C(systemctl restart netfilter-persistent) in the first place)."
+        C(netfilter-persistent reload) or C(iptables-restore) by hand, C(ufw reload), C(firewall-cmd --reload) under
+        firewalld's iptables backend (its policy keeps the peers' GRE accepted; the counted drop goes). After one,
+        C(systemctl reload linuxnet-gre-firewall) puts the rules back (or use C(systemctl reload nftables) /
+        C(systemctl restart netfilter-persistent) in the first place)."
       - "On a host without systemd, a warning says that nothing is put back. V(false), O(state=absent), or no rule
         left: what it wrote before is removed (the unit stopped and disabled first); the rules in the kernel are
         this module's other options' business."
@@ -233,11 +244,13 @@ persisted:
       elements: str
       sample: [systemctl enable linuxnet-gre-firewall.service, systemctl start linuxnet-gre-firewall.service]
 backends:
-  description: The frameworks that hold this module's rules after the run; empty when it removed them or did nothing.
+  description:
+    - The frameworks that hold this module's rules after the run, C(firewalld) for its policy; empty when it
+      removed them or did nothing.
   returned: success
   type: list
   elements: str
-  sample: [iptables-legacy]
+  sample: [iptables-legacy, firewalld]
 filtered_by:
   description: What filters the host's input besides this module (any IP version), one entry per chain.
   returned: success

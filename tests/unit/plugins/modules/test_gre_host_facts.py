@@ -17,6 +17,7 @@ import pytest
 
 from ansible_collections.linuxnet.gre.plugins.module_utils import _host_facts
 from ansible_collections.linuxnet.gre.plugins.module_utils._firewall import SETTINGS
+from ansible_collections.linuxnet.gre.plugins.module_utils._firewalld import POLICY_FILE
 from ansible_collections.linuxnet.gre.plugins.modules import gre_host_facts
 
 from .conftest import FIXTURES, Replay, Seam, load
@@ -40,8 +41,10 @@ class FakeHost(Replay):
         fixture = load(f"firewall/{name}")
         record = fixture["runs"][index]
         self.installed = {**self.installed, **fixture["which"]}
-        # Captured before gre_firewall's persist existed: no boot unit settings on those hosts.
+        # Captured with persist off (or before it existed): no boot unit settings on those hosts. firewalld's
+        # policy file is there where its permanent policy was (firewall-cmd --permanent --info-policy answered).
         self.present[SETTINGS] = False
+        self.present[POLICY_FILE] = "firewalld" in record.get("result", {}).get("diff", {}).get("before", {})
         for call in record["calls"]:
             if call["argv"][0] not in FIREWALL_READS or call["argv"][:2] == ["nft", "-j"]:
                 break
@@ -200,6 +203,15 @@ def test_a_host_with_the_boot_units_settings_is_managed_even_with_no_rule_in_the
     assert firewall["filtered_by"] == [] and firewall["managed"] is True
 
 
+def test_a_host_with_the_firewalld_policy_is_managed_even_with_no_rule_in_the_kernel(facts):
+    """firewalld loads the policy linuxnet-gre from its files: the role must call gre_firewall to remove it."""
+    host = FakeHost("default4")
+    host.firewall("legacy-open", 0)
+    host.present[POLICY_FILE] = True
+    firewall = facts(host, firewall=True)["ansible_facts"]["linuxnet_gre"]["firewall"]
+    assert firewall["filtered_by"] == [] and firewall["managed"] is True
+
+
 # What works on each kind of captured host (fixtures/firewall/README.md): the lab guest's kernel has no
 # nf_tables family for nft (legacy-*); the namespace has both (nft-*); no-nft-* hides nft, and its
 # iptables-nft tools are then the iptables backend.
@@ -207,6 +219,7 @@ USABLE = {
     "legacy": (["iptables"], "Error: Could not process rule: Operation not supported"),
     "nft": (["nftables", "iptables"], "works"),
     "no": (["iptables"], "nft is not installed"),
+    "firewalld": (["iptables"], "Error: Could not process rule: Operation not supported"),  # the lab kernel too
 }
 
 
