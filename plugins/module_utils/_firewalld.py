@@ -56,7 +56,7 @@ def parse_info(text: str) -> dict[str, t.Any]:
         if in_rules and line.startswith("\t"):
             rules.append(line.strip())
             continue
-        key, _, value = line.strip().partition(":")
+        key, _colon, value = line.strip().partition(":")
         in_rules = key == "rich rules"
         if not in_rules and key:
             settings[key] = value.strip()

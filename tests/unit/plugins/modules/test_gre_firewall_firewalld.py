@@ -16,8 +16,9 @@ import typing as t
 import pytest
 
 from ansible_collections.linuxnet.gre.plugins.module_utils import _firewall, _firewalld
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import persist
 
-from .test_gre_firewall import Runner, files_root, load  # noqa: F401  (files_root: autouse fixture)
+from .test_gre_firewall import Runner, load
 
 RULE = 'rule family="ipv4" source address="203.0.113.1" protocol value="gre" accept'
 PERMANENT = "firewall-cmd --permanent --info-policy=linuxnet-gre"
@@ -35,6 +36,12 @@ CHAIN = [
     "iptables-legacy -A LINUXNET-GRE -j DROP",
     "iptables-legacy -I INPUT 1 -p 47 -j LINUXNET-GRE",
 ]
+
+
+@pytest.fixture(autouse=True)
+def files_root(monkeypatch: pytest.MonkeyPatch, tmp_path: t.Any) -> None:
+    """The files of persist (off in these captures) under a directory of the test's."""
+    monkeypatch.setattr(persist.Files, "root", str(tmp_path))
 
 
 @pytest.fixture
