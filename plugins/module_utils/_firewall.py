@@ -1048,8 +1048,9 @@ def converge(
 
         firewalld = _firewalld.Firewalld(host)
         firewalld.read()
-        if firewalld.state():
-            before[firewalld.name] = firewalld.state()
+        policy = firewalld.state()
+        if policy:
+            before[firewalld.name] = policy
         # Where firewalld runs, the peers its policy accepts: those of the GRE opening, wherever that goes.
         if firewalld.running and selected:
             addresses = [a for v in VERSIONS for a in want["peers"].get(v, [])]

@@ -29,7 +29,7 @@ import ipaddress
 import re
 import typing as t
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host, output
 
 POLICY = "linuxnet-gre"
 # Where firewalld keeps the permanent policy (read-only here: firewall-cmd writes it).
@@ -168,12 +168,6 @@ class Firewalld:
         return commands
 
     def apply(self, commands: list[list[str]]) -> None:
-        """Run the commands in order."""
+        """Run the commands in order; GreError naming the first that fails."""
         for argv in commands:
-            rc, out, err = self.host.run(argv)
-            if rc != 0:
-                raise GreError(
-                    f"{' '.join(argv)} failed: {err.strip() or out.strip() or f'exit code {rc}'}",
-                    command=argv,
-                    stderr=err,
-                )
+            output(self.host, argv)

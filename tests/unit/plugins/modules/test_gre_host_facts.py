@@ -194,20 +194,13 @@ def test_the_firewall_as_gre_firewall_sees_it(facts, name, index):
     assert firewall["nftables"].startswith(nftables)
 
 
-def test_a_host_with_the_boot_units_settings_is_managed_even_with_no_rule_in_the_kernel(facts):
-    """gre_firewall's boot unit would put its rules back: the role must call it, to remove them or keep them."""
+@pytest.mark.parametrize("path", [SETTINGS, POLICY_FILE], ids=["boot unit settings", "firewalld policy"])
+def test_a_host_with_files_of_gre_firewall_is_managed_even_with_no_rule_in_the_kernel(facts, path):
+    """gre_firewall's boot unit would put its rules back, and firewalld loads the policy linuxnet-gre from its
+    files: the role must call gre_firewall, to remove them or keep them."""
     host = FakeHost("default4")
     host.firewall("legacy-open", 0)
-    host.present[SETTINGS] = True
-    firewall = facts(host, firewall=True)["ansible_facts"]["linuxnet_gre"]["firewall"]
-    assert firewall["filtered_by"] == [] and firewall["managed"] is True
-
-
-def test_a_host_with_the_firewalld_policy_is_managed_even_with_no_rule_in_the_kernel(facts):
-    """firewalld loads the policy linuxnet-gre from its files: the role must call gre_firewall to remove it."""
-    host = FakeHost("default4")
-    host.firewall("legacy-open", 0)
-    host.present[POLICY_FILE] = True
+    host.present[path] = True
     firewall = facts(host, firewall=True)["ansible_facts"]["linuxnet_gre"]["firewall"]
     assert firewall["filtered_by"] == [] and firewall["managed"] is True
 
