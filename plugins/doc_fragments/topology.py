@@ -27,7 +27,7 @@ options:
       - Explicit links (the role's C(gre_mesh_links)). Each is a list of two names (inventory hosts or names of
         O(external_peers)), or a dict with C(hosts) (the two names) and any of the per-link settings C(mode),
         C(key), C(ttl), C(mtu), C(subnet) (an IPv4 network, /31 or shorter), C(subnet6) (an IPv6 network,
-        /127 or shorter), C(metric) and C(networks).
+        /127 or shorter), C(metric), C(networks) and C(ipsec) (a boolean, see O(ipsec)).
       - "C(metric) (1 to 4294967295, default 1) is the link's cost when routes to the networks behind the nodes
         choose a path: the path of the lowest total cost wins, then the one of fewer links, then the next hop with
         the lowest id. Routes over the link carry it as their metric. Set it on a link of O(full_mesh) or
@@ -123,6 +123,15 @@ options:
       - Default is the smaller underlay MTU of the link's two ends less the GRE overhead, or the kernel's choice
         when either is unknown.
     type: int
+  ipsec:
+    description:
+      - GRE over IPsec on links without their own C(ipsec) (the role's C(gre_mesh_ipsec)). Such a link's tunnel MTU
+        is 42 bytes smaller (ESP 34, NAT traversal 8) and rounded down to where ESP needs no padding, and each of
+        its ends gets an entry in the C(ipsec) list of its plan (C(name), C(connection), C(peer), C(local), C(remote), C(ends), C(initiate)).
+      - Both ends must be inventory hosts with the same C(gre_mesh_ipsec_secret), at least 16 characters; it is
+        checked but never shown.
+    type: bool
+    default: false
 notes:
   - The topology settings (O(links), O(full_mesh), O(hub_spoke), O(external_peers), the pools and the defaults) are
     the same for every host; keep them in C(group_vars/all) or in the play.

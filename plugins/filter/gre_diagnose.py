@@ -18,7 +18,9 @@ description:
     the most specific evidence first; the collection's guide C(docs/docsite/rst/verify.rst) lists them.
   - "Configuration first, per end: V(interface_missing), V(interface_wrong_kind), V(interface_down),
     V(local_not_on_host), V(endpoint_mismatch) (remote or local other than planned, or swapped); then between
-    the ends: V(key_mismatch), V(inner_subnets). When the small pings pass: V(mtu_black_hole). Otherwise where
+    the ends: V(ipsec_not_established) (a link with IPsec whose IKE SA, with its ESP SA, is not up at an end, with
+    strongSwan's log line of the run that says why, from the C(ipsec) text that verify_links.yml adds to an end's
+    evidence), V(key_mismatch), V(inner_subnets). When the small pings pass: V(mtu_black_hole). Otherwise where
     each direction's GRE is lost: V(host_firewall) (it arrives, is not taken, and a rule that drops GRE from the
     sender counted packets), V(rp_filter) (it arrives, rp_filter is strict and the route back leaves by another
     interface), V(not_accepted) (it arrives and no tunnel takes it), V(path_drops_gre) (it leaves, nothing

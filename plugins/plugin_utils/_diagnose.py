@@ -24,6 +24,7 @@ import ipaddress
 import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._constants import overhead
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._diagnose_ipsec import Side, ipsec_cause
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._paths import covering
 
 NOT_A_LINK, SELF = "-", "\\"
@@ -35,6 +36,7 @@ CAUSES = (
     "interface_down",
     "local_not_on_host",
     "endpoint_mismatch",
+    "ipsec_not_established",
     "key_mismatch",
     "inner_subnets",
     "mtu_black_hole",
@@ -60,13 +62,15 @@ class Cause(t.NamedTuple):
 
 
 class End(t.NamedTuple):
-    """One end of a link: its host, the peer's name, its tunnel evidence (None: not probed) and its host evidence."""
+    """One end of a link: its host, the peer's name, its tunnel evidence (None: not probed), its host evidence,
+    and the link's IKE connection there (None: the link has no IPsec)."""
 
     host: str
     peer: str
     interface: str
     evidence: dict[str, t.Any] | None
     probe: dict[str, t.Any] | None
+    connection: str | None = None
 
 
 # --- the checks ---------------------------------------------------------------------------------
@@ -334,6 +338,9 @@ def link_cause(a: End, b: End) -> Cause:
         cause = configuration_cause(end, b if end is a else a)
         if cause:
             return cause
+    cause = ipsec_link_cause(a, b)
+    if cause:
+        return cause
     cause = pair_cause(a, b)
     if cause:
         return cause
@@ -362,6 +369,16 @@ def link_cause(a: End, b: End) -> Cause:
     )
 
 
+def ipsec_link_cause(a: End, b: End) -> Cause | None:
+    """A link with IPsec whose IKE is not established at an end (from verify_links.yml's evidence of strongSwan)."""
+    if a.connection is None or b.connection is None:
+        return None
+    sides = [Side(end.host, t.cast(str, end.connection), (end.probe or {}).get("ipsec")) for end in (a, b)]
+    addresses = {end.host: str(((end.evidence or {}).get("planned") or {}).get("local") or "?") for end in (a, b)}
+    found = ipsec_cause(sides, addresses)
+    return Cause("ipsec_not_established", *found) if found else None
+
+
 # --- links, matrix, picture ---------------------------------------------------------------------
 
 
@@ -371,9 +388,17 @@ def ends_of(probes: dict[str, t.Any], plan: dict[str, t.Any]) -> dict[tuple[str,
     for host, host_plan in sorted(plan.get("hosts", {}).items()):
         probe = probes.get(host) or None
         tunnels = {e["interface"]: e for e in (probe or {}).get("tunnels", [])}
+        connections = {entry["peer"]: entry["connection"] for entry in host_plan.get("ipsec", [])}
         for peer in host_plan.get("peers", []):
             key = tuple(sorted((host, peer["peer"])))
-            end = End(host, peer["peer"], peer["interface"], tunnels.get(peer["interface"]), probe)
+            end = End(
+                host,
+                peer["peer"],
+                peer["interface"],
+                tunnels.get(peer["interface"]),
+                probe,
+                connections.get(peer["peer"]),
+            )
             links.setdefault(key, {})[host] = end
     return links
 

@@ -82,6 +82,7 @@ class Settings:
     ttl: int
     key: int | None
     mtu: int | None
+    ipsec: bool = False
 
 
 @dataclasses.dataclass
@@ -170,6 +171,8 @@ class Link:
     key_source: str
     mtu: int | None
     mtu_source: str
+    # GRE over IPsec (ESP in transport mode, keyed by IKEv2) between the two underlay addresses.
+    ipsec: bool = False
     # The inner subnets (IPv4 first), and the inner addresses (address/prefix) of the low and the high end.
     blocks: list[Block] = dataclasses.field(default_factory=list)
     addresses: dict[str, list[str]] = dataclasses.field(default_factory=dict)

@@ -27,6 +27,13 @@ from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.nodes import
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.settings import Checker, is_unset
 
 UNDERLAY_MTU = "gre_mesh_underlay_mtu"
+# GRE over IPsec (``ipsec``): ESP in transport mode with AES-GCM, the only proposals the role
+# configures, adds its header (SPI and sequence number: 8 bytes), the IV (8), the trailer (pad
+# length and next header: 2) and the ICV (16), and pads what it carries to a multiple of 4 bytes;
+# NAT traversal wraps it in UDP (8). IKE decides on NAT traversal at run time, where it finds a NAT
+# on the path, so its 8 bytes are always reserved: the MTU holds either way.
+ESP_OVERHEAD = 8 + 8 + 2 + 16
+NAT_T_OVERHEAD = 8
 # The start of the mtu_source of a computed MTU; check_mtus adds a hint to its problems.
 COMPUTED = "the tunnel MTU from the underlay MTUs"
 
@@ -58,6 +65,37 @@ def fact_mtu(host_vars: t.Mapping[str, t.Any], fact: str) -> int | None:
     if isinstance(found, c.Mapping):
         return Checker(ignored).mtu("", found.get("mtu"))
     return None
+
+
+def tunnel_mtu(underlay: int, mode: str, keyed: bool, ipsec: bool) -> int:
+    """The largest tunnel MTU whose full-size packets fit an underlay MTU (before the kernel's own limit).
+
+    With IPsec, ESP pads the GRE packet (its header and the inner packet) and its 2-byte trailer to
+    a multiple of 4; an outer IP header is a multiple of 4 bytes long, so the tunnel MTU is rounded
+    down to where no padding is needed.
+    """
+    cost = overhead(mode, keyed)
+    if not ipsec:
+        return underlay - cost
+    largest = underlay - cost - ESP_OVERHEAD - NAT_T_OVERHEAD
+    return largest - (largest + cost + 2) % 4
+
+
+IPSEC_COST = f"{ESP_OVERHEAD + NAT_T_OVERHEAD} for IPsec (ESP {ESP_OVERHEAD}, NAT traversal {NAT_T_OVERHEAD})"
+
+
+def cost_text(link: Link) -> str:
+    """What the link's encapsulation costs, in words, for the source of a computed MTU."""
+    keyed = link.key is not None
+    text = f"{overhead(link.mode, keyed)} for {link.mode}{' with a key' if keyed else ''}"
+    return text + (f", {IPSEC_COST} and ESP's padding" if link.ipsec else "")
+
+
+def adds_text(link: Link) -> str:
+    """What the link's encapsulation adds to each packet, in words, for the problems of a given MTU."""
+    keyed = link.key is not None
+    text = f"{link.mode}{' with a key' if keyed else ''} adds {overhead(link.mode, keyed)} bytes"
+    return text + (f", {IPSEC_COST} and ESP's padding" if link.ipsec else "")
 
 
 def family(mode: str) -> int:
@@ -94,13 +132,11 @@ def assign_mtus(links: list[Link]) -> None:
         if low is None or high is None:
             continue
         keyed = link.key is not None
-        cost = overhead(link.mode, keyed)
         # Above the largest MTU the kernel takes for the mode, the largest it takes (a 65535 underlay).
-        link.mtu = min(min(low, high) - cost, MAX_TUNNEL_MTU[link.mode][keyed])
+        link.mtu = min(tunnel_mtu(min(low, high), link.mode, keyed, link.ipsec), MAX_TUNNEL_MTU[link.mode][keyed])
         link.mtu_source = (
             f"{COMPUTED} ({link.low.label}: {low}, {link.low.underlay_mtu_source[version]}; "
-            f"{link.high.label}: {high}, {link.high.underlay_mtu_source[version]}) less {cost} for {link.mode}"
-            f"{' with a key' if keyed else ''}"
+            f"{link.high.label}: {high}, {link.high.underlay_mtu_source[version]}) less {cost_text(link)}"
         )
 
 
@@ -120,8 +156,7 @@ def underlay_fit_problem(link: Link) -> str | None:
     keyed = link.key is not None
     if not known or link.mtu > MAX_TUNNEL_MTU[link.mode][keyed]:
         return None
-    cost = overhead(link.mode, keyed)
-    largest = min(known) - cost
+    largest = tunnel_mtu(min(known), link.mode, keyed, link.ipsec)
     if link.mtu <= largest:
         return None
     underlays = "; ".join(
@@ -131,7 +166,7 @@ def underlay_fit_problem(link: Link) -> str | None:
         for node in ends
     )
     return (
-        f"{link.label}: {link.mtu_source}: {link.mtu} does not fit the underlay MTUs ({underlays}): {link.mode}"
-        f"{' with a key' if keyed else ''} adds {cost} bytes, so the largest tunnel MTU that fits is {largest}; lower "
+        f"{link.label}: {link.mtu_source}: {link.mtu} does not fit the underlay MTUs ({underlays}): "
+        f"{adds_text(link)}, so the largest tunnel MTU that fits is {largest}; lower "
         f"{link.mtu_source}, or unset it to have the MTU follow the underlay"
     )

@@ -41,6 +41,11 @@ from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.addresses im
     underlay_addresses,
 )
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.agreement import check_agreement
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.ipsec import (
+    check_external_ends,
+    check_secrets,
+    ipsec_entry,
+)
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import (
     DEFAULT_MODE,
     DEFAULT_POOL,
@@ -104,6 +109,7 @@ DEFAULTS: dict[str, t.Any] = {
     "ttl": DEFAULT_TTL,
     "key": None,
     "mtu": None,
+    "ipsec": False,
 }
 NEEDS_CHECK = (
     "gre_plan: check must be the result of linuxnet.gre.gre_plan_check over the whole inventory, run once before it "
@@ -344,6 +350,7 @@ def build(
         values["ttl"],
         values["key"],
         values["mtu"],
+        values["ipsec"],
         problems=problems,
     )
 
@@ -374,10 +381,12 @@ def build(
     problems.raise_any()
 
     links = resolve_links(specs, nodes, settings_, problems)
+    check_external_ends(links, problems)
     add_locals(links, hostvars, planned, problems, check_externals=table is None)
     check_own_addresses(links, nodes, problems)
     if table is None:
         add_underlay_mtus(links, hostvars, problems)
+        check_secrets(links, hostvars, problems)
     problems.raise_any()
     assign_addresses(links, settings_, problems)
     check_overlaps(links, problems)
@@ -498,6 +507,7 @@ def resolve_links(
             key_source=f"{spec.override_origin}.key" if "key" in overrides else "gre_mesh_key",
             mtu=overrides.get("mtu", settings.mtu),
             mtu_source=f"{spec.override_origin}.mtu" if "mtu" in overrides else "gre_mesh_mtu",
+            ipsec=overrides.get("ipsec", settings.ipsec),
         )
         if check_public_family(link, problems):
             result.append(link)
@@ -767,7 +777,8 @@ def node_plan(node: Node | None, mesh: Mesh) -> dict[str, list[t.Any]]:
     Each tunnel holds its ``routes`` (``{prefix, via}``, gre_tunnel's option): the networks behind
     other nodes whose next hop is this tunnel's peer, to that hop's inner address; an empty list when
     none, so gre_tunnel removes the routes it made for networks no longer planned. ``forward`` lists
-    the address families (4, 6) the node forwards for others.
+    the address families (4, 6) the node forwards for others. ``ipsec``, only where a link of the
+    node has IPsec, lists the IKE connections the role configures for them (ipsec.ipsec_entry).
     """
     if node is None:
         return {"tunnels": [], "peers": [], "forward": []}
@@ -784,11 +795,21 @@ def node_plan(node: Node | None, mesh: Mesh) -> dict[str, list[t.Any]]:
         by_peer.setdefault(route.peer, []).append(entry)
     for tunnel, peer in pairs:
         tunnel["routes"] = by_peer.get(peer["peer"], [])
-    return {
+    plan: dict[str, list[t.Any]] = {
         "tunnels": [tunnel for tunnel, _peer in pairs],
         "peers": [peer for _tunnel, peer in pairs],
         "forward": list(mesh.forward.get(node.name, [])),
     }
+    # The IKE connections of the links with IPsec, only where there are any.
+    tunnels = {peer["peer"]: tunnel for tunnel, peer in pairs}
+    ipsec = [
+        ipsec_entry(node, link, tunnels[link.peer_of(node).name])
+        for link in mesh.adjacency.get(node.name, [])
+        if link.ipsec
+    ]
+    if ipsec:
+        plan["ipsec"] = sorted(ipsec, key=lambda entry: entry["name"])
+    return plan
 
 
 def external_plans(mesh: Mesh) -> dict[str, dict[str, t.Any]]:

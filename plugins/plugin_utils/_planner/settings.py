@@ -21,7 +21,7 @@ from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import
 PREFIXES = (30, 31)
 PREFIXES6 = (126, 127)
 # The keys an explicit link (an item of gre_mesh_links) may have besides `hosts`.
-OVERRIDES = ("mode", "key", "ttl", "mtu", "subnet", "subnet6", "metric", "networks")
+OVERRIDES = ("mode", "key", "ttl", "mtu", "subnet", "subnet6", "metric", "networks", "ipsec")
 # A link's metric: its cost when routes choose a path, and the metric of the routes over it (a
 # route's metric in the kernel is at most 2**32 - 1). At least 1, so that every hop of a path
 # costs something and hop-by-hop routes cannot loop.
@@ -42,6 +42,12 @@ UNUSABLE_INNER = tuple(
         ("ff00::/8", "the multicast range"),
     )
 )
+
+
+BOOLEANS = {
+    **dict.fromkeys(("true", "yes", "on", "1"), True),
+    **dict.fromkeys(("false", "no", "off", "0"), False),
+}
 
 
 def as_int(value: t.Any) -> int | None:
@@ -137,6 +143,16 @@ class Checker:
             return None
         return number
 
+    def boolean(self, variable: str, value: t.Any) -> bool | None:
+        """A boolean as YAML or an INI inventory gives it (true/false, yes/no, on/off, 1/0, in any case)."""
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in BOOLEANS:
+            return BOOLEANS[text]
+        self.fail(variable, f"{value!r} is not a boolean (true or false)")
+        return None
+
     def choice(self, variable: str, value: t.Any, choices: tuple[int, ...]) -> int | None:
         number = as_int(value)
         if number not in choices:
@@ -204,6 +220,7 @@ def parse_settings(
     ttl: t.Any,
     key: t.Any,
     mtu: t.Any,
+    ipsec: t.Any,
     problems: Problems,
 ) -> Settings | None:
     """The topology-wide settings, or None when any is wrong (the problems say which)."""
@@ -221,6 +238,7 @@ def parse_settings(
     parsed_ttl = check.ttl("gre_mesh_ttl", ttl)
     parsed_key = check.key("gre_mesh_key", key)
     parsed_mtu = check.mtu("gre_mesh_mtu", mtu)
+    parsed_ipsec = check.boolean("gre_mesh_ipsec", ipsec)
     if len(problems.items) > before:
         return None
     return Settings(
@@ -232,6 +250,7 @@ def parse_settings(
         ttl=t.cast(int, parsed_ttl),
         key=parsed_key,
         mtu=parsed_mtu,
+        ipsec=t.cast(bool, parsed_ipsec),
     )
 
 
@@ -254,6 +273,8 @@ def parse_overrides(origin: str, item: t.Mapping[str, t.Any], problems: Problems
             parsed[name] = check.mtu(variable, value)
         elif name == "metric":
             parsed[name] = check.metric(variable, value)
+        elif name == "ipsec":
+            parsed[name] = check.boolean(variable, value)
         elif name == "subnet":
             parsed[name] = check.network(variable, value, 4, 31)
         elif name == "subnet6":
