@@ -20,7 +20,8 @@ description:
     V(local_not_on_host), V(endpoint_mismatch) (remote or local other than planned, or swapped); then between
     the ends: V(ipsec_not_established) (a link with IPsec whose IKE SA, with its ESP SA, is not up at an end, with
     strongSwan's log line of the run that says why, from the C(ipsec) text that verify_links.yml adds to an end's
-    evidence), V(key_mismatch), V(inner_subnets). When the small pings pass: V(mtu_black_hole). Otherwise where
+    evidence), V(esp_dropped) (established at both ends, but one end's ESP SA received none of what the other's
+    sent), V(key_mismatch), V(inner_subnets). When the small pings pass: V(mtu_black_hole). Otherwise where
     each direction's GRE is lost: V(host_firewall) (it arrives, is not taken, and a rule that drops GRE from the
     sender counted packets), V(rp_filter) (it arrives, rp_filter is strict and the route back leaves by another
     interface), V(not_accepted) (it arrives and no tunnel takes it), V(path_drops_gre) (it leaves, nothing

@@ -37,6 +37,7 @@ CAUSES = (
     "local_not_on_host",
     "endpoint_mismatch",
     "ipsec_not_established",
+    "esp_dropped",
     "key_mismatch",
     "inner_subnets",
     "mtu_black_hole",
@@ -238,8 +239,10 @@ def direction_cause(sender: End, receiver: End) -> Cause | None:
     taken = (into["counters"]["rx_packets"] or 0) > 0
     if taken:
         return None
-    capture_out = sender.probe["host"]["capture"]["available"]  # type: ignore[index]
-    capture_in = receiver.probe["host"]["capture"]["available"]  # type: ignore[index]
+    # GRE inside ESP (a link with IPsec): a capture on the NICs sees ESP, never the GRE; the counters tell.
+    ipsec = sender.connection is not None and receiver.connection is not None
+    capture_out = sender.probe["host"]["capture"]["available"] and not ipsec  # type: ignore[index]
+    capture_in = receiver.probe["host"]["capture"]["available"] and not ipsec  # type: ignore[index]
     leaves = out["capture"]["sent"] > 0 if capture_out else (out["counters"]["tx_packets"] or 0) > 0
     if not leaves:
         errors = [p["error"] for p in out["pings"]["small"] if p.get("error")]
@@ -285,6 +288,15 @@ def direction_cause(sender: End, receiver: End) -> Cause | None:
             "not_accepted",
             f"GRE from {remote} arrives on {r}'s {nics}, but {r}'s {receiver.interface} takes none of it "
             "(received +0): no tunnel of the host matches its addresses or key",
+            f"compare {r}'s {receiver.interface} with the plan (ip -details link show {receiver.interface}) "
+            "and run playbooks/site.yml",
+        )
+    if ipsec:
+        # ipsec_link_cause found the ESP SAs established and the sender's ESP counted in at the receiver.
+        return Cause(
+            "not_accepted",
+            f"{s}'s ESP reaches {r} and IPsec is established, but {r}'s {receiver.interface} takes none of the GRE "
+            "inside it (received +0): no tunnel of the host matches its addresses or key",
             f"compare {r}'s {receiver.interface} with the plan (ip -details link show {receiver.interface}) "
             "and run playbooks/site.yml",
         )
@@ -376,7 +388,7 @@ def ipsec_link_cause(a: End, b: End) -> Cause | None:
     sides = [Side(end.host, t.cast(str, end.connection), (end.probe or {}).get("ipsec")) for end in (a, b)]
     addresses = {end.host: str(((end.evidence or {}).get("planned") or {}).get("local") or "?") for end in (a, b)}
     found = ipsec_cause(sides, addresses)
-    return Cause("ipsec_not_established", *found) if found else None
+    return Cause(*found) if found else None
 
 
 # --- links, matrix, picture ---------------------------------------------------------------------

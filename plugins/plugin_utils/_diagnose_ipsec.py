@@ -7,10 +7,11 @@
 verify_links.yml reads, on each host with links that have IPsec, per IKE connection (the plan's
 ``ipsec[].connection``): ``== NAME``, then swanctl's raw IKE state (``sa {NAME {... state=...
 child-sas {...}}}``, nothing when there is no IKE SA) and the daemon's journal lines of that
-connection (``log ...``, strongSwan's ``IKE_SA_NAME`` field). A link is established when every end
-read has an ESTABLISHED IKE SA with an INSTALLED child SA. Otherwise the cause is
-``ipsec_not_established``, with each end's state and the log line that says why, and a fix chosen
-by what that line says (``REASONS``).
+connection in this run (``log ...``, strongSwan's ``IKE_SA_NAME`` field). A link is established
+when every end read has an ESTABLISHED IKE SA with an INSTALLED child (ESP) SA. Otherwise the cause
+is ``ipsec_not_established``, with each end's state and the log line that says why, and a fix
+chosen by what that line says (``REASONS``). Established at both ends, the ESP SAs' packet counters
+tell whether one end's ESP reaches the other (``esp_dropped`` when none does).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ import typing as t
 
 STATE = re.compile(r"^sa \{\S+ \{.*? state=(?P<state>[A-Z_]+) ")
 CHILD_INSTALLED = re.compile(r"child-sas \{.* state=INSTALLED ")
+# The ESP SA's packet counters, and whether it is carried in UDP (NAT traversal).
+PACKETS = re.compile(r"child-sas \{.* packets-in=(?P<into>\d+) .* packets-out=(?P<out>\d+) ")
+ENCAPSULATED = re.compile(r"child-sas \{.* encap=yes ")
 # What a log line says, most telling first: (name, pattern). The name chooses the fix.
 REASONS = (
     ("key", re.compile(r"MAC mismatched|AUTHENTICATION_FAILED|no shared key found|authentication of .* failed")),
@@ -32,6 +36,16 @@ REASONS = (
     ),
     ("silence", re.compile(r"retransmit \d+ of request|giving up after \d+ retransmits|peer not responding")),
 )
+
+
+class State(t.NamedTuple):
+    """What one end's evidence says of its connection."""
+
+    ike: str | None  # the IKE SA's state; None: no IKE SA
+    installed: bool  # its ESP SA is installed
+    packets: tuple[int, int] | None  # the ESP SA's packets in and out
+    encapsulated: bool  # ESP in UDP
+    log: list[str]
 
 
 class Side(t.NamedTuple):
@@ -54,17 +68,19 @@ def sections(text: str) -> dict[str, list[str]]:
     return result
 
 
-def state_of(lines: list[str]) -> tuple[str | None, bool, list[str]]:
-    """(the IKE SA's state or None, whether its child SA is installed, the log lines)."""
-    state, installed, log = None, False, []
+def state_of(lines: list[str]) -> State:
+    state, installed, packets, encapsulated, log = None, False, None, False, []
     for line in lines:
         match = STATE.match(line)
         if match:
             state = match.group("state")
             installed = bool(CHILD_INSTALLED.search(line))
+            counted = PACKETS.search(line)
+            packets = (int(counted.group("into")), int(counted.group("out"))) if counted else None
+            encapsulated = bool(ENCAPSULATED.search(line))
         elif line.startswith("log "):
             log.append(line[4:])
-    return state, installed, log
+    return State(state, installed, packets, encapsulated, log)
 
 
 def reason(log: list[str]) -> tuple[str | None, str | None]:
@@ -76,32 +92,34 @@ def reason(log: list[str]) -> tuple[str | None, str | None]:
     return None, log[-1] if log else None
 
 
-def ipsec_cause(sides: list[Side], addresses: dict[str, str]) -> tuple[str, str] | None:
-    """(text, fix) when the link's IPsec is not established at an end read; None when it is (or nothing was read).
+def ipsec_cause(sides: list[Side], addresses: dict[str, str]) -> tuple[str, str, str] | None:
+    """(code, text, fix) when the link's IPsec does not carry its GRE; None when it does, or nothing was read.
 
-    ``addresses`` maps each host to its underlay address, for the fix that opens the path.
+    Not established at an end read: ``ipsec_not_established``. Established at both ends, but one
+    end's ESP SA sent packets of which the other's received none: ``esp_dropped``. ``addresses``
+    maps each host to its underlay address, for the fixes that open the path.
     """
-    read = [side for side in sides if side.evidence is not None]
-    states = []
-    kinds = []
-    said = []
-    for side in read:
-        state, installed, log = state_of(sections(t.cast(str, side.evidence)).get(side.connection, []))
-        if state == "ESTABLISHED" and installed:
+    read = [(side, state_of(sections(t.cast(str, side.evidence)).get(side.connection, []))) for side in sides if side.evidence is not None]
+    if not read:
+        return None
+    between = " and ".join(f"{side.host} ({addresses.get(side.host, '?')})" for side in sides)
+    hosts = " and ".join(side.host for side in sides)
+    if all(state.ike == "ESTABLISHED" and state.installed for _side, state in read):
+        return esp_cause(read, between)
+    states, kinds, said = [], [], []
+    for side, state in read:
+        if state.ike == "ESTABLISHED" and state.installed:
             states.append(f"{side.host}: established")
             continue
-        states.append(f"{side.host}: " + (f"IKE SA {state.lower()}, no ESP SA installed" if state else "no IKE SA"))
-        kind, line = reason(log)
+        ike = state.ike
+        states.append(f"{side.host}: " + (f"IKE SA {ike.lower()}, no ESP SA installed" if ike else "no IKE SA"))
+        kind, line = reason(state.log)
         if kind:
             kinds.append(kind)
         if line:
             said.append(f"{side.host}: '{line}'")
-    if not read or all(state.endswith(": established") for state in states):
-        return None
-    hosts = " and ".join(side.host for side in sides)
     text = f"IPsec between {hosts} is not established ({'; '.join(states)})"
     text += f"; strongSwan says {'; '.join(said)}" if said else "; strongSwan logged nothing of it"
-    between = " and ".join(f"{side.host} ({addresses.get(side.host, '?')})" for side in sides)
     if "key" in kinds:
         fix = (
             "give both hosts the same gre_mesh_ipsec_secret and run playbooks/site.yml on both together (a secret "
@@ -114,4 +132,23 @@ def ipsec_cause(sides: list[Side], addresses: dict[str, str]) -> tuple[str, str]
             f"let IKE (UDP 500 and 4500) and ESP (IP protocol 50) through between {between}: on the path (cloud "
             "firewall, security group, router ACL) and in both hosts' firewalls"
         )
-    return text, fix
+    return "ipsec_not_established", text, fix
+
+
+def esp_cause(read: list[tuple[Side, State]], between: str) -> tuple[str, str, str] | None:
+    """Both ends established: does one end's ESP (counted out) reach the other (counted in)?"""
+    if len(read) != 2 or any(state.packets is None for _side, state in read):
+        return None
+    for (sender, sent), (receiver, got) in (read, read[::-1]):
+        out, into = t.cast("tuple[int, int]", sent.packets)[1], t.cast("tuple[int, int]", got.packets)[0]
+        if out > 0 and into == 0:
+            carried = "ESP in UDP 4500" if sent.encapsulated else "ESP (IP protocol 50)"
+            return (
+                "esp_dropped",
+                f"IPsec between {sender.host} and {receiver.host} is established, but of the {out} packets {sender.host} "
+                f"sent in its ESP SA, {receiver.host}'s received none: something on the path drops {carried}, while "
+                "IKE passes",
+                f"let {carried} through between {between}: on the path (cloud firewall, security group, router ACL) "
+                "and in both hosts' firewalls",
+            )
+    return None

@@ -26,9 +26,12 @@ import json
 import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import Problems, VariableError
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.settings import OVERRIDES
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.topology import expand_topology, is_list
 
 TOPOLOGY = ("links", "full_mesh", "hub_spoke", "external_peers")
+# A setting that a link of gre_mesh_links may also set (settings.OVERRIDES) can differ per link.
+PER_LINK_HINT = "; for some links only, set {name} on those links in gre_mesh_links"
 PREFIX = "gre_mesh_"
 # Values written in a message are cut to this many characters.
 SHOWN = 120
@@ -149,7 +152,7 @@ def disagreement(
     return (
         f"{PREFIX}{name}: the hosts of this play and their peers see different values, so the plan would depend on "
         f"which host plans: {'; '.join(parts)}. Topology settings must be the same for every host: set them in "
-        "group_vars/all, or in the play's vars"
+        "group_vars/all, or in the play's vars" + (PER_LINK_HINT.format(name=name) if name in OVERRIDES else "")
     )
 
 

@@ -101,7 +101,8 @@ def test_an_end_not_read_says_nothing(evidence_text: str | None) -> None:
     else:
         found = ipsec_cause(sides, {"hosta": "203.0.113.1", "hostb": "198.51.100.1"})
         assert found is not None
-        assert found[0] == (
+        assert found[0] == "ipsec_not_established"
+        assert found[1] == (
             "IPsec between hosta and hostb is not established (hosta: established; hostb: no IKE SA); strongSwan "
             "logged nothing of it"
         )
@@ -111,8 +112,9 @@ def test_an_ike_sa_without_its_esp_sa_is_not_established() -> None:
     text = "== c\nsa {c {uniqueid=1 version=2 state=ESTABLISHED local-host=x child-sas {}}}\nlog NO_PROPOSAL_CHOSEN\n"
     found = ipsec_cause([Side("hosta", "c", text), Side("hostb", "c", text)], {})
     assert found is not None
-    assert "hosta: IKE SA established, no ESP SA installed" in found[0]
+    assert found[0] == "ipsec_not_established"
+    assert "hosta: IKE SA established, no ESP SA installed" in found[1]
     assert (
-        found[1]
+        found[2]
         == "run playbooks/site.yml on both hosta and hostb: their IKE connections for this link differ, or one has none"
     )

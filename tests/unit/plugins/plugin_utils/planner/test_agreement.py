@@ -116,7 +116,7 @@ def test_one_host_overriding_a_setting_is_named() -> None:
         "gre_mesh_ttl: the hosts of this play and their peers see different values, so the plan would depend on "
         "which host plans: 255 for hub, s1 (not set for them: the role's default); 64 for s2 (set in their inventory "
         "variables). Topology settings must be the same for every host: set them in group_vars/all, or in the play's "
-        "vars"
+        "vars; for some links only, set ttl on those links in gre_mesh_links"
     )
 
 
@@ -130,3 +130,16 @@ class Tagged(dict):
 def test_the_file_and_line_are_named_when_ansible_knows_them() -> None:
     hostvars = {name: Tagged(variables) for name, variables in spokes_only().items()}
     assert "for s1, s2 (set in /inventory/group_vars/spokes.yml:1:21)" in problem(hostvars, ["hub"])
+
+
+def test_ipsec_in_one_groups_variables_is_named() -> None:
+    """gre_mesh_ipsec is a topology setting: kept for the spokes alone, the run fails before any change."""
+    everywhere: dict[str, dict[str, t.Any]] = {name: {"gre_mesh_hub_spoke": HUB_SPOKE} for name in GROUPS["all"]}
+    for spoke in GROUPS["spokes"]:
+        everywhere[spoke] = {**everywhere[spoke], "gre_mesh_ipsec": True}
+    assert problem(inventory(**everywhere), ["hub", "s1", "s2"], hub_spoke=HUB_SPOKE) == (
+        "gre_mesh_ipsec: the hosts of this play and their peers see different values, so the plan would depend on "
+        "which host plans: true for s1, s2 (set for every host of group spokes); false for hub (not set for them: the "
+        "role's default). Topology settings must be the same for every host: set them in group_vars/all, or in the "
+        "play's vars; for some links only, set ipsec on those links in gre_mesh_links"
+    )
