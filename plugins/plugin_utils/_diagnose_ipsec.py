@@ -21,8 +21,14 @@ import typing as t
 
 STATE = re.compile(r"^sa \{\S+ \{.*? state=(?P<state>[A-Z_]+) ")
 CHILD_INSTALLED = re.compile(r"child-sas \{.* state=INSTALLED ")
-# The ESP SA's packet counters, and whether it is carried in UDP (NAT traversal).
-PACKETS = re.compile(r"child-sas \{.* packets-in=(?P<into>\d+) .* packets-out=(?P<out>\d+) ")
+# The ESP SA's SPIs and packet counters (since it was installed), and whether it is carried in UDP.
+PACKETS = re.compile(
+    r"child-sas \{.* spi-in=(?P<spi_in>[0-9a-f]+) spi-out=(?P<spi_out>[0-9a-f]+) "
+    r".* packets-in=(?P<into>\d+) .* packets-out=(?P<out>\d+) "
+)
+# Packets one end sent in an ESP SA and the other did not receive, above which ESP is lost on the
+# path (one may be on its way when the counters are read).
+LOST = 2
 ENCAPSULATED = re.compile(r"child-sas \{.* encap=yes ")
 # What a log line says, most telling first: (name, pattern). The name chooses the fix.
 REASONS = (
@@ -43,7 +49,7 @@ class State(t.NamedTuple):
 
     ike: str | None  # the IKE SA's state; None: no IKE SA
     installed: bool  # its ESP SA is installed
-    packets: tuple[int, int] | None  # the ESP SA's packets in and out
+    packets: tuple[str, str, int, int] | None  # the ESP SA's SPIs in and out, its packets in and out
     encapsulated: bool  # ESP in UDP
     log: list[str]
 
@@ -76,7 +82,9 @@ def state_of(lines: list[str]) -> State:
             state = match.group("state")
             installed = bool(CHILD_INSTALLED.search(line))
             counted = PACKETS.search(line)
-            packets = (int(counted.group("into")), int(counted.group("out"))) if counted else None
+            packets = (
+                (counted["spi_in"], counted["spi_out"], int(counted["into"]), int(counted["out"])) if counted else None
+            )
             encapsulated = bool(ENCAPSULATED.search(line))
         elif line.startswith("log "):
             log.append(line[4:])
@@ -99,7 +107,11 @@ def ipsec_cause(sides: list[Side], addresses: dict[str, str]) -> tuple[str, str,
     end's ESP SA sent packets of which the other's received none: ``esp_dropped``. ``addresses``
     maps each host to its underlay address, for the fixes that open the path.
     """
-    read = [(side, state_of(sections(t.cast(str, side.evidence)).get(side.connection, []))) for side in sides if side.evidence is not None]
+    read = [
+        (side, state_of(sections(t.cast(str, side.evidence)).get(side.connection, [])))
+        for side in sides
+        if side.evidence is not None
+    ]
     if not read:
         return None
     between = " and ".join(f"{side.host} ({addresses.get(side.host, '?')})" for side in sides)
@@ -136,18 +148,23 @@ def ipsec_cause(sides: list[Side], addresses: dict[str, str]) -> tuple[str, str,
 
 
 def esp_cause(read: list[tuple[Side, State]], between: str) -> tuple[str, str, str] | None:
-    """Both ends established: does one end's ESP (counted out) reach the other (counted in)?"""
+    """Both ends established: does what one end sends in its ESP SA arrive in the other end's (the same SPI)?
+
+    The counters run since the SA was installed, so the probe's packets lost on the path show as
+    the sender's count above the receiver's.
+    """
     if len(read) != 2 or any(state.packets is None for _side, state in read):
         return None
     for (sender, sent), (receiver, got) in (read, read[::-1]):
-        out, into = t.cast("tuple[int, int]", sent.packets)[1], t.cast("tuple[int, int]", got.packets)[0]
-        if out > 0 and into == 0:
+        _spi_in, spi_out, _in, out = t.cast("tuple[str, str, int, int]", sent.packets)
+        spi_in, _spi_out, into, _out = t.cast("tuple[str, str, int, int]", got.packets)
+        if spi_out == spi_in and out - into >= LOST:
             carried = "ESP in UDP 4500" if sent.encapsulated else "ESP (IP protocol 50)"
             return (
                 "esp_dropped",
                 f"IPsec between {sender.host} and {receiver.host} is established, but of the {out} packets {sender.host} "
-                f"sent in its ESP SA, {receiver.host}'s received none: something on the path drops {carried}, while "
-                "IKE passes",
+                f"sent in its ESP SA (SPI {spi_out}), {receiver.host} received {into}: something on the path drops "
+                f"{carried}, while IKE passes",
                 f"let {carried} through between {between}: on the path (cloud firewall, security group, router ACL) "
                 "and in both hosts' firewalls",
             )

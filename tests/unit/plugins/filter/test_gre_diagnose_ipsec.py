@@ -7,7 +7,8 @@ Each fixture is the evidence.json that playbooks/verify.yml wrote on the control
 result and strongSwan's state and log, per host) with the router dropping GRE, as molecule/ipsec
 runs it: ``healthy`` (every link up over ESP, hostc's in UDP through its NAT), ``wrong-key`` (hostb's
 key for hosta edited by hand in its swanctl file and loaded), ``ike-dropped`` (the router also
-dropping UDP 500 and 4500 and ESP between hosta and hostb). The plan is the planner's for the lab.
+dropping UDP 500 and 4500 and ESP between hosta and hostb), ``esp-dropped`` (site.yml first, then the router
+dropping only ESP between hosta and hostb: IKE established, ESP lost). The plan is the planner's for the lab.
 """
 
 from __future__ import annotations
@@ -84,6 +85,35 @@ def test_ike_that_gets_no_answer_asks_to_open_ike_and_esp_on_the_path() -> None:
         "let IKE (UDP 500 and 4500) and ESP (IP protocol 50) through between hosta (203.0.113.1) and hostb "
         "(198.51.100.1): on the path (cloud firewall, security group, router ACL) and in both hosts' firewalls"
     )
+
+
+def test_esp_dropped_on_the_path_while_ike_passes_is_named_from_the_sas_counters() -> None:
+    links = judged("esp-dropped")
+    assert links[("hosta", "hostc")]["status"] == "up"
+    link = links[("hosta", "hostb")]
+    assert link["cause"] == "esp_dropped"
+    assert link["text"] == (
+        "IPsec between hosta and hostb is established, but of the 13 packets hosta sent in its ESP SA (SPI c0f5f33b), "
+        "hostb received 7: something on the path drops ESP (IP protocol 50), while IKE passes"
+    )
+    assert link["fix"].startswith("let ESP (IP protocol 50) through between hosta (203.0.113.1) and hostb (198.51.100.1)")
+
+
+def test_with_ipsec_up_and_esp_arriving_the_capture_is_not_read() -> None:
+    """The healthy evidence with hostb's tunnel counting nothing received: not path_drops_gre (the capture of an
+    IPsec link sees ESP, never GRE), but not_accepted, from the counters."""
+    probes = evidence("healthy")
+    for probe in probes["hostb"]["tunnels"]:
+        if probe["interface"] == "gre-hosta":
+            probe["counters"]["rx_packets"] = 0
+            for ping in probe["pings"]["small"] + probe["pings"]["full"]:
+                ping["received"] = 0
+    for ping in next(p for p in probes["hosta"]["tunnels"] if p["interface"] == "gre-hostb")["pings"]["small"]:
+        ping["received"] = 0
+    result = gre_diagnose(probes, lab_plan())
+    link = next(link for link in result["links"] if link["hosts"] == ["hosta", "hostb"])
+    assert link["cause"] == "not_accepted", link
+    assert link["text"].startswith("hosta's ESP reaches hostb and IPsec is established")
 
 
 def test_without_ipsec_in_the_plan_strongswans_state_is_not_read() -> None:
