@@ -7,17 +7,17 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: gre_ipsec_psk
 short_description: The IKE pre-shared key of one GRE link, derived from one secret
-version_added: 0.2.0
+version_added: 0.1.0
 author:
   - linuxnet.gre maintainers (@linuxnet)
 description:
-  - Derives the pre-shared key of the link between two hosts from one secret the user keeps (in Ansible Vault):
+  - "Derives the pre-shared key of the link between two hosts from one secret the user keeps (in Ansible Vault):
     C(0s) and the base64 of HMAC-SHA256(secret, C(linuxnet.gre ipsec v1), the two ends' names in sorted order),
     as strongSwan's C(swanctl.conf) takes a binary secret. Both ends derive the same key; no two links share one;
-    the secret cannot be recovered from a key.
+    the secret cannot be recovered from a key."
   - Rotating the secret changes every link's key. A link whose two ends hold different keys cannot establish a new
-    IKE SA; established ones carry traffic until they re-authenticate. So run the role on both ends of every link
-    together (not under C(--limit) across a link) when the secret changes.
+    IKE SA. The gre_mesh role makes a link's IKE SA anew where its file changed, so run it on both ends of every
+    link together (not under C(--limit) across a link) when the secret changes.
   - Use it only in tasks with C(no_log) (and C(diff) off), and never put its value in a variable that is printed.
 positional: first, second
 options:

@@ -182,3 +182,18 @@ def test_a_wrong_key_is_named_by_verify_and_repaired_by_site_without_showing_any
     for shown in (right, right[2:], secret):
         assert shown not in site.stdout + site.stderr
     assert lab_host("hosta").run("ping -c 3 -i 0.2 -W 2 -I gre-hostb 10.0.0.2").rc == 0
+
+
+def test_limit_to_the_links_second_end_establishes_ike_itself(lab_host, not_rebooted):
+    """With --limit hostb, hosta (the link's first end, which establishes IKE) is not in the play: hostb does,
+    so that the run's own pings through the tunnel are not lost to IKE, and the run passes."""
+    for host, connection in (("hosta", "linuxnet-gre-hostb"), ("hostb", "linuxnet-gre-hosta")):
+        lab_host(host).run(f"swanctl --terminate --ike {connection} >/dev/null 2>&1")
+    assert "ESTABLISHED" not in lab_host("hostb").check_output(
+        "swanctl --list-sas --ike linuxnet-gre-hosta 2>/dev/null"
+    )
+    site = playbook("site", "--limit", "hostb")
+    assert site.returncode == 0, site.stdout[-3000:]
+    assert recap(site)["hostb"]["changed"] == 1, site.stdout[-3000:]  # the initiation, nothing else
+    sas = lab_host("hostb").check_output("swanctl --list-sas --ike linuxnet-gre-hosta 2>/dev/null")
+    assert re.search(r"linuxnet-gre-hosta: #\d+, ESTABLISHED, IKEv2, \S+_i\* ", sas), sas  # hostb initiated
