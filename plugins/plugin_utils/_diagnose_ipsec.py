@@ -108,7 +108,7 @@ def ipsec_cause(sides: list[Side], addresses: dict[str, str]) -> tuple[str, str,
     maps each host to its underlay address, for the fixes that open the path.
     """
     read = [
-        (side, state_of(sections(t.cast(str, side.evidence)).get(side.connection, [])))
+        (side, state_of(sections(side.evidence).get(side.connection, [])))
         for side in sides
         if side.evidence is not None
     ]

@@ -42,8 +42,9 @@ for _ in range(5):
 """
 
 
-def inner(gre_links: Callable[[str], dict[str, dict[str, Any]]], host: str, peer: str) -> str:
-    (address,) = gre_links(host)[f"gre-{peer}"]["addresses"]
+def inner(gre_links: Callable[[str], dict[str, dict[str, Any]]], owner: str, toward: str) -> str:
+    """``owner``'s inner address on its tunnel to ``toward``."""
+    (address,) = gre_links(owner)[f"gre-{toward}"]["addresses"]
     return address.split("/")[0]
 
 

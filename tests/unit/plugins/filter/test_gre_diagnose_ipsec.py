@@ -96,7 +96,9 @@ def test_esp_dropped_on_the_path_while_ike_passes_is_named_from_the_sas_counters
         "IPsec between hosta and hostb is established, but of the 13 packets hosta sent in its ESP SA (SPI c0f5f33b), "
         "hostb received 7: something on the path drops ESP (IP protocol 50), while IKE passes"
     )
-    assert link["fix"].startswith("let ESP (IP protocol 50) through between hosta (203.0.113.1) and hostb (198.51.100.1)")
+    assert link["fix"].startswith(
+        "let ESP (IP protocol 50) through between hosta (203.0.113.1) and hostb (198.51.100.1)"
+    )
 
 
 def test_with_ipsec_up_and_esp_arriving_the_capture_is_not_read() -> None:
