@@ -130,6 +130,8 @@ def test_plaintext_gre_forged_with_a_peers_address_is_dropped_and_counted(lab_ho
             f"cat > /tmp/forge.py <<'EOF'\n{FORGE}\nEOF\npython3 /tmp/forge.py {arguments}"
         )
         assert result.rc == 0, result.stderr
+        # tcpdump may hold what it has while it is stopped: let it print the 5 packets first (5 s at most).
+        hostb.run("for i in $(seq 25); do [ $(grep -c ': GRE' /tmp/gre.cap) -ge 5 ] && break; sleep 0.2; done")
 
     before, taken = xfrm_mismatches(hostb), received()
     capture = gre_capture("hostb", nic, hosta_address, forge)
