@@ -26,10 +26,10 @@ PACKETS = re.compile(
     r"child-sas \{.* spi-in=(?P<spi_in>[0-9a-f]+) spi-out=(?P<spi_out>[0-9a-f]+) "
     r".* packets-in=(?P<into>\d+) .* packets-out=(?P<out>\d+) "
 )
+ENCAPSULATED = re.compile(r"child-sas \{.* encap=yes ")
 # Packets one end sent in an ESP SA and the other did not receive, above which ESP is lost on the
 # path (one may be on its way when the counters are read).
 LOST = 2
-ENCAPSULATED = re.compile(r"child-sas \{.* encap=yes ")
 # What a log line says, most telling first: (name, pattern). The name chooses the fix.
 REASONS = (
     ("key", re.compile(r"MAC mismatched|AUTHENTICATION_FAILED|no shared key found|authentication of .* failed")),
@@ -52,6 +52,11 @@ class State(t.NamedTuple):
     packets: tuple[str, str, int, int] | None  # the ESP SA's SPIs in and out, its packets in and out
     encapsulated: bool  # ESP in UDP
     log: list[str]
+
+    @property
+    def established(self) -> bool:
+        """An ESTABLISHED IKE SA with its ESP SA installed: the link's GRE is carried."""
+        return self.ike == "ESTABLISHED" and self.installed
 
 
 class Side(t.NamedTuple):
@@ -116,11 +121,11 @@ def ipsec_cause(sides: list[Side], addresses: dict[str, str]) -> tuple[str, str,
         return None
     between = " and ".join(f"{side.host} ({addresses.get(side.host, '?')})" for side in sides)
     hosts = " and ".join(side.host for side in sides)
-    if all(state.ike == "ESTABLISHED" and state.installed for _side, state in read):
+    if all(state.established for _side, state in read):
         return esp_cause(read, between)
     states, kinds, said = [], [], []
     for side, state in read:
-        if state.ike == "ESTABLISHED" and state.installed:
+        if state.established:
             states.append(f"{side.host}: established")
             continue
         ike = state.ike

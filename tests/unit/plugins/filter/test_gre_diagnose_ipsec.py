@@ -53,6 +53,16 @@ def test_the_lab_plan_is_the_one_the_evidence_was_gathered_with() -> None:
         assert [line[3:] for line in probes[host]["ipsec"].splitlines() if line.startswith("== ")] == connections
 
 
+def hosta_hostb_down(name: str, cause: str) -> dict[str, t.Any]:
+    """The link hosta - hostb of a fixture, down with ``cause``, while hosta - hostc is up."""
+    links = judged(name)
+    assert links[("hosta", "hostc")]["status"] == "up"
+    link = links[("hosta", "hostb")]
+    assert link["status"] == "down"
+    assert link["cause"] == cause
+    return link
+
+
 def test_every_link_with_ipsec_established_is_up() -> None:
     links = judged("healthy")
     assert {pair: link["status"] for pair, link in links.items()} == {
@@ -62,10 +72,7 @@ def test_every_link_with_ipsec_established_is_up() -> None:
 
 
 def test_a_wrong_key_is_named_with_the_daemons_words_on_both_ends() -> None:
-    links = judged("wrong-key")
-    assert links[("hosta", "hostc")]["status"] == "up"
-    link = links[("hosta", "hostb")]
-    assert link["cause"] == "ipsec_not_established"
+    link = hosta_hostb_down("wrong-key", "ipsec_not_established")
     assert link["text"] == (
         "IPsec between hosta and hostb is not established (hosta: no IKE SA; hostb: no IKE SA); strongSwan says "
         "hosta: 'received AUTHENTICATION_FAILED notify error'; hostb: 'tried 1 shared key for 'hostb' - 'hosta', but "
@@ -75,8 +82,7 @@ def test_a_wrong_key_is_named_with_the_daemons_words_on_both_ends() -> None:
 
 
 def test_ike_that_gets_no_answer_asks_to_open_ike_and_esp_on_the_path() -> None:
-    link = judged("ike-dropped")[("hosta", "hostb")]
-    assert link["cause"] == "ipsec_not_established"
+    link = hosta_hostb_down("ike-dropped", "ipsec_not_established")
     assert link["text"] == (
         "IPsec between hosta and hostb is not established (hosta: IKE SA connecting, no ESP SA installed; hostb: no "
         "IKE SA); strongSwan says hosta: 'retransmit 4 of request with message ID 0'"
@@ -88,10 +94,7 @@ def test_ike_that_gets_no_answer_asks_to_open_ike_and_esp_on_the_path() -> None:
 
 
 def test_esp_dropped_on_the_path_while_ike_passes_is_named_from_the_sas_counters() -> None:
-    links = judged("esp-dropped")
-    assert links[("hosta", "hostc")]["status"] == "up"
-    link = links[("hosta", "hostb")]
-    assert link["cause"] == "esp_dropped"
+    link = hosta_hostb_down("esp-dropped", "esp_dropped")
     assert link["text"] == (
         "IPsec between hosta and hostb is established, but of the 13 packets hosta sent in its ESP SA (SPI c0f5f33b), "
         "hostb received 7: something on the path drops ESP (IP protocol 50), while IKE passes"
