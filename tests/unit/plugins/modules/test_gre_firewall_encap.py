@@ -5,7 +5,7 @@
 
 Replays fixtures/firewall/{nft,legacy}-encap.json (fixtures/firewall/capture.py), both from a private network
 namespace on the development machine (kernel 6.18) with Debian 12's nft 1.0.6 and iptables 1.8.9: ``nft-*``
-against an nftables firewall, ``legacy-*`` against an iptables-legacy one with nft hidden. Each run is also
+against an nftables firewall, ``no-nft-*`` against an iptables-legacy one with nft hidden. Each run is also
 replayed whole by test_gre_firewall.py's test_every_captured_run_replays_exactly; here, what the runs must show.
 firewalld's part is checked on its captured policy (fixtures/firewall/firewalld.json): firewalld with UDP rich
 rules was not run (its rule text is firewalld's own Rich_Port form, ``port port="P" protocol="udp"``).
@@ -102,7 +102,7 @@ def test_nft_back_to_plain_gre_and_then_nothing(firewall: Runner) -> None:
 
 
 def test_legacy_a_chain_of_its_own_jumped_to_once_per_port(firewall: Runner) -> None:
-    record, result = firewall.replay("legacy-encap", 1)
+    record, result = firewall.replay("no-nft-encap", 1)
     assert result["backends"] == ["iptables-legacy"]
     assert result["commands"] == [
         "iptables-legacy -N LINUXNET-GRE",
@@ -128,7 +128,7 @@ def test_legacy_a_chain_of_its_own_jumped_to_once_per_port(firewall: Runner) -> 
 
 
 def test_legacy_udp_from_no_peer_is_dropped_and_counted_and_a_second_run_changes_nothing(firewall: Runner) -> None:
-    _record, result = firewall.replay("legacy-encap", 2)
+    _record, result = firewall.replay("no-nft-encap", 2)
     assert result["changed"] is False
     assert result["counters"] == {
         "iptables-legacy": {"ipv4": {"accepted": 0, "dropped": 0, "udp_accepted": 0, "udp_dropped": 3}}
@@ -138,7 +138,7 @@ def test_legacy_udp_from_no_peer_is_dropped_and_counted_and_a_second_run_changes
 
 
 def test_legacy_a_second_port_and_an_ipv6_peer_then_back_to_plain_gre_then_nothing(firewall: Runner) -> None:
-    record, result = firewall.replay("legacy-encap", 3)
+    record, result = firewall.replay("no-nft-encap", 3)
     assert result["diff"]["after"]["iptables-legacy"] == {
         "ipv4": {"encap_peers": {"chain": True, "jumps": 2, "peers": [f"{PEER} udp/5555", f"{SECOND} udp/6000"]}},
         "ipv6": {"encap_peers": {"chain": True, "jumps": 1, "peers": [f"{PEER6} udp/5555"]}},
@@ -148,10 +148,10 @@ def test_legacy_a_second_port_and_an_ipv6_peer_then_back_to_plain_gre_then_nothi
         f"-A LINUXNET-GRE-UDP -s {PEER6}/128 -p udp -m udp --dport 5555 -j ACCEPT",
         "-A LINUXNET-GRE-UDP -j DROP",
     ]
-    record, _result = firewall.replay("legacy-encap", 4)
+    record, _result = firewall.replay("no-nft-encap", 4)
     assert "LINUXNET-GRE-UDP" not in "\n".join(evidence(record, "iptables-legacy-save"))
     assert "LINUXNET-GRE-UDP" not in "\n".join(evidence(record, "ip6tables-legacy-save"))
-    record, _result = firewall.replay("legacy-encap", 5)
+    record, _result = firewall.replay("no-nft-encap", 5)
     assert "LINUXNET" not in "\n".join(evidence(record, "iptables-legacy-save"))
 
 
