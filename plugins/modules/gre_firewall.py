@@ -20,7 +20,7 @@ description:
     C(ip protocol gre counter accept comment \"managed-by: linuxnet.gre ipv4\") (C(meta l4proto gre) for IPv6).
     That rule accepts any source: the drop in C(linuxnet_gre) is final, whatever the order of the chains. All
     changes go in one transaction (C(nft -j -f -))."
-  - "B(GRE in UDP) (O(encap_peers), for the tunnels of M(linuxnet.gre.gre_tunnel) with O(linuxnet.gre.gre_tunnel#module:encap),
+  - "B(GRE in UDP) (O(encap_peers), for the tunnels of M(linuxnet.gre.gre_tunnel) with its C(encap) option,
     the kernel's FOU or GUE): UDP to each receive port is let in from exactly that port's peers, and all other UDP to
     the port is dropped, counted, in the same objects. nftables: a set C(udp4_PORT) (C(udp6_PORT)) of the peers per
     port and IP version, and in the chain C(input) of C(linuxnet_gre) C(ip saddr @udp4_PORT udp dport PORT counter
@@ -116,7 +116,7 @@ options:
     description:
       - GRE in UDP (FOU or GUE), per UDP port the host receives it on, the underlay addresses (IPv4 or IPv6) whose
         UDP to that port is let in, normally the C(remote) addresses of the host's tunnels with that
-        O(linuxnet.gre.gre_tunnel#module:encap.dport); all other UDP to the port is dropped. The role
+        C(encap.dport); all other UDP to the port is dropped. The role
         C(linuxnet.gre.gre_mesh) gives the plan's C(encap_peers). Such peers need not be in O(peers) (plain GRE).
     type: list
     elements: dict
