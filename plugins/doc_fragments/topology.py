@@ -27,7 +27,8 @@ options:
       - Explicit links (the role's C(gre_mesh_links)). Each is a list of two names (inventory hosts or names of
         O(external_peers)), or a dict with C(hosts) (the two names) and any of the per-link settings C(mode),
         C(key), C(ttl), C(mtu), C(subnet) (an IPv4 network, /31 or shorter), C(subnet6) (an IPv6 network,
-        /127 or shorter), C(metric), C(networks) and C(ipsec) (a boolean, see O(ipsec)).
+        /127 or shorter), C(metric), C(networks), C(ipsec) (a boolean, see O(ipsec)), C(encap) (V(none), V(fou) or
+        V(gue), see O(encap)) and C(encap_port) (see O(encap_port)).
       - "C(metric) (1 to 4294967295, default 1) is the link's cost when routes to the networks behind the nodes
         choose a path: the path of the lowest total cost wins, then the one of fewer links, then the next hop with
         the lowest id. Routes over the link carry it as their metric. Set it on a link of O(full_mesh) or
@@ -132,6 +133,27 @@ options:
         checked but never shown.
     type: bool
     default: false
+  encap:
+    description:
+      - GRE in UDP on links without their own C(encap) (the role's C(gre_mesh_encap)), for paths that drop IP
+        protocol 47. V(fou) wraps each GRE packet in UDP (8 bytes), V(gue) in UDP and a GUE header (12 bytes), the
+        kernel's Foo-over-UDP and Generic UDP Encapsulation; V(none) is plain GRE.
+      - Each tunnel of such a link gets C(encap) (C({type, dport}), the C(encap)
+        option of M(linuxnet.gre.gre_tunnel)), its MTU is 8 (or 12) bytes smaller, and each end's plan lists its
+        peers in C(encap_peers) (C([{port, peers}])) for its firewall, which lets that UDP port in from them
+        instead of GRE.
+      - Not with O(ipsec) on the same link (refused). An external peer needs the receive port itself
+        (C(ip fou add port PORT ipproto 47), or C(gue)); its printed commands include it.
+    type: str
+    choices: [none, fou, gue]
+    default: none
+  encap_port:
+    description:
+      - The UDP port both ends of a link with O(encap) receive its GRE in UDP on, and send it to, on links without
+        their own C(encap_port) (the role's C(gre_mesh_encap_port)). The source port is chosen by the kernel per
+        flow. Links of one host that share a port share its kind (V(fou) or V(gue)).
+    type: int
+    default: 5555
 notes:
   - The topology settings (O(links), O(full_mesh), O(hub_spoke), O(external_peers), the pools and the defaults) are
     the same for every host; keep them in C(group_vars/all) or in the play.

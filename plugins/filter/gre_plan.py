@@ -63,7 +63,9 @@ description:
     MTU is C(gre_mesh_underlay_mtu), else the C(mtu) of the fact C(ansible_default_ipv4) (C(ansible_default_ipv6)
     for the IPv6 modes); an external peer's is its C(mtu). When either end's is unknown (no facts, as for a peer
     outside C(--limit)), the link gets no MTU: the kernel's choice for a new tunnel, and an existing tunnel keeps
-    its own. An MTU that is given (O(mtu), or a link's own) must fit the underlay MTUs that are known: at most
+    its own. GRE in UDP (O(encap)) costs 8 bytes more with V(fou) and 12 with V(gue) (the kernel's own figures:
+    1468 for V(gre) with V(fou) and 1450 for V(gretap) with V(gue) over 1500). An MTU that is given (O(mtu), or a
+    link's own) must fit the underlay MTUs that are known: at most
     the smaller of them less the overhead; a larger one is an error naming the link, the largest that fits
     and both ends' underlay MTUs."
 positional: _input, groups, host
@@ -142,7 +144,7 @@ _value:
         - The host's tunnels, sorted by name, for the O(linuxnet.gre.gre_tunnel#module:tunnels) option of
           M(linuxnet.gre.gre_tunnel) as they are, with the keys C(name), C(mode), C(local), C(remote), C(ttl),
           C(addresses), C(state) and C(routes), and C(key) and C(mtu) when set (C(mtu) is set unless the MTU is
-          left to the kernel).
+          left to the kernel), and C(encap) (C({type, dport})) on links with GRE in UDP (O(encap)).
         - "C(routes) (O(linuxnet.gre.gre_tunnel#module:tunnels[].routes), C({prefix, via}), and C(metric) when the
           link to the peer has one): the networks behind other nodes (C(gre_mesh_networks), an external peer's
           C(networks)) whose next hop is this tunnel's peer on the cheapest path (the sum of the links' C(metric),
@@ -175,6 +177,15 @@ _value:
       type: list
       elements: int
       sample: [4]
+    encap_peers:
+      description:
+        - Only where a link of the host carries GRE in UDP (O(encap)) - per UDP port it receives on, the public
+          addresses of the peers whose GRE in UDP it takes there, for the O(linuxnet.gre.gre_firewall#module:encap_peers)
+          option of M(linuxnet.gre.gre_firewall).
+      type: list
+      elements: dict
+      returned: when a link of the host has O(encap)
+      sample: [{port: 5555, peers: [198.51.100.2]}]
 """
 
 import typing as t

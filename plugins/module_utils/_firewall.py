@@ -16,6 +16,13 @@ filter frameworks that filter the host's input:
   per peer, then a counted DROP) and one jump ``-p 47 -j LINUXNET-GRE`` inserted at the top of
   INPUT. Written with one ``iptables-restore --noflush`` per family, one commit.
 
+GRE in UDP (issue 18, ``encap_peers``: the kernel's FOU or GUE, for the tunnels with ``encap``): UDP
+to each receive port in from exactly the peers of that port, all other UDP to it dropped, counted;
+in the same objects (nftables: a set ``udp4_PORT``/``udp6_PORT`` of the peers per port and version,
+and two rules per port and version in the same input chain, at the top of other filtering input
+chains one accept of the ports per version; iptables: the chain ``LINUXNET-GRE-UDP``, ACCEPT per
+peer and port, then a counted DROP, jumped to from the top of INPUT once per port).
+
 Two more things for routed sites (issue 16), in the same objects and the same single write:
 
 - TCP MSS clamping (``mss_clamp``): SYNs forwarded out to a listed tunnel get their MSS lowered to
@@ -48,6 +55,7 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._host import PACKAGES
 
 TABLE = "linuxnet_gre"
 CHAIN = "LINUXNET-GRE"
+UDP_CHAIN = "LINUXNET-GRE-UDP"  # filter table: GRE in UDP, ACCEPT per peer and port, then DROP
 MSS_CHAIN = "LINUXNET-GRE-MSS"  # mangle table: the TCP MSS clamp
 FWD_CHAIN = "LINUXNET-GRE-FWD"  # filter table: per tunnel network, a goto to one of the two below
 TO_CHAIN = "LINUXNET-GRE-TO"  # ACCEPT when the destination is a planned network
@@ -64,6 +72,8 @@ SET_TYPE = {4: "ipv4_addr", 6: "ipv6_addr"}
 # The IP versions an input base chain of an nftables family sees.
 NFT_FAMILY_VERSIONS = {"ip": (4,), "ip6": (6,), "inet": (4, 6)}
 GRE_NAMES = ("gre", "47")
+UDP_NAMES = ("udp", "17")
+MAX_PORT = 65535
 
 NFT_PROBE = ["nft", "--check", "add", "table", "inet", TABLE]
 # What a host with no packet filter tool needs (_host.PACKAGES names the packages).
@@ -88,6 +98,24 @@ def split_peers(peers: list[str]) -> dict[int, list[str]]:
     if bad:
         raise GreError(f"peers: not an IP address: {', '.join(bad)}", invalid=bad)
     return {version: [str(a) for a in sorted(found[version])] for version in VERSIONS if found[version]}
+
+
+def split_udp(entries: list[dict[str, t.Any]]) -> dict[int, dict[int, list[str]]]:
+    """``encap_peers`` by IP version and port: the peers' addresses, unique and in numeric order. Raises GreError."""
+    found: dict[int, dict[int, list[str]]] = {}
+    for entry in entries:
+        port = entry.get("port")
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= MAX_PORT:
+            raise GreError(f"encap_peers: port {port!r} is not a UDP port number from 1 to {MAX_PORT}", invalid=[port])
+        for version, addresses in split_peers(entry.get("peers") or []).items():
+            merged = set(found.setdefault(version, {}).get(port, [])) | set(addresses)
+            found[version][port] = sorted(merged, key=ipaddress.ip_address)
+    return {version: dict(sorted(found[version].items())) for version in VERSIONS if found.get(version)}
+
+
+def udp_set(version: int, port: int) -> str:
+    """The nftables set of the peers whose GRE in UDP to ``port`` is let in."""
+    return f"udp{version}_{port}"
 
 
 def interface(text: t.Any, option: str) -> str:
@@ -150,11 +178,12 @@ def split_forward(entries: list[dict[str, t.Any]], local: list[str]) -> dict[int
 
 
 def wanted(params: dict[str, t.Any]) -> dict[str, t.Any]:
-    """What the parameters ask for: ``peers`` (split_peers), ``mss`` (tunnel names), ``forward`` (split_forward)."""
+    """What the parameters ask for: ``peers`` (split_peers), ``udp`` (split_udp), ``mss`` (tunnel names), ``forward`` (split_forward)."""
     if params["state"] != "present":
-        return {"peers": {}, "mss": [], "forward": {}}
+        return {"peers": {}, "udp": {}, "mss": [], "forward": {}}
     return {
         "peers": split_peers(params["peers"] or []),
+        "udp": split_udp(params.get("encap_peers") or []),
         "mss": split_interfaces(params.get("mss_clamp") or [], "mss_clamp"),
         "forward": split_forward(params.get("forward") or [], params.get("local_networks") or []),
     }
@@ -209,6 +238,70 @@ def own_rules(version: int) -> list[dict[str, t.Any]]:
     ]
 
 
+UDP_DPORT = {"payload": {"protocol": "udp", "field": "dport"}}
+NFPROTO = {4: _match({"meta": {"key": "nfproto"}}, "ipv4"), 6: NFPROTO_IPV6}
+
+
+def udp_comment(version: int, port: int, what: str) -> str:
+    return f"{MANAGED_ALIAS} {FAMILY_NAME[version]} udp {port} {what}"
+
+
+def udp_rules(version: int, port: int) -> list[dict[str, t.Any]]:
+    """The rules of linuxnet_gre's input chain for one IP version and receive port of GRE in UDP: the port's
+    peers in, all other UDP to the port out."""
+    proto = "ip" if version == 4 else "ip6"
+    peers = "@" + udp_set(version, port)
+    saddr = _match({"payload": {"protocol": proto, "field": "saddr"}}, peers)
+    dport = _match(UDP_DPORT, port)
+    return [
+        nft_rule(
+            f"{proto} saddr {peers} udp dport {port} counter accept",
+            [saddr, dport, COUNTER, {"accept": None}],
+            udp_comment(version, port, "peers"),
+        ),
+        nft_rule(
+            f"meta nfproto {FAMILY_NAME[version]} udp dport {port} counter drop",
+            [NFPROTO[version], dport, COUNTER, {"drop": None}],
+            udp_comment(version, port, "others"),
+        ),
+    ]
+
+
+def input_rules(peers: t.Mapping[int, t.Any], udp: t.Mapping[int, t.Mapping[int, t.Any]]) -> list[dict[str, t.Any]]:
+    """linuxnet_gre's input chain, in order: per IP version, its GRE rules, then those of each UDP port."""
+    return [
+        rule
+        for version in VERSIONS
+        for rule in (own_rules(version) if version in peers else [])
+        + [rule for port in udp.get(version, {}) for rule in udp_rules(version, port)]
+    ]
+
+
+def user_udp_rule(version: int, ports: t.Iterable[int]) -> dict[str, t.Any]:
+    """The rule put at the top of another filtering input chain: UDP of this IP version to the receive ports passes
+    it (linuxnet_gre's own chain drops what does not come from the ports' peers). Its comment names the ports."""
+    listed = sorted(ports)
+    comment = f"{MANAGED_ALIAS} {FAMILY_NAME[version]} udp {','.join(str(p) for p in listed)}"
+    return nft_rule(
+        f"meta nfproto {FAMILY_NAME[version]} udp dport {{ {', '.join(str(p) for p in listed)} }} counter accept",
+        [NFPROTO[version], _match(UDP_DPORT, {"set": listed}), COUNTER, {"accept": None}],
+        comment,
+    )
+
+
+def user_rule_label(comment: t.Any) -> str | None:
+    """What a rule of ours in another table's input chain lets in: ``ipv4`` (GRE), ``ipv4 udp 5555`` (ports)."""
+    if not isinstance(comment, str):
+        return None
+    if comment in USER_COMMENTS:
+        return FAMILY_NAME[USER_COMMENTS[comment]]
+    for version in VERSIONS:
+        prefix = f"{MANAGED_ALIAS} {FAMILY_NAME[version]} udp "
+        if comment.startswith(prefix):
+            return comment[len(MANAGED_ALIAS) + 1 :]
+    return None
+
+
 def user_chain_rule(family: str, version: int) -> dict[str, t.Any]:
     """The rule put at the top of another filtering input chain: GRE of this IP version passes it.
 
@@ -234,7 +327,7 @@ SET_MSS = {"mangle": {"key": {"tcp option": {"name": "maxseg", "field": "size"}}
 
 def ours(comment: t.Any) -> bool:
     """Whether a rule in another table's chain is this module's (by its comment)."""
-    return isinstance(comment, str) and (comment in USER_COMMENTS or comment.startswith(FORWARD_COMMENT))
+    return isinstance(comment, str) and (user_rule_label(comment) is not None or comment.startswith(FORWARD_COMMENT))
 
 
 def mss_rule(name: str) -> dict[str, t.Any]:
@@ -381,6 +474,9 @@ class Nftables:
             }
             if peers or "input" in self.table["chains"]:
                 result["peers"] = peers
+            udp = self.udp_state()
+            if udp:
+                result["encap_peers"] = udp
             mss = [
                 str(rule.get("comment"))[len(MSS_COMMENT) :]
                 for rule in self.table["chains"].get(NFT_MSS_CHAIN, {}).get("rules", [])
@@ -389,10 +485,10 @@ class Nftables:
             if mss:
                 result["mss_clamp"] = mss
         accepts = [
-            f"{self._label(chain)} ({FAMILY_NAME[USER_COMMENTS[rule['comment']]]})"
+            f"{self._label(chain)} ({user_rule_label(rule.get('comment'))})"
             for chain in self.chains
             for rule in chain["rules"]
-            if rule.get("comment") in USER_COMMENTS
+            if user_rule_label(rule.get("comment")) is not None
         ]
         if accepts:
             result["accept_in"] = accepts
@@ -406,11 +502,30 @@ class Nftables:
             result["accept_forward"] = forwards
         return result
 
+    def udp_state(self) -> dict[str, list[str]]:
+        """The peers of linuxnet_gre's UDP sets, by IP version name: ``ADDRESS udp/PORT``, by port and address."""
+        found: dict[str, list[str]] = {}
+        for version in VERSIONS:
+            prefix = f"udp{version}_"
+            for name in sorted(
+                (n for n in (self.table or {}).get("sets", {}) if n.startswith(prefix) and n[len(prefix) :].isdigit()),
+                key=lambda n: int(n[len(prefix) :]),
+            ):
+                port = name[len(prefix) :]
+                addresses = sorted(self.table["sets"][name]["elem"], key=ipaddress.ip_address)  # type: ignore[index]
+                found.setdefault(FAMILY_NAME[version], []).extend(f"{a} udp/{port}" for a in addresses)
+        return found
+
     def counters(self) -> dict[str, dict[str, int]]:
         result: dict[str, dict[str, int]] = {}
         for rule in (self.table or {}).get("rules", []):
             comment = rule.get("comment")
             for version in VERSIONS:
+                prefix = f"{MANAGED_ALIAS} {FAMILY_NAME[version]} udp "
+                if isinstance(comment, str) and comment.startswith(prefix) and comment.endswith((" peers", " others")):
+                    key = "udp_accepted" if comment.endswith(" peers") else "udp_dropped"
+                    entry = result.setdefault(FAMILY_NAME[version], {})
+                    entry[key] = entry.get(key, 0) + (_nft.counter(rule) or 0)
                 for what in ("peers", "others"):
                     if comment == f"{MANAGED_ALIAS} {FAMILY_NAME[version]} {what}":
                         key = "accepted" if what == "peers" else "dropped"
@@ -440,14 +555,14 @@ class Nftables:
         table = self.table
         if table is None:
             return False
-        peers, mss = want["peers"], want["mss"]
+        peers, udp, mss = want["peers"], want["udp"], want["mss"]
         chains = table["chains"]
-        if set(chains) != ({"input"} if peers else set()) | ({NFT_MSS_CHAIN} if mss else set()):
+        if set(chains) != ({"input"} if peers or udp else set()) | ({NFT_MSS_CHAIN} if mss else set()):
             return False
-        if peers and not self._chain_is(
+        if (peers or udp) and not self._chain_is(
             chains.get("input"),
             {"type": "filter", "hook": "input", "prio": PRIORITY, "policy": "accept"},
-            [rule["comment"] for version in peers for rule in own_rules(version)],
+            [rule["comment"] for rule in input_rules(peers, udp)],
         ):
             return False
         if mss and not self._chain_is(
@@ -456,10 +571,12 @@ class Nftables:
             [mss_rule(name)["comment"] for name in mss],
         ):
             return False
-        if set(table["sets"]) != {SET_NAME[v] for v in peers}:
+        sets = {SET_NAME[v]: (v, addresses) for v, addresses in peers.items()}
+        sets.update({udp_set(v, port): (v, a) for v, ports in udp.items() for port, a in ports.items()})
+        if set(table["sets"]) != set(sets):
             return False
-        for version, addresses in peers.items():
-            found = table["sets"][SET_NAME[version]]
+        for name, (version, addresses) in sets.items():
+            found = table["sets"][name]
             if found["type"] != SET_TYPE[version] or sorted(found["elem"]) != sorted(addresses):
                 return False
         return True
@@ -468,26 +585,32 @@ class Nftables:
         """The commands that make nftables what is wanted (nothing wanted: remove everything of ours)."""
         commands: list[tuple[dict[str, t.Any], str]] = []
         table_ref = {"family": "inet", "name": TABLE}
-        peers, mss = want["peers"], want["mss"]
-        if (peers or mss) and not self._table_is(want):
+        peers, udp, mss = want["peers"], want["udp"], want["mss"]
+        if (peers or udp or mss) and not self._table_is(want):
             if self.table is not None:
                 commands.append(({"delete": {"table": table_ref}}, f"nft delete table inet {TABLE}"))
             commands.append(({"add": {"table": table_ref}}, f"nft add table inet {TABLE}"))
-            for version, addresses in peers.items():
-                ref = {"family": "inet", "table": TABLE, "name": SET_NAME[version]}
+            sets = [(version, SET_NAME[version], addresses) for version, addresses in peers.items()]
+            sets += [
+                (version, udp_set(version, port), addresses)
+                for version, ports in udp.items()
+                for port, addresses in ports.items()
+            ]
+            for version, name, addresses in sets:
+                ref = {"family": "inet", "table": TABLE, "name": name}
                 commands.append(
                     (
                         {"add": {"set": dict(ref, type=SET_TYPE[version])}},
-                        f"nft add set inet {TABLE} {SET_NAME[version]} {{ type {SET_TYPE[version]}; }}",
+                        f"nft add set inet {TABLE} {name} {{ type {SET_TYPE[version]}; }}",
                     )
                 )
                 commands.append(
                     (
                         {"add": {"element": dict(ref, elem=list(addresses))}},
-                        f"nft add element inet {TABLE} {SET_NAME[version]} {{ {', '.join(addresses)} }}",
+                        f"nft add element inet {TABLE} {name} {{ {', '.join(addresses)} }}",
                     )
                 )
-            if peers:
+            if peers or udp:
                 own_chain = {"family": "inet", "table": TABLE, "name": "input"}
                 commands.append(
                     (
@@ -500,9 +623,8 @@ class Nftables:
                         "policy accept; }",
                     )
                 )
-                for version in peers:
-                    for rule in own_rules(version):
-                        commands.append(self._add_rule("input", rule))
+                for rule in input_rules(peers, udp):
+                    commands.append(self._add_rule("input", rule))
             if mss:
                 mss_chain = {"family": "inet", "table": TABLE, "name": NFT_MSS_CHAIN}
                 commands.append(
@@ -520,14 +642,13 @@ class Nftables:
                 )
                 for name in mss:
                     commands.append(self._add_rule(NFT_MSS_CHAIN, mss_rule(name)))
-        elif not (peers or mss) and self.table is not None:
+        elif not (peers or udp or mss) and self.table is not None:
             commands.append(({"delete": {"table": table_ref}}, f"nft delete table inet {TABLE}"))
         # The other filtering input chains: one accept per IP version with peers, at the top.
         for chain in self.chains:
             if chain["closed"] == "owner":
                 continue  # no other tool may change it (nor has)
-            versions = self.accept_versions(chain, peers)
-            commands.extend(self._converge_chain(chain, [user_chain_rule(chain["family"], v) for v in versions]))
+            commands.extend(self._converge_chain(chain, self.user_rules(chain, peers, udp)))
         # The filtering forward chains: the accepts of every tunnel and IP version, at the top.
         for chain in self.forward_chains:
             if chain["closed"] == "owner":
@@ -575,6 +696,13 @@ class Nftables:
                     )
                 )
         return commands
+
+    def user_rules(
+        self, chain: dict[str, t.Any], peers: t.Iterable[int], udp: t.Mapping[int, t.Iterable[int]]
+    ) -> list[dict[str, t.Any]]:
+        """Our accepts at the top of another table's input chain: GRE, then UDP to the receive ports, per IP version."""
+        rules = [user_chain_rule(chain["family"], v) for v in self.accept_versions(chain, peers)]
+        return rules + [user_udp_rule(v, udp[v]) for v in self.accept_versions(chain, udp)]
 
     def accept_versions(self, chain: dict[str, t.Any], peers: t.Iterable[int]) -> list[int]:
         """The IP versions whose GRE accept goes at the top of another table's input chain."""
@@ -673,16 +801,16 @@ class Iptables:
         return "filter" in names or "mangle" in names
 
     def filtering(self, versions: t.Iterable[int]) -> list[str]:
-        return self._filtering("INPUT", CHAIN, versions)
+        return self._filtering("INPUT", (CHAIN, UDP_CHAIN), versions)
 
     def filtering_forward(self, versions: t.Iterable[int]) -> list[str]:
-        return self._filtering("FORWARD", FWD_CHAIN, versions)
+        return self._filtering("FORWARD", (FWD_CHAIN,), versions)
 
-    def _filtering(self, hook: str, own: str, versions: t.Iterable[int]) -> list[str]:
+    def _filtering(self, hook: str, own: tuple[str, ...], versions: t.Iterable[int]) -> list[str]:
         found = []
         for version in versions:
             table = self.tables.get(version)
-            if table and (policy(table, "filter", hook) == "DROP" or others(table, "filter", hook, own)):
+            if table and (policy(table, "filter", hook) == "DROP" or others(table, "filter", hook, *own)):
                 found.append(f"{self.name}: {hook} ({FAMILY_NAME[version]})")
         return found
 
@@ -696,6 +824,14 @@ class Iptables:
                 entry["chain"] = chain is not None
                 entry["jumps"] = jumps
                 entry["peers"] = [rule[3].split("/")[0] for rule in chain or [] if rule[2:3] == ["-s"]]
+            udp = rules(table, "filter", UDP_CHAIN)
+            jumps = count_jumps(table, "filter", "INPUT", UDP_CHAIN)
+            if udp is not None or jumps:
+                entry["encap_peers"] = {
+                    "chain": udp is not None,
+                    "jumps": jumps,
+                    "peers": [udp_peer(rule) for rule in udp or [] if rule[2:3] == ["-s"]],
+                }
             mss = rules(table, "mangle", MSS_CHAIN)
             jumps = count_jumps(table, "mangle", "FORWARD", MSS_CHAIN)
             if mss is not None or jumps:
@@ -721,6 +857,12 @@ class Iptables:
                 dropped = sum(p for p, rule in pairs if rule == ["-A", CHAIN, "-j", "DROP"])
                 accepted = sum(p for p, rule in pairs if rule[-1] == "ACCEPT")
                 result[FAMILY_NAME[version]] = {"accepted": accepted, "dropped": dropped}
+            udp = table["tables"].get("filter", {}).get(UDP_CHAIN)
+            if udp is not None:
+                pairs = list(zip(udp["packets"], udp["rules"]))
+                entry = result.setdefault(FAMILY_NAME[version], {})
+                entry["udp_accepted"] = sum(p for p, rule in pairs if rule[-1] == "ACCEPT")
+                entry["udp_dropped"] = sum(p for p, rule in pairs if rule == ["-A", UDP_CHAIN, "-j", "DROP"])
             forwarded = [table["tables"].get("filter", {}).get(name) for name in (TO_CHAIN, FROM_CHAIN)]
             if any(found is not None for found in forwarded):
                 entry = result.setdefault(FAMILY_NAME[version], {})
@@ -736,24 +878,40 @@ class Iptables:
         result: dict[int, dict[str, list[str]]] = {}
         for version, table in self.tables.items():
             peers = want["peers"].get(version)
+            udp = want["udp"].get(version)
             forward = want["forward"].get(version)
-            input_rules = None
+            prefix = 32 if version == 4 else 128
+            gre_rules = None
             if peers:
-                prefix = 32 if version == 4 else 128
-                input_rules = [["-A", CHAIN, "-s", f"{p}/{prefix}", "-j", "ACCEPT"] for p in peers]
-                input_rules.append(["-A", CHAIN, "-j", "DROP"])
+                gre_rules = [["-A", CHAIN, "-s", f"{p}/{prefix}", "-j", "ACCEPT"] for p in peers]
+                gre_rules.append(["-A", CHAIN, "-j", "DROP"])
+            udp_rules_ = None
+            if udp:
+                udp_rules_ = [
+                    ["-A", UDP_CHAIN, "-s", f"{a}/{prefix}", *udp_match(port), "-j", "ACCEPT"]
+                    for port, addresses in udp.items()
+                    for a in addresses
+                ]
+                udp_rules_.append(["-A", UDP_CHAIN, "-j", "DROP"])
             fwd = fwd_rules(forward) if forward else {}
             lines = {
-                "filter": plan_hook(table, "filter", "INPUT", JUMP, {CHAIN: input_rules})
+                "filter": plan_hook(table, "filter", "INPUT", [JUMP], {CHAIN: gre_rules})
+                + plan_hook(
+                    table,
+                    "filter",
+                    "INPUT",
+                    [[*udp_match(port), "-j", UDP_CHAIN] for port in udp or {}] or [["-j", UDP_CHAIN]],
+                    {UDP_CHAIN: udp_rules_},
+                )
                 + plan_hook(
                     table,
                     "filter",
                     "FORWARD",
-                    FWD_JUMP,
+                    [FWD_JUMP],
                     {name: fwd.get(name) for name in (TO_CHAIN, FROM_CHAIN, FWD_CHAIN)},
                 ),
                 "mangle": plan_hook(
-                    table, "mangle", "FORWARD", MSS_JUMP, {MSS_CHAIN: mss_rules(want["mss"]) if want["mss"] else None}
+                    table, "mangle", "FORWARD", [MSS_JUMP], {MSS_CHAIN: mss_rules(want["mss"]) if want["mss"] else None}
                 ),
             }
             lines = {name: found for name, found in lines.items() if found}
@@ -801,27 +959,37 @@ class Iptables:
 
 
 def plan_hook(
-    table: dict[str, t.Any], name: str, hook: str, jump: list[str], chains: dict[str, list[list[str]] | None]
+    table: dict[str, t.Any],
+    name: str,
+    hook: str,
+    jumps: list[list[str]],
+    chains: dict[str, list[list[str]] | None],
 ) -> list[str]:
-    """The lines for chains of ours reached by one jump from a built-in chain: all wanted (rules given) or none.
+    """The lines for chains of ours reached by jumps from a built-in chain: all wanted (rules given) or none.
 
-    Wanted: each chain created (-N) or rewritten (-F) when its rules differ, then exactly one jump on top of
-    ``hook`` (duplicates all deleted first, in the same commit: -D deletes the first match). Not wanted: the
-    jumps deleted, then every chain of ours there flushed, then deleted (one may go to another).
+    ``jumps`` are the jumps' words after ``-A HOOK``: one, or one per UDP port (to the same chain).
+    Wanted: each chain created (-N) or rewritten (-F) when its rules differ, then exactly the jumps on top of
+    ``hook`` (when they are not exactly there once each, those there all deleted first, in the same commit: -D
+    deletes the first match). Not wanted: the jumps deleted, then every chain of ours there flushed, then
+    deleted (one may go to another).
     """
+    wanted_jumps = list(jumps)
+    target = wanted_jumps[0][-1]
+    found_jumps = [rule[2:] for rule in rules(table, name, hook) or [] if _is_jump(rule[2:], target)]
+    deletes = [f"-D {hook} {' '.join(same_jump(words))}" for words in found_jumps]
     lines = []
-    jumps = count_jumps(table, name, hook, jump[-1])
     if any(found is not None for found in chains.values()):
         for chain, wanted_rules in chains.items():
             found = rules(table, name, chain)
             if found != wanted_rules:
                 lines.append(f"-N {chain}" if found is None else f"-F {chain}")
                 lines.extend(" ".join(rule) for rule in wanted_rules or [])
-        if jumps != 1:
-            lines.extend([f"-D {hook} {' '.join(jump)}"] * jumps)
-            lines.append(f"-I {hook} 1 {' '.join(jump)}")
+        if sorted(map(same_jump, found_jumps)) != sorted(map(same_jump, wanted_jumps)):
+            lines.extend(deletes)
+            # Each inserted at the top: the last first, so that they end up in their order.
+            lines.extend(f"-I {hook} 1 {' '.join(words)}" for words in reversed(wanted_jumps))
     else:
-        lines.extend([f"-D {hook} {' '.join(jump)}"] * jumps)
+        lines.extend(deletes)
         present = [chain for chain in chains if rules(table, name, chain) is not None]
         lines.extend(f"-F {chain}" for chain in present)
         lines.extend(f"-X {chain}" for chain in present)
@@ -868,10 +1036,37 @@ def rules(table: dict[str, t.Any], name: str, chain: str) -> list[list[str]] | N
     return None if found is None else list(found["rules"])
 
 
+def same_jump(words: list[str]) -> list[str]:
+    """A jump's words with its protocol as this module writes it (iptables-save prints ``-p 47`` as ``-p gre``)."""
+    if words[:1] == ["-p"] and len(words) > 1:
+        number = {**dict.fromkeys(GRE_NAMES, "47"), **dict.fromkeys(UDP_NAMES, "udp")}.get(words[1], words[1])
+        return ["-p", number, *words[2:]]
+    return list(words)
+
+
+def udp_match(port: int) -> list[str]:
+    """The match of UDP to one port, as iptables-save prints it."""
+    return ["-p", "udp", "-m", "udp", "--dport", str(port)]
+
+
+def udp_peer(rule: list[str]) -> str:
+    """``ADDRESS udp/PORT`` of an ACCEPT of LINUXNET-GRE-UDP (``-A CHAIN -s ADDRESS/LEN -p udp -m udp --dport PORT``)."""
+    port = rule[rule.index("--dport") + 1] if "--dport" in rule else "?"
+    return f"{rule[3].split('/')[0]} udp/{port}"
+
+
 def _is_jump(words: list[str], target: str) -> bool:
     """Whether a rule (after ``-A CHAIN``) is this module's jump to ``target``."""
     if target == CHAIN:
         return len(words) == 4 and words[0] == "-p" and words[1] in GRE_NAMES and words[2:] == ["-j", CHAIN]
+    if target == UDP_CHAIN:
+        return (
+            len(words) == 8
+            and words[0] == "-p"
+            and words[1] in UDP_NAMES
+            and words[2:5] == ["-m", "udp", "--dport"]
+            and words[6:] == ["-j", UDP_CHAIN]
+        )
     return words == ["-j", target]
 
 
@@ -879,9 +1074,11 @@ def count_jumps(table: dict[str, t.Any], name: str, hook: str, target: str) -> i
     return sum(1 for rule in rules(table, name, hook) or [] if _is_jump(rule[2:], target))
 
 
-def others(table: dict[str, t.Any], name: str, hook: str, target: str) -> list[list[str]]:
-    """The rules of a built-in chain other than this module's jump."""
-    return [rule for rule in rules(table, name, hook) or [] if not _is_jump(rule[2:], target)]
+def others(table: dict[str, t.Any], name: str, hook: str, *targets: str) -> list[list[str]]:
+    """The rules of a built-in chain other than this module's jumps (to any of ``targets``)."""
+    return [
+        rule for rule in rules(table, name, hook) or [] if not any(_is_jump(rule[2:], target) for target in targets)
+    ]
 
 
 def forward_state(fwd: list[list[str]]) -> dict[str, list[str]]:
@@ -974,15 +1171,17 @@ def choose(
 
 def plan(host: Host, params: dict[str, t.Any], want: dict[str, t.Any]) -> dict[str, t.Any]:
     """Read the frameworks and plan what makes them what ``want`` says. Raises GreError (nothing changed yet)."""
-    peers, forward = want["peers"], want["forward"]
+    peers, udp, forward = want["peers"], want["udp"], want["forward"]
     backend = params["backend"]
     only_if_filtered = params["only_if_filtered"]
     nft, frameworks = read_frameworks(host)
-    filtering = [f for f in frameworks if f.filtering(peers)]
+    # The IP versions of the openings for the tunnels: GRE's and GRE in UDP's.
+    versions = sorted(set(peers) | set(udp))
+    filtering = [f for f in frameworks if f.filtering(versions)]
     filtering_forward = [f for f in frameworks if f.filtering_forward(forward)]
     selected: list[t.Any] = []
-    if peers and not (only_if_filtered and not filtering):
-        selected = choose(backend, nft, frameworks, filtering, ("peers", *peers))
+    if versions and not (only_if_filtered and not filtering):
+        selected = choose(backend, nft, frameworks, filtering, ("peers", *versions))
     forwarding: list[t.Any] = []
     if forward and not (only_if_filtered and not filtering_forward):
         forwarding = choose(backend, nft, frameworks, filtering_forward, ("forwarded networks", *forward))
@@ -995,6 +1194,7 @@ def plan(host: Host, params: dict[str, t.Any], want: dict[str, t.Any]) -> dict[s
     for framework in frameworks:
         target = {
             "peers": peers if framework in selected else {},
+            "udp": udp if framework in selected else {},
             "mss": want["mss"] if framework in clamping else [],
             "forward": forward if framework in forwarding else {},
         }
@@ -1042,6 +1242,7 @@ def converge(
     persistence = None
     firewalld_commands: list[list[str]] = []
     addresses: list[str] = []  # the peers of firewalld's policy
+    udp_peers: list[tuple[str, int]] = []  # its peers of GRE in UDP, with their ports
     if files is not None:
         # Imported here: the boot unit's copy of this file runs without it (and without _tunnel).
         from ansible_collections.linuxnet.gre.plugins.module_utils import _firewall_persist
@@ -1054,7 +1255,8 @@ def converge(
         # Where firewalld runs, the peers its policy accepts: those of the GRE opening, wherever that goes.
         if firewalld.running and selected:
             addresses = [a for v in VERSIONS for a in want["peers"].get(v, [])]
-        firewalld_commands = firewalld.plan(addresses)
+            udp_peers = [(a, port) for v in VERSIONS for port, found in want["udp"].get(v, {}).items() for a in found]
+        firewalld_commands = firewalld.plan(addresses, udp_peers)
         in_use = bool(selected or planned["clamping"] or planned["forwarding"])
         persistence = _firewall_persist.prepare(files, bool(params.get("persist")), params, in_use)
     commands = [" ".join(shlex.quote(word) for word in argv) for argv in firewalld_commands]
@@ -1073,7 +1275,7 @@ def converge(
     clamping, forwarding = planned["clamping"], planned["forwarding"]
     result: dict[str, t.Any] = {
         "changed": bool(planned["work"] or firewalld_commands) or bool(persistence and persistence.changed),
-        "backends": [f.name for f in frameworks if f in selected] + (["firewalld"] if addresses else []),
+        "backends": [f.name for f in frameworks if f in selected] + (["firewalld"] if addresses or udp_peers else []),
         "filtered_by": [line for f in frameworks for line in f.filtering(VERSIONS)],
         "commands": commands,
         "counters": counters,
@@ -1092,29 +1294,41 @@ def converge(
             state = expected_state(framework, planned["targets"][framework.name])
             if state:
                 after[framework.name] = state
-        if addresses:
-            after[_firewalld.Firewalld.name] = _firewalld.expected_state(addresses)
+        if addresses or udp_peers:
+            after[_firewalld.Firewalld.name] = _firewalld.expected_state(addresses, udp_peers)
         rules_diff = {"before": before, "after": after}
         # A list (Ansible shows each entry) only when boot files change; the rules' diff alone otherwise.
         result["diff"] = [rules_diff, *persistence.diff] if persistence and persistence.diff else rules_diff
     return result
 
 
+def udp_text(udp: t.Mapping[int, t.Mapping[int, list[str]]]) -> dict[str, list[str]]:
+    """The peers of GRE in UDP as state() shows them: ``ADDRESS udp/PORT`` by IP version name, by port and address."""
+    return {
+        FAMILY_NAME[v]: [f"{a} udp/{port}" for port, addresses in sorted(udp[v].items()) for a in addresses]
+        for v in VERSIONS
+        if udp.get(v)
+    }
+
+
 def expected_state(framework: t.Any, target: dict[str, t.Any]) -> dict[str, t.Any]:
     """What state() will say once the framework is what ``target`` asks for."""
-    peers, mss, forward = target["peers"], target["mss"], target["forward"]
+    peers, udp, mss, forward = target["peers"], target["udp"], target["mss"], target["forward"]
     if isinstance(framework, Nftables):
         state: dict[str, t.Any] = {}
-        if peers or mss:
+        if peers or udp or mss:
             state["table"] = f"inet {TABLE}"
-        if peers:
+        if peers or udp:
             state["peers"] = {FAMILY_NAME[v]: a for v, a in peers.items()}
+        if udp:
+            state["encap_peers"] = udp_text(udp)
         if mss:
             state["mss_clamp"] = list(mss)
         accepts = [
-            f"{framework._label(chain)} ({FAMILY_NAME[v]})"
+            f"{framework._label(chain)} ({user_rule_label(rule['comment'])})"
             for chain in framework.chains
-            for v in framework.accept_versions(chain, peers)
+            if chain["closed"] != "owner"
+            for rule in framework.user_rules(chain, peers, udp)
         ]
         if accepts:
             state["accept_in"] = accepts
@@ -1143,6 +1357,12 @@ def expected_state(framework: t.Any, target: dict[str, t.Any]) -> dict[str, t.An
         entry: dict[str, t.Any] = {}
         if version in peers:
             entry.update({"chain": True, "jumps": 1, "peers": peers[version]})
+        if version in udp:
+            entry["encap_peers"] = {
+                "chain": True,
+                "jumps": len(udp[version]),
+                "peers": udp_text({version: udp[version]})[FAMILY_NAME[version]],
+            }
         if mss and version in framework.tables:
             entry["mss_clamp"] = {"jumps": 1, "interfaces": list(mss)}
         if version in forward:

@@ -107,8 +107,14 @@ WantedBy=multi-user.target {followed}
 """
 
 
+# Written only when given, so that the settings of a host without GRE in UDP stay as they were before it.
+OPTIONAL_PARAMETERS = ("encap_peers",)
+
+
 def settings_text(params: dict[str, t.Any]) -> str:
-    return json.dumps({name: params.get(name) for name in PARAMETERS}, indent=2, sort_keys=True) + "\n"
+    settings = {name: params.get(name) for name in PARAMETERS}
+    settings.update({name: params[name] for name in OPTIONAL_PARAMETERS if params.get(name)})
+    return json.dumps(settings, indent=2, sort_keys=True) + "\n"
 
 
 def source(module: types.ModuleType) -> str:

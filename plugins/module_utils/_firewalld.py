@@ -12,7 +12,9 @@ collection's own, ``linuxnet-gre``, in firewalld's permanent configuration and i
 
 - ingress zone ``ANY``, egress zone ``HOST`` (traffic to the host itself), priority -1 (before every
   zone), target ``CONTINUE`` (what it does not accept goes on to the zones, unchanged);
-- one rich rule per peer, ``rule family="ipv4" source address="PEER" protocol value="gre" accept``.
+- one rich rule per peer, ``rule family="ipv4" source address="PEER" protocol value="gre" accept``,
+  and per peer of GRE in UDP (``encap_peers``) and its port, ``rule family="ipv4" source address="PEER"
+  port port="PORT" protocol="udp" accept``.
 
 firewalld creates policies only in its permanent configuration: the policy's creation (four
 commands: the policy, its two zones, its rules; again after deleting it if its settings were
@@ -40,11 +42,18 @@ SETTINGS = {"priority": "-1", "target": "CONTINUE", "ingress-zones": "ANY", "egr
 INVALID_POLICY = 140
 NOT_RUNNING = 252
 RICH_RULE = re.compile(r'^rule family="ipv[46]" source address="([^"]+)" protocol value="gre" accept$')
+UDP_RICH_RULE = re.compile(r'^rule family="ipv[46]" source address="([^"]+)" port port="(\d+)" protocol="udp" accept$')
 
 
 def rich_rule(address: str) -> str:
     """The rich rule that accepts one peer's GRE, as firewall-cmd prints it back."""
     return f'rule family="ipv{ipaddress.ip_address(address).version}" source address="{address}" protocol value="gre" accept'
+
+
+def udp_rich_rule(address: str, port: int) -> str:
+    """The rich rule that accepts one peer's GRE in UDP to its port, as firewall-cmd prints it back."""
+    version = ipaddress.ip_address(address).version
+    return f'rule family="ipv{version}" source address="{address}" port port="{port}" protocol="udp" accept'
 
 
 def parse_info(text: str) -> dict[str, t.Any]:
@@ -63,9 +72,13 @@ def parse_info(text: str) -> dict[str, t.Any]:
     return {"settings": settings, "rules": rules}
 
 
-def expected_state(addresses: list[str]) -> dict[str, t.Any]:
-    """What Firewalld.state() says once the policy accepts exactly these peers."""
-    return {"policy": POLICY, "peers": Firewalld.peers({"rules": [rich_rule(a) for a in addresses]})}
+def expected_state(addresses: list[str], udp: list[tuple[str, int]] | None = None) -> dict[str, t.Any]:
+    """What Firewalld.state() says once the policy accepts exactly these peers (and these of GRE in UDP)."""
+    info = {"rules": [rich_rule(a) for a in addresses] + [udp_rich_rule(a, port) for a, port in udp or []]}
+    result: dict[str, t.Any] = {"policy": POLICY, "peers": Firewalld.peers(info)}
+    if udp:
+        result["encap_peers"] = Firewalld.udp_peers(info)
+    return result
 
 
 class Firewalld:
@@ -117,26 +130,43 @@ class Firewalld:
                 found.setdefault(f"ipv{ipaddress.ip_address(address).version}", []).append(address)
         return {family: sorted(a, key=ipaddress.ip_address) for family, a in sorted(found.items())}
 
+    @staticmethod
+    def udp_peers(info: dict[str, t.Any] | None) -> dict[str, list[str]]:
+        """The peers a policy accepts GRE in UDP from, by IP version name: ``ADDRESS udp/PORT``, by port and address."""
+        found: dict[str, list[tuple[int, t.Any]]] = {}
+        for rule in (info or {}).get("rules", []):
+            match = UDP_RICH_RULE.match(rule)
+            if match:
+                address = ipaddress.ip_address(match.group(1))
+                found.setdefault(f"ipv{address.version}", []).append((int(match.group(2)), address))
+        return {family: [f"{a} udp/{port}" for port, a in sorted(pairs)] for family, pairs in sorted(found.items())}
+
     def state(self) -> dict[str, t.Any]:
         """What of this module is in firewalld (for the diff and the result)."""
         if self.permanent is None and not (self.runtime and self.runtime["rules"]):
             return {}
         result: dict[str, t.Any] = {"policy": POLICY, "peers": self.peers(self.permanent)}
+        udp = self.udp_peers(self.permanent)
+        if udp:
+            result["encap_peers"] = udp
         if self.peers(self.runtime) != result["peers"]:
             result["runtime_peers"] = self.peers(self.runtime)
+        if self.udp_peers(self.runtime) != udp:
+            result["runtime_encap_peers"] = self.udp_peers(self.runtime)
         return result
 
-    def plan(self, addresses: list[str]) -> list[list[str]]:
-        """The firewall-cmd commands that make the policy accept exactly these peers (none: no policy)."""
+    def plan(self, addresses: list[str], udp: list[tuple[str, int]] | None = None) -> list[list[str]]:
+        """The firewall-cmd commands that make the policy accept exactly these peers, and these peers' GRE in UDP
+        to their ports (none: no policy)."""
         cmd = ["firewall-cmd"]
         permanent = [*cmd, "--permanent"]
-        if not addresses:
+        if not addresses and not udp:
             commands = [[*permanent, f"--delete-policy={POLICY}"]] if self.permanent is not None else []
             stale = (self.runtime or {}).get("rules", [])
             if stale:
                 commands.append([*cmd, f"--policy={POLICY}", *(f"--remove-rich-rule={r}" for r in stale)])
             return commands
-        rules = [rich_rule(a) for a in addresses]
+        rules = [rich_rule(a) for a in addresses] + [udp_rich_rule(a, port) for a, port in udp or []]
         commands = []
         if not self.ours(self.permanent):
             # Created as firewalld creates one (priority -1, target CONTINUE), then its zones and rules.

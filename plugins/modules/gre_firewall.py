@@ -20,6 +20,16 @@ description:
     C(ip protocol gre counter accept comment \"managed-by: linuxnet.gre ipv4\") (C(meta l4proto gre) for IPv6).
     That rule accepts any source: the drop in C(linuxnet_gre) is final, whatever the order of the chains. All
     changes go in one transaction (C(nft -j -f -))."
+  - "B(GRE in UDP) (O(encap_peers), for the tunnels of M(linuxnet.gre.gre_tunnel) with its C(encap) option,
+    the kernel's FOU or GUE): UDP to each receive port is let in from exactly that port's peers, and all other UDP to
+    the port is dropped, counted, in the same objects. nftables: a set C(udp4_PORT) (C(udp6_PORT)) of the peers per
+    port and IP version, and in the chain C(input) of C(linuxnet_gre) C(ip saddr @udp4_PORT udp dport PORT counter
+    accept) and C(meta nfproto ipv4 udp dport PORT counter drop); every other filtering input base chain gets
+    C(meta nfproto ipv4 udp dport { PORTS } counter accept) at its top (commented C(managed-by: linuxnet.gre ipv4
+    udp PORTS)). iptables: the chain C(LINUXNET-GRE-UDP) with C(-s PEER -p udp -m udp --dport PORT -j ACCEPT) per
+    peer and port and a final C(-j DROP), and per port one rule C(-p udp -m udp --dport PORT -j LINUXNET-GRE-UDP)
+    at the top of C(INPUT). firewalld: the rich rule C(rule family=\"ipv4\" source address=\"PEER\" port
+    port=\"PORT\" protocol=\"udp\" accept) per peer and port in its policy."
   - "B(iptables) (C(iptables-legacy), or C(iptables-nft) where C(nft) itself is not installed), and C(ip6tables)
     for IPv6 peers: the chain C(LINUXNET-GRE) with C(-s PEER -j ACCEPT) per peer and a final C(-j DROP), and one
     rule C(-p 47 -j LINUXNET-GRE) inserted at the top of C(INPUT). One C(iptables-restore --noflush) per IP
@@ -66,7 +76,7 @@ description:
     Creating the policy (or making again one whose settings were changed) takes one C(firewall-cmd --reload),
     which, as any, drops firewalld's runtime-only changes; peers are then added and removed without one. The
     policy goes with the last peer. A stopped firewalld is left alone."
-  - O(state=absent), or an empty O(peers), removes everything this module added, in every framework. An empty
+  - O(state=absent), or empty O(peers) and O(encap_peers), removes everything this module added, in every framework. An empty
     O(mss_clamp) or O(forward) removes the clamp or the openings.
   - "Needs root privileges (C(become: true))."
 requirements:
@@ -102,6 +112,25 @@ options:
     type: list
     elements: str
     default: []
+  encap_peers:
+    description:
+      - GRE in UDP (FOU or GUE), per UDP port the host receives it on, the underlay addresses (IPv4 or IPv6) whose
+        UDP to that port is let in, normally the C(remote) addresses of the host's tunnels with that
+        C(encap.dport); all other UDP to the port is dropped. The role
+        C(linuxnet.gre.gre_mesh) gives the plan's C(encap_peers). Such peers need not be in O(peers) (plain GRE).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      port:
+        description: The UDP port (1 to 65535).
+        type: int
+        required: true
+      peers:
+        description: The addresses let in to it.
+        type: list
+        elements: str
+        required: true
   state:
     description: V(absent) removes everything this module added, whatever O(peers) says.
     type: str
@@ -191,6 +220,14 @@ EXAMPLES = r"""
 - name: Let GRE in from the two peers of this host's tunnels only
   linuxnet.gre.gre_firewall:
     peers: [198.51.100.1, 203.0.113.7]
+  become: true
+
+- name: GRE in UDP (FOU) from one peer to port 5555, plain GRE from another
+  linuxnet.gre.gre_firewall:
+    peers: [203.0.113.7]
+    encap_peers:
+      - port: 5555
+        peers: [198.51.100.1]
   become: true
 
 - name: The same, but only where a firewall is active (what gre_mesh_firewall=auto does)
@@ -319,6 +356,15 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "peers": {"type": "list", "elements": "str", "default": []},
+            "encap_peers": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "port": {"type": "int", "required": True},
+                    "peers": {"type": "list", "elements": "str", "required": True},
+                },
+            },
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "backend": {"type": "str", "choices": ["auto", "nftables", "iptables"], "default": "auto"},
             "only_if_filtered": {"type": "bool", "default": False},

@@ -208,7 +208,8 @@ def mtu_cause(a: End, b: End) -> Cause | None:
         mtu = end.evidence["actual"]["mtu"]
         planned = end.evidence["planned"]
         keyed = any(planned.get(name) is not None for name in ("key", "ikey", "okey"))
-        outer = mtu + overhead(planned.get("mode") or "gre", keyed)
+        encap = planned.get("encap") if isinstance(planned.get("encap"), dict) else {}
+        outer = mtu + overhead(planned.get("mode") or "gre", keyed, encap.get("type"))
         error = failed.get("error")
         seen = f"the kernel refuses them ({error})" if error else "no answer and no 'fragmentation needed' comes back"
         return Cause(

@@ -15,6 +15,8 @@ import dataclasses
 import ipaddress
 import typing as t
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import DEFAULT_ENCAP_PORT
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -83,6 +85,9 @@ class Settings:
     key: int | None
     mtu: int | None
     ipsec: bool = False
+    # GRE in UDP: none, fou or gue, and the UDP port both ends receive it on.
+    encap: str = "none"
+    encap_port: int = DEFAULT_ENCAP_PORT
 
 
 @dataclasses.dataclass
@@ -173,6 +178,9 @@ class Link:
     mtu_source: str
     # GRE over IPsec (ESP in transport mode, keyed by IKEv2) between the two underlay addresses.
     ipsec: bool = False
+    # GRE in UDP (the kernel's FOU or GUE, ``encap``), to UDP port ``encap_port`` on both ends; None: plain GRE.
+    encap: str | None = None
+    encap_port: int | None = None
     # The inner subnets (IPv4 first), and the inner addresses (address/prefix) of the low and the high end.
     blocks: list[Block] = dataclasses.field(default_factory=list)
     addresses: dict[str, list[str]] = dataclasses.field(default_factory=dict)

@@ -11,6 +11,9 @@ unknown, the link gets none: the kernel chooses when the tunnel is created, and 
 module leaves an existing tunnel's MTU alone, so runs with and without a peer's facts (``--limit``)
 never undo each other.
 
+GRE in UDP (``encap``) adds its UDP header (8 bytes; 12 with GUE's own header) to the overhead,
+as the kernel counts it (module_utils/_constants.ENCAP_OVERHEAD).
+
 A link's own MTU (or ``gre_mesh_mtu``) must fit the underlay MTUs that are known: a larger one
 would be refused, or dropped, on the path (``underlay_fit_problem``). Where neither end's underlay
 MTU is known, there is nothing to check it against.
@@ -21,7 +24,12 @@ from __future__ import annotations
 import collections.abc as c
 import typing as t
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._constants import IPV6_MODES, MAX_TUNNEL_MTU, overhead
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import (
+    ENCAP_OVERHEAD,
+    IPV6_MODES,
+    max_tunnel_mtu,
+    overhead,
+)
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import Link, Node, Problems
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.nodes import FACTS, FAILED, read_var
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.settings import Checker, is_unset
@@ -67,14 +75,14 @@ def fact_mtu(host_vars: t.Mapping[str, t.Any], fact: str) -> int | None:
     return None
 
 
-def tunnel_mtu(underlay: int, mode: str, keyed: bool, ipsec: bool) -> int:
+def tunnel_mtu(underlay: int, mode: str, keyed: bool, ipsec: bool, encap: str | None = None) -> int:
     """The largest tunnel MTU whose full-size packets fit an underlay MTU (before the kernel's own limit).
 
     With IPsec, ESP pads the GRE packet (its header and the inner packet) and its 2-byte trailer to
     a multiple of 4; an outer IP header is a multiple of 4 bytes long, so the tunnel MTU is rounded
     down to where no padding is needed.
     """
-    cost = overhead(mode, keyed)
+    cost = overhead(mode, keyed, encap)
     if not ipsec:
         return underlay - cost
     largest = underlay - cost - ESP_OVERHEAD - NAT_T_OVERHEAD
@@ -84,10 +92,18 @@ def tunnel_mtu(underlay: int, mode: str, keyed: bool, ipsec: bool) -> int:
 IPSEC_COST = f"{ESP_OVERHEAD + NAT_T_OVERHEAD} for IPsec (ESP {ESP_OVERHEAD}, NAT traversal {NAT_T_OVERHEAD})"
 
 
+ENCAP_COST = {
+    "fou": f"{ENCAP_OVERHEAD['fou']} for GRE in UDP with fou (its UDP header)",
+    "gue": f"{ENCAP_OVERHEAD['gue']} for GRE in UDP with gue (its UDP header and GUE's 4-byte header)",
+}
+
+
 def cost_text(link: Link) -> str:
     """What the link's encapsulation costs, in words, for the source of a computed MTU."""
     keyed = link.key is not None
     text = f"{overhead(link.mode, keyed)} for {link.mode}{' with a key' if keyed else ''}"
+    if link.encap is not None:
+        text += f", {ENCAP_COST[link.encap]}"
     return text + (f", {IPSEC_COST} and ESP's padding" if link.ipsec else "")
 
 
@@ -95,6 +111,8 @@ def adds_text(link: Link) -> str:
     """What the link's encapsulation adds to each packet, in words, for the problems of a given MTU."""
     keyed = link.key is not None
     text = f"{link.mode}{' with a key' if keyed else ''} adds {overhead(link.mode, keyed)} bytes"
+    if link.encap is not None:
+        text += f", {ENCAP_COST[link.encap]}"
     return text + (f", {IPSEC_COST} and ESP's padding" if link.ipsec else "")
 
 
@@ -133,7 +151,10 @@ def assign_mtus(links: list[Link]) -> None:
             continue
         keyed = link.key is not None
         # Above the largest MTU the kernel takes for the mode, the largest it takes (a 65535 underlay).
-        link.mtu = min(tunnel_mtu(min(low, high), link.mode, keyed, link.ipsec), MAX_TUNNEL_MTU[link.mode][keyed])
+        link.mtu = min(
+            tunnel_mtu(min(low, high), link.mode, keyed, link.ipsec, link.encap),
+            max_tunnel_mtu(link.mode, keyed, link.encap),
+        )
         link.mtu_source = (
             f"{COMPUTED} ({link.low.label}: {low}, {link.low.underlay_mtu_source[version]}; "
             f"{link.high.label}: {high}, {link.high.underlay_mtu_source[version]}) less {cost_text(link)}"
@@ -154,9 +175,9 @@ def underlay_fit_problem(link: Link) -> str | None:
     ends = (link.low, link.high)
     known = [node.underlay_mtu[version] for node in ends if version in node.underlay_mtu]
     keyed = link.key is not None
-    if not known or link.mtu > MAX_TUNNEL_MTU[link.mode][keyed]:
+    if not known or link.mtu > max_tunnel_mtu(link.mode, keyed, link.encap):
         return None
-    largest = tunnel_mtu(min(known), link.mode, keyed, link.ipsec)
+    largest = tunnel_mtu(min(known), link.mode, keyed, link.ipsec, link.encap)
     if link.mtu <= largest:
         return None
     underlays = "; ".join(

@@ -28,7 +28,12 @@ import json
 import socket
 import typing as t
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._constants import MAX_KEY, MAX_NAME_LENGTH
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import (
+    DEFAULT_ENCAP_PORT,
+    MAX_KEY,
+    MAX_NAME_LENGTH,
+    max_tunnel_mtu,
+)
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.changes import creation_lines
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import TunnelError, parse_mtu, wanted_tunnel
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import Tunnel
@@ -41,6 +46,14 @@ from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.addresses im
     underlay_addresses,
 )
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.agreement import check_agreement
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.encap import (
+    check_ipsec,
+    check_ports,
+    encap_option,
+    encap_peers,
+    encap_words,
+    fou_commands,
+)
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.ipsec import (
     check_external_ends,
     check_secrets,
@@ -85,7 +98,7 @@ from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.routes impor
     plan_routes,
     read_summaries,
 )
-from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.settings import parse_settings
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.settings import NO_ENCAP, parse_settings
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.topology import Scope, expand_topology
 
 AUTOMATIC_KEY = "automatic key"
@@ -110,6 +123,8 @@ DEFAULTS: dict[str, t.Any] = {
     "key": None,
     "mtu": None,
     "ipsec": False,
+    "encap": NO_ENCAP,
+    "encap_port": DEFAULT_ENCAP_PORT,
 }
 NEEDS_CHECK = (
     "gre_plan: check must be the result of linuxnet.gre.gre_plan_check over the whole inventory, run once before it "
@@ -352,6 +367,8 @@ def build(
         values["mtu"],
         values["ipsec"],
         problems=problems,
+        encap=values["encap"],
+        encap_port=values["encap_port"],
     )
 
     def is_host(name: str) -> bool:
@@ -382,6 +399,7 @@ def build(
 
     links = resolve_links(specs, nodes, settings_, problems)
     check_external_ends(links, problems)
+    check_ipsec(links, problems)
     add_locals(links, hostvars, planned, problems, check_externals=table is None)
     check_own_addresses(links, nodes, problems)
     if table is None:
@@ -411,6 +429,7 @@ def build(
 
     adjacency = adjacent_links(links)
     check_interface_names(adjacency, names, problems)
+    check_ports(adjacency, problems)
     if keys is None:
         assign_keys(adjacency, problems)
     else:
@@ -496,6 +515,7 @@ def resolve_links(
         first, second = nodes[spec.ends[0]], nodes[spec.ends[1]]
         low, high = (first, second) if first.node_id < second.node_id else (second, first)
         overrides = spec.overrides
+        encap = overrides.get("encap", settings.encap)
         link = Link(
             spec=spec,
             low=low,
@@ -508,6 +528,8 @@ def resolve_links(
             mtu=overrides.get("mtu", settings.mtu),
             mtu_source=f"{spec.override_origin}.mtu" if "mtu" in overrides else "gre_mesh_mtu",
             ipsec=overrides.get("ipsec", settings.ipsec),
+            encap=None if encap == NO_ENCAP else encap,
+            encap_port=None if encap == NO_ENCAP else overrides.get("encap_port", settings.encap_port),
         )
         if check_public_family(link, problems):
             result.append(link)
@@ -734,9 +756,21 @@ def check_mtus(links: list[Link], problems: Problems) -> None:
             )
             problems.add(f"{link.label}: {link.mtu_source}: {problem}{hint}")
         else:
-            too_large = underlay_fit_problem(link)
+            too_large = encap_limit_problem(link) or underlay_fit_problem(link)
             if too_large is not None:
                 problems.add(too_large)
+
+
+def encap_limit_problem(link: Link) -> str | None:
+    """A given MTU that the kernel takes for the mode and key, but not with the link's encapsulation in UDP too."""
+    keyed = link.key is not None
+    largest = max_tunnel_mtu(link.mode, keyed, link.encap)
+    if link.encap is None or link.mtu is None or link.mtu <= largest:
+        return None
+    return (
+        f"{link.label}: {link.mtu_source}: {link.mtu} is above {largest}, the largest the kernel allows for "
+        f"{link.mode} {'with' if keyed else 'without'} a key in UDP with {link.encap}"
+    )
 
 
 def tunnel_of(
@@ -760,6 +794,8 @@ def tunnel_of(
         tunnel["key"] = str(link.key)
     if link.mtu is not None:
         tunnel["mtu"] = link.mtu
+    if link.encap is not None:
+        tunnel["encap"] = encap_option(link)
     tunnel["addresses"] = list(link.addresses[mine])
     tunnel["state"] = "present"
     peer_info = {
@@ -779,6 +815,8 @@ def node_plan(node: Node | None, mesh: Mesh) -> dict[str, list[t.Any]]:
     none, so gre_tunnel removes the routes it made for networks no longer planned. ``forward`` lists
     the address families (4, 6) the node forwards for others. ``ipsec``, only where a link of the
     node has IPsec, lists the IKE connections the role configures for them (ipsec.ipsec_entry).
+    ``encap_peers``, only where a link of the node carries GRE in UDP, lists per UDP port the peers
+    whose GRE in UDP its firewall lets in (encap.encap_peers); the tunnels of those links have ``encap``.
     """
     if node is None:
         return {"tunnels": [], "peers": [], "forward": []}
@@ -809,6 +847,9 @@ def node_plan(node: Node | None, mesh: Mesh) -> dict[str, list[t.Any]]:
     ]
     if ipsec:
         plan["ipsec"] = sorted(ipsec, key=lambda entry: entry["name"])
+    udp = encap_peers(node, mesh.adjacency.get(node.name, []))
+    if udp:
+        plan["encap_peers"] = udp
     return plan
 
 
@@ -828,7 +869,8 @@ def external_plans(mesh: Mesh) -> dict[str, dict[str, t.Any]]:
                 "address": node.public_text,
                 "tunnels": tunnels,
                 "forward": own["forward"],
-                "commands": [line for tunnel in tunnels for line in ip_commands(tunnel)]
+                "commands": fou_commands(tunnels)
+                + [line for tunnel in tunnels for line in ip_commands(tunnel)]
                 + route_commands(tunnels, own["forward"]),
             }
     return result
@@ -884,4 +926,8 @@ def ip_commands(tunnel: dict[str, t.Any]) -> list[str]:
     """
     created = wanted_tunnel({**defaults(), **tunnel})
     links, addresses = creation_lines(t.cast(Tunnel, created), alias=None)
+    encap = tunnel.get("encap")
+    if encap and " encap " not in f"{links[0]} ":
+        # Until gre_tunnel's own lines carry the encapsulation (its encap option), the words it sends for it.
+        links[0] = f"{links[0]} {encap_words(encap)}"
     return [f"ip {line}" for line in links + addresses]

@@ -14,14 +14,37 @@ import collections.abc as c
 import ipaddress
 import typing as t
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._constants import MAX_KEY, MAX_MTU, MIN_MTU, MODES
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import (
+    DEFAULT_ENCAP_PORT,
+    ENCAP_TYPES,
+    MAX_KEY,
+    MAX_MTU,
+    MIN_MTU,
+    MODES,
+)
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import TunnelError, parse_key
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import IPNetwork, Problems, Settings
 
 PREFIXES = (30, 31)
 PREFIXES6 = (126, 127)
 # The keys an explicit link (an item of gre_mesh_links) may have besides `hosts`.
-OVERRIDES = ("mode", "key", "ttl", "mtu", "subnet", "subnet6", "metric", "networks", "ipsec")
+OVERRIDES = (
+    "mode",
+    "key",
+    "ttl",
+    "mtu",
+    "subnet",
+    "subnet6",
+    "metric",
+    "networks",
+    "ipsec",
+    "encap",
+    "encap_port",
+)
+# GRE in UDP: the values of gre_mesh_encap (and a link's encap); "none" is plain GRE, IP protocol 47.
+NO_ENCAP = "none"
+ENCAPS = (NO_ENCAP, *ENCAP_TYPES)
+MAX_PORT = 65535
 # A link's metric: its cost when routes choose a path, and the metric of the routes over it (a
 # route's metric in the kernel is at most 2**32 - 1). At least 1, so that every hop of a path
 # costs something and hop-by-hop routes cannot loop.
@@ -153,6 +176,26 @@ class Checker:
         self.fail(variable, f"{value!r} is not a boolean (true or false)")
         return None
 
+    def encap(self, variable: str, value: t.Any) -> str | None:
+        """none, fou or gue, as the role's argument specs take them (choices: exactly); null is none."""
+        if value is None:
+            return NO_ENCAP
+        if isinstance(value, str) and value in ENCAPS:
+            return value
+        self.fail(
+            variable,
+            f"{value!r} is not one of {', '.join(ENCAPS)} (none: plain GRE; fou and gue: GRE in UDP, the kernel's "
+            "Foo-over-UDP and Generic UDP Encapsulation)",
+        )
+        return None
+
+    def port(self, variable: str, value: t.Any) -> int | None:
+        number = as_int(value)
+        if number is None or not 1 <= number <= MAX_PORT:
+            self.fail(variable, f"{value!r} is not a UDP port number from 1 to {MAX_PORT}")
+            return None
+        return number
+
     def choice(self, variable: str, value: t.Any, choices: tuple[int, ...]) -> int | None:
         number = as_int(value)
         if number not in choices:
@@ -222,6 +265,8 @@ def parse_settings(
     mtu: t.Any,
     ipsec: t.Any,
     problems: Problems,
+    encap: t.Any = NO_ENCAP,
+    encap_port: t.Any = DEFAULT_ENCAP_PORT,
 ) -> Settings | None:
     """The topology-wide settings, or None when any is wrong (the problems say which)."""
     check = Checker(problems)
@@ -239,6 +284,8 @@ def parse_settings(
     parsed_key = check.key("gre_mesh_key", key)
     parsed_mtu = check.mtu("gre_mesh_mtu", mtu)
     parsed_ipsec = check.boolean("gre_mesh_ipsec", ipsec)
+    parsed_encap = check.encap("gre_mesh_encap", encap)
+    parsed_port = check.port("gre_mesh_encap_port", encap_port)
     if len(problems.items) > before:
         return None
     return Settings(
@@ -251,6 +298,8 @@ def parse_settings(
         key=parsed_key,
         mtu=parsed_mtu,
         ipsec=t.cast(bool, parsed_ipsec),
+        encap=t.cast(str, parsed_encap),
+        encap_port=t.cast(int, parsed_port),
     )
 
 
@@ -275,6 +324,10 @@ def parse_overrides(origin: str, item: t.Mapping[str, t.Any], problems: Problems
             parsed[name] = check.metric(variable, value)
         elif name == "ipsec":
             parsed[name] = check.boolean(variable, value)
+        elif name == "encap":
+            parsed[name] = check.encap(variable, value)
+        elif name == "encap_port":
+            parsed[name] = check.port(variable, value)
         elif name == "subnet":
             parsed[name] = check.network(variable, value, 4, 31)
         elif name == "subnet6":

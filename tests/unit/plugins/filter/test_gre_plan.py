@@ -176,7 +176,7 @@ def merged_documentation(module: t.Any) -> dict[str, t.Any]:
 @pytest.mark.parametrize(
     ("module", "function", "positional", "returned"),
     [
-        (plugin, plugin.gre_plan, "_input, groups, host", {"tunnels", "peers", "forward"}),
+        (plugin, plugin.gre_plan, "_input, groups, host", {"tunnels", "peers", "forward", "encap_peers"}),
         (
             check_plugin,
             check_plugin.gre_plan_check,

@@ -388,8 +388,12 @@ def test_the_documentation_lists_every_option_of_the_argument_spec():
     """And the boot unit's settings file keeps every one converge reads (all but persist itself)."""
     import yaml
 
-    from ansible_collections.linuxnet.gre.plugins.module_utils._firewall_persist import PARAMETERS
+    from ansible_collections.linuxnet.gre.plugins.module_utils._firewall_persist import (
+        OPTIONAL_PARAMETERS,
+        PARAMETERS,
+    )
 
     documented = yaml.safe_load(gre_firewall.DOCUMENTATION)["options"]
-    assert set(documented) == {*PARAMETERS, "persist"}
+    assert set(documented) == {*PARAMETERS, *OPTIONAL_PARAMETERS, "persist"}
+    assert set(documented["encap_peers"]["suboptions"]) == {"port", "peers"}
     assert set(documented["forward"]["suboptions"]) == {"interface", "networks"}

@@ -609,7 +609,7 @@ ERRORS = [
     pytest.param(
         PAIR,
         {"links": [{"hosts": ["hosta", "hostb"], "mttu": 1400}]},
-        "gre_mesh_links[0]: unknown key 'mttu'; a link has hosts, mode, key, ttl, mtu, subnet, subnet6, metric, networks, ipsec",
+        "gre_mesh_links[0]: unknown key 'mttu'; a link has hosts, mode, key, ttl, mtu, subnet, subnet6, metric, networks, ipsec, encap, encap_port",
         id="unknown link key",
     ),
     pytest.param(
@@ -829,5 +829,5 @@ def test_unknown_setting() -> None:
         plan_mesh(PAIR, {"all": sorted(PAIR)}, pools="10.0.0.0/8")
     assert str(caught.value) == (
         "unknown setting 'pools'; the settings are links, full_mesh, hub_spoke, external_peers, pool, prefix, pool6, "
-        "prefix6, mode, ttl, key, mtu, ipsec"
+        "prefix6, mode, ttl, key, mtu, ipsec, encap, encap_port"
     )
