@@ -119,6 +119,27 @@ FAULTS = [
 ]
 
 
+# Issue 18: verify.yml's UDP probe (gre_mesh_encap_port, 5555 here) tells whether GRE in UDP would pass where GRE
+# does not. With only protocol 47 dropped (FAULTS[0]) the fix offers gre_mesh_encap: fou for the link; with UDP to
+# the port dropped too, it says GRE in UDP would not pass either.
+UDP_PORT = 5555
+GRE_AND_UDP_DROPPED = Fault(
+    f"protocol 47 and UDP to port {UDP_PORT} dropped on the router between node2 and node4",
+    ["node2", "node4"],
+    "path_drops_gre",
+    FAULTS[0].inject
+    + [
+        ("router", f"iptables-legacy -I FORWARD -s 203.0.113.2 -d 198.51.100.4 -p udp --dport {UDP_PORT} -j DROP"),
+        ("router", f"iptables-legacy -I FORWARD -s 198.51.100.4 -d 203.0.113.2 -p udp --dport {UDP_PORT} -j DROP"),
+    ],
+    FAULTS[0].remove
+    + [
+        ("router", f"iptables-legacy -D FORWARD -s 203.0.113.2 -d 198.51.100.4 -p udp --dport {UDP_PORT} -j DROP"),
+        ("router", f"iptables-legacy -D FORWARD -s 198.51.100.4 -d 203.0.113.2 -p udp --dport {UDP_PORT} -j DROP"),
+    ],
+)
+
+
 class RoutedFault(NamedTuple):
     name: str
     down: dict[tuple[str, str], str]  # (host, network) -> cause, for exactly the paths it breaks
