@@ -23,9 +23,13 @@ description:
     evidence), V(esp_dropped) (established at both ends, but one end's ESP SA received none of what the other's
     sent), V(key_mismatch), V(inner_subnets). When the small pings pass: V(mtu_black_hole). Otherwise where
     each direction's GRE is lost: V(host_firewall) (it arrives, is not taken, and a rule that drops GRE from the
-    sender counted packets), V(rp_filter) (it arrives, rp_filter is strict and the route back leaves by another
+    sender counted packets; for a link in UDP a rule that drops UDP), V(rp_filter) (it arrives, rp_filter is strict and the route back leaves by another
     interface), V(not_accepted) (it arrives and no tunnel takes it), V(path_drops_gre) (it leaves, nothing
-    arrives, underlay pings pass), V(underlay_unreachable) (underlay pings fail too), V(not_sent); and
+    arrives, underlay pings pass; where the evidence has M(linuxnet.gre.gre_probe)'s UDP probe
+    (O(linuxnet.gre.gre_probe#module:udp_port)), the fix says whether UDP to that port passes the path both ways,
+    and then offers C(gre_mesh_encap: fou) for the link, or is dropped too), V(path_drops_udp) (the same for a link
+    whose GRE is carried in UDP, C(encap): its UDP to the link's port is dropped), V(underlay_unreachable)
+    (underlay pings fail too), V(not_sent); and
     V(inconclusive) (the two ends' probes did not overlap in time), V(no_reply), V(not_checked) (an end was not
     probed)."
   - "Routed paths (where the evidence has them: M(linuxnet.gre.gre_probe)'s O(linuxnet.gre.gre_probe#module:paths)):

@@ -21,7 +21,12 @@ description:
     the remote address; C(net.ipv4.conf.{all,IFACE}.rp_filter) of the interface that holds the local address
     and of the tunnel, with the interface of the route back; the rules and policies of the packet filters
     (C(iptables-legacy), C(iptables-nft), C(nft)) that can drop GRE from the remote address, with the packets
-    they counted during the probe."
+    they counted during the probe. For a tunnel whose GRE is carried in UDP (O(tunnels[].encap)), the capture
+    counts UDP to its port instead of GRE, and the rules that can drop UDP from the remote address are read."
+  - "With O(udp_port): per tunnel of plain GRE to a peer of the inventory, one UDP datagram a round from the
+    tunnel's local address to the planned remote address (only there) at that port, what GRE in UDP would send;
+    the capture counts UDP to that port too, so the peer's evidence says how many of this host's datagrams
+    arrived. Without a listener the peer answers ICMP port unreachable, which no ping counts."
   - All pings and the capture run at once, in O(rounds) rounds spread over O(window) seconds, and the capture
     goes on O(timeout) seconds after the last round. Run it on every host of the links with the same O(start_at)
     (as async jobs when Ansible's C(forks) are fewer than the hosts), so that each host's capture sees its peers'
@@ -29,7 +34,8 @@ description:
   - Reads C(ip -details -statistics -json address show) twice, the packet filters' rules twice (C(nft --json list
     ruleset), as M(linuxnet.gre.gre_firewall) reads it, and C(iptables-save -c)), and the routes back with one
     C(ip -json -batch). The pings are those of M(linuxnet.gre.gre_ping), sent in the same loop that reads the
-    capture, a packet socket with a filter for IP protocol 47, so no C(tcpdump) is needed.
+    capture, a packet socket with a filter for IP protocol 47 (and UDP to the ports of O(udp_port) and
+    O(tunnels[].encap)), so no C(tcpdump) is needed.
   - "Routed paths (O(paths)): from an address of the host's own O(networks) (read on the host: the first address
     of one of its interfaces inside one of them, of the path's family), a ping to an address in a peer's network,
     and one to that network's gateway (O(paths[].gateway)) where the address is a device behind it; the ping is
@@ -108,6 +114,33 @@ options:
       dev:
         description: The planned underlay device (not probed).
         type: str
+      encap:
+        description:
+          - The planned GRE in UDP, in the shape of M(linuxnet.gre.gre_tunnel)'s; of it O(tunnels[].encap.type)
+            and O(tunnels[].encap.dport) are used, the port the capture counts as the tunnel's packets.
+        type: dict
+        suboptions:
+          type:
+            description: The kernel's encapsulation.
+            type: str
+            required: true
+            choices: [fou, gue]
+          dport:
+            description: The UDP port both ends receive the tunnel's packets on.
+            type: int
+            required: true
+          sport:
+            description: The source port (not probed).
+            type: int
+            default: 0
+          csum:
+            description: UDP checksums (not probed).
+            type: bool
+            default: false
+          remcsum:
+            description: Remote checksum offload (not probed).
+            type: bool
+            default: false
       addresses:
         description: The planned inner addresses of this end, with prefix length.
         type: list
@@ -214,6 +247,12 @@ options:
     description: Capture GRE on every interface during the pings.
     type: bool
     default: true
+  udp_port:
+    description:
+      - Also send a UDP datagram a round to each tunnel's planned remote address at this port, and count the UDP
+        to it that arrives from each remote (issue 18, GRE in UDP; the role passes C(gre_mesh_encap_port)).
+        Not given, no UDP is sent.
+    type: int
 notes:
   - Only IPv4 rules are judged by source address and protocol; any other match a rule has (an interface, a
     state, a named set) is not evaluated, so a rule is a candidate and its counter during the probe decides.
@@ -260,7 +299,9 @@ tunnels:
       type: bool
       sample: false
     planned:
-      description: The planned C(mode), C(local), C(remote), C(key), C(mtu) and C(addresses).
+      description:
+        - The planned C(mode), C(local), C(remote), C(key), C(mtu) and C(addresses); and C(encap) (C(type),
+          C(dport)) for a tunnel whose GRE is carried in UDP.
       type: dict
       sample: {mode: gre, local: 203.0.113.1, remote: 198.51.100.1, key: null, mtu: 1476, addresses: [10.0.0.1/30]}
     peer_addresses:
@@ -295,9 +336,18 @@ tunnels:
     capture:
       description:
         - GRE packets seen C(sent) to the remote address and C(received) from it, and the interfaces they were seen
-          on (C(sent_on), C(received_on)).
+          on (C(sent_on), C(received_on)); for a tunnel with C(encap), UDP packets to its C(dport) instead.
       type: dict
       sample: {sent: 10, sent_on: [eth1], received: 10, received_on: [eth1]}
+    udp:
+      description:
+        - The UDP probe (O(udp_port)), C(port) and the datagrams C(sent) to the planned remote address (with the
+          C(error) that stopped them), and how many the capture saw arrive from the remote at that port
+          (C(received)); null for a tunnel not probed so (with C(encap), to a peer outside the inventory, or
+          without a planned remote).
+      returned: when O(udp_port) is given
+      type: dict
+      sample: {port: 5555, sent: 3, error: null, received: 3}
     rp_filter:
       description:
         - C(net.ipv4.conf.all.rp_filter) (C(all)) and that of the C(interface) that holds the local address
@@ -349,12 +399,35 @@ host:
   type: dict
 """
 
+import typing as t
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import run_module
 from ansible_collections.linuxnet.gre.plugins.module_utils._probe.probe import Host, run
 from ansible_collections.linuxnet.gre.plugins.module_utils._probe.spec import peers_option
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.spec import entry_options
+
+
+def tunnel_entry_options() -> dict[str, t.Any]:
+    """gre_tunnel's tunnels options, with ``encap`` as issue 18 agreed it where gre_tunnel does not have it yet."""
+    options = entry_options()
+    options.setdefault("encap", ENCAP_OPTION)
+    return options
+
+
+# Issue 18's agreed shape of gre_tunnel's encap (of which gre_probe uses type and dport), until gre_tunnel's own
+# encap option is merged: then entry_options() has it, and this is not used.
+ENCAP_OPTION: dict[str, t.Any] = {
+    "type": "dict",
+    "options": {
+        "type": {"type": "str", "required": True, "choices": ["fou", "gue"]},
+        "dport": {"type": "int", "required": True},
+        "sport": {"type": "int", "default": 0},
+        "csum": {"type": "bool", "default": False},
+        "remcsum": {"type": "bool", "default": False},
+    },
+}
 
 
 def main() -> None:
@@ -365,7 +438,7 @@ def main() -> None:
                 "elements": "dict",
                 "required": True,
                 # gre_tunnel's tunnels, option for option.
-                "options": entry_options(),
+                "options": tunnel_entry_options(),
             },
             "peers": peers_option(default=[]),
             "networks": {"type": "list", "elements": "str", "default": []},
@@ -386,6 +459,7 @@ def main() -> None:
             "start_at": {"type": "float"},
             "full_size": {"type": "bool", "default": True},
             "capture": {"type": "bool", "default": True},
+            "udp_port": {"type": "int"},
         },
         supports_check_mode=True,
     )

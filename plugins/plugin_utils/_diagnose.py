@@ -45,13 +45,22 @@ CAUSES = (
     "rp_filter",
     "not_accepted",
     "path_drops_gre",
+    "path_drops_udp",
     "underlay_unreachable",
     "not_sent",
     "inconclusive",
     "no_reply",
 )
 # Where a direction's GRE is lost, most specific first.
-DIRECTION_ORDER = ("host_firewall", "rp_filter", "not_accepted", "path_drops_gre", "underlay_unreachable", "not_sent")
+DIRECTION_ORDER = (
+    "host_firewall",
+    "rp_filter",
+    "not_accepted",
+    "path_drops_gre",
+    "path_drops_udp",
+    "underlay_unreachable",
+    "not_sent",
+)
 # How far (seconds) one end's sending and the other end's capture must overlap to tell anything.
 MIN_OVERLAP = 0.5
 
@@ -60,6 +69,28 @@ class Cause(t.NamedTuple):
     code: str
     text: str
     fix: str
+
+
+class Carriage(t.NamedTuple):
+    """What carries a link's GRE over the underlay: IP protocol 47 itself, or UDP to ``port`` (GRE in UDP: the
+    plan's ``encap``, of ``kind`` fou or gue), as the capture counted it."""
+
+    kind: str | None = None
+    port: int | None = None
+
+    @property
+    def packets(self) -> str:
+        return "GRE" if self.port is None else f"GRE in UDP (udp/{self.port})"
+
+    @property
+    def protocol(self) -> str:
+        return "IP protocol 47" if self.port is None else f"UDP to port {self.port}"
+
+
+def carriage(evidence: dict[str, t.Any]) -> Carriage:
+    """How the end's tunnel carries its GRE (evidence from before issue 18 has no ``encap``: GRE)."""
+    encap = evidence["planned"].get("encap")
+    return Carriage(encap["type"], encap["dport"]) if encap else Carriage()
 
 
 class End(t.NamedTuple):
@@ -230,10 +261,12 @@ def overlap(sender: dict[str, t.Any], receiver: dict[str, t.Any]) -> float:
 
 
 def direction_cause(sender: End, receiver: End) -> Cause | None:
-    """Where the sender's GRE to the receiver is lost, or None when it arrives and is taken."""
+    """Where the sender's GRE (or GRE in UDP) to the receiver is lost, or None when it arrives and is taken."""
     if sender.evidence is None or receiver.evidence is None:
         return None
     out, into = sender.evidence, receiver.evidence
+    carried = carriage(out)
+    what = carried.packets
     remote = into["actual"]["remote"] or into["planned"]["remote"]  # the sender as the receiver sees it
     address = out["actual"]["remote"] or out["planned"]["remote"]  # the receiver as the sender sees it
     s, r = sender.host, receiver.host
@@ -249,28 +282,29 @@ def direction_cause(sender: End, receiver: End) -> Cause | None:
         errors = [p["error"] for p in out["pings"]["small"] if p.get("error")]
         return Cause(
             "not_sent",
-            f"{s} sends no GRE to {address} through {sender.interface}"
+            f"{s} sends no {what} to {address} through {sender.interface}"
             + (f": {errors[0]}" if errors else f" (tx errors +{out['counters']['tx_errors'] or 0})"),
             f"check {s}'s route to {address} (ip route get {address}) and the tunnel's settings",
         )
     if overlap(sender.probe, receiver.probe) < MIN_OVERLAP:  # type: ignore[arg-type]
         return Cause(
             "inconclusive",
-            f"{s}'s pings and {r}'s capture did not run at the same time, so where {s}'s GRE is lost is not known",
+            f"{s}'s pings and {r}'s capture did not run at the same time, so where {s}'s {what} is lost is not known",
             "run verify.yml again; check that the hosts' clocks agree (NTP), and give more forks (-f) if connections are slow",
         )
     arrived = into["capture"]["received"] > 0 if capture_in else None
     nics = ", ".join(into["capture"]["received_on"]) or into["rp_filter"]["interface"] or "its NICs"
-    seen = f"GRE from {remote} arrives on {nics}" if arrived else "no capture was possible"
+    seen = f"{what} from {remote} arrives on {nics}" if arrived else "no capture was possible"
     if arrived is not False:
         rule = counting_rule(into["firewall"])
         if rule is not None:
+            match = "-p 47" if carried.port is None else f"-p udp --dport {carried.port}"
             return Cause(
                 "host_firewall",
-                f"{r}'s firewall drops {s}'s GRE: {chain_of(rule)} rule '{rule['rule']}' "
+                f"{r}'s firewall drops {s}'s {what}: {chain_of(rule)} rule '{rule['rule']}' "
                 f"counted {rule['delta']} packets during the probe ({seen}, {receiver.interface} received +0)",
-                f"allow IP protocol 47 from {remote} in {r}'s firewall before that rule "
-                f"(iptables -I {rule['chain']} -s {remote} -p 47 -j ACCEPT)",
+                f"allow {carried.protocol} from {remote} in {r}'s firewall before that rule "
+                f"(iptables -I {rule['chain']} -s {remote} {match} -j ACCEPT)",
             )
         rp = into["rp_filter"]
         drops = receiver.probe["host"].get("rp_filter_drops")  # type: ignore[index]
@@ -279,16 +313,19 @@ def direction_cause(sender: End, receiver: End) -> Cause | None:
             route = f"the route back to {remote} leaves via {rp['route_back']}, not {rp['interface']}"
             return Cause(
                 "rp_filter",
-                f"reverse-path filtering on {r} drops {s}'s GRE: net.ipv4.conf.{rp['interface']}.rp_filter="
+                f"reverse-path filtering on {r} drops {s}'s {what}: net.ipv4.conf.{rp['interface']}.rp_filter="
                 f"{rp['value']} (all={rp['all']}) and {route}" + (f" (IPReversePathFilter +{drops})" if drops else ""),
                 f"on {r}: sysctl -w net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.{rp['interface']}.rp_filter=2 (loose), "
                 f"or route {remote} back via {rp['interface']}",
             )
     if arrived:
+        nothing = "no tunnel of the host matches its addresses or key"
+        if carried.port is not None:
+            nothing = f"{r} has no {carried.kind} receive port {carried.port} (ip fou show), or {nothing}"
         return Cause(
             "not_accepted",
-            f"GRE from {remote} arrives on {r}'s {nics}, but {r}'s {receiver.interface} takes none of it "
-            "(received +0): no tunnel of the host matches its addresses or key",
+            f"{what} from {remote} arrives on {r}'s {nics}, but {r}'s {receiver.interface} takes none of it "
+            f"(received +0): {nothing}",
             f"compare {r}'s {receiver.interface} with the plan (ip -details link show {receiver.interface}) "
             "and run playbooks/site.yml",
         )
@@ -310,15 +347,67 @@ def direction_cause(sender: End, receiver: End) -> Cause | None:
             f"{underlay['sent']}{error}",
             f"fix the underlay between {s} and {r} (routes, addresses: gre_mesh_public, gre_mesh_local)",
         )
+    return path_drops_cause(sender, receiver, arrived)
+
+
+def path_drops_cause(sender: End, receiver: End, arrived: bool | None) -> Cause:
+    """The sender's GRE (or GRE in UDP) leaves, none arrives, underlay pings pass: the path drops it. For plain GRE
+    the UDP probe tells whether GRE in UDP would pass instead."""
+    out, into = t.cast("dict[str, t.Any]", sender.evidence), t.cast("dict[str, t.Any]", receiver.evidence)
+    remote = into["actual"]["remote"] or into["planned"]["remote"]
+    address = out["actual"]["remote"] or out["planned"]["remote"]
+    s, r = sender.host, receiver.host
+    carried = carriage(out)
     seen = "a capture on its NICs saw none" if arrived is False else "no capture was possible"
-    return Cause(
-        "path_drops_gre",
-        f"GRE leaves {s} ({out['capture']['sent'] or out['counters']['tx_packets']} packets to {address}) but none "
-        f"arrives at {r} ({receiver.interface} received +0, {seen} from {remote}), while underlay pings pass: "
-        "something on the path drops IP protocol 47",
+    count = out["capture"]["sent"] or out["counters"]["tx_packets"]
+    arrives = f"none arrives at {r} ({receiver.interface} received +0, {seen} from {remote}), while underlay pings pass"
+    if carried.port is not None:
+        return Cause(
+            "path_drops_udp",
+            f"GRE in UDP leaves {s} ({count} packets to {address} udp/{carried.port}) but {arrives}: "
+            f"something on the path drops UDP to port {carried.port}",
+            f"allow UDP to port {carried.port} between {address} and {remote} on the path (a router's forwarding "
+            f'rules; on a cloud, a firewall rule allowing "udp" port {carried.port}), or carry the link on a port the '
+            "path passes (encap_port on the link in gre_mesh_links, or gre_mesh_encap_port) and run playbooks/site.yml",
+        )
+    text = f"GRE leaves {s} ({count} packets to {address}) but {arrives}: something on the path drops IP protocol 47"
+    fix = (
         f"allow IP protocol 47 between {address} and {remote} on the path (a router's forwarding rules; on a cloud, "
-        'a firewall rule allowing protocol 47 / "gre")',
+        'a firewall rule allowing protocol 47 / "gre")'
     )
+    there, back = udp_arrival(sender, receiver), udp_arrival(receiver, sender)
+    lost = [(one, two, found) for one, two, found in ((s, r, there), (r, s, back)) if found and found[1] == 0]
+    if lost:
+        one, two, (sent, _arrived, port) = lost[0]
+        text += f", and UDP to port {port} too (0 of {sent} datagrams from {one} arrived at {two})"
+        fix += (
+            f"; GRE in UDP (gre_mesh_encap: fou) would not pass this path either, unless UDP to port {port} is "
+            "allowed too"
+        )
+    elif there:
+        sent, got, port = there
+        counts = f"{got} of {sent} datagrams to udp/{port} from {s} arrived at {r}"
+        if back:
+            counts = f"{got + back[1]} of {sent + back[0]} datagrams to udp/{port} arrived, both ways"
+        hosts = ", ".join(sorted((s, r)))
+        fix += (
+            f", or carry this link's GRE in UDP, which this path passes ({counts}): gre_mesh_encap: fou for the "
+            f"link (in gre_mesh_links: {{hosts: [{hosts}], encap: fou}}), and run playbooks/site.yml"
+        )
+    return Cause("path_drops_gre", text, fix)
+
+
+def udp_arrival(sender: End, receiver: End) -> tuple[int, int, int] | None:
+    """(datagrams sent, datagrams the receiver's capture saw arrive, port) of the UDP probe from sender to receiver;
+    None where it tells nothing: evidence from before issue 18 (no ``udp``), a tunnel not probed so, nothing sent,
+    no capture at the receiver, or the two ends probing different ports."""
+    out = (sender.evidence or {}).get("udp")
+    into = (receiver.evidence or {}).get("udp")
+    if not out or not into or out["port"] != into["port"] or not out["sent"]:
+        return None
+    if not (receiver.probe or {}).get("host", {}).get("capture", {}).get("available"):
+        return None
+    return int(out["sent"]), int(into["received"]), int(out["port"])
 
 
 def reply_cause(a: End, b: End) -> Cause | None:

@@ -119,6 +119,27 @@ FAULTS = [
 ]
 
 
+# Issue 18: verify.yml's UDP probe (gre_mesh_encap_port, 5555 here) tells whether GRE in UDP would pass where GRE
+# does not. With only protocol 47 dropped (FAULTS[0]) the fix offers gre_mesh_encap: fou for the link; with UDP to
+# the port dropped too, it says GRE in UDP would not pass either.
+UDP_PORT = 5555
+GRE_AND_UDP_DROPPED = Fault(
+    f"protocol 47 and UDP to port {UDP_PORT} dropped on the router between node2 and node4",
+    ["node2", "node4"],
+    "path_drops_gre",
+    FAULTS[0].inject
+    + [
+        ("router", f"iptables-legacy -I FORWARD -s 203.0.113.2 -d 198.51.100.4 -p udp --dport {UDP_PORT} -j DROP"),
+        ("router", f"iptables-legacy -I FORWARD -s 198.51.100.4 -d 203.0.113.2 -p udp --dport {UDP_PORT} -j DROP"),
+    ],
+    FAULTS[0].remove
+    + [
+        ("router", f"iptables-legacy -D FORWARD -s 203.0.113.2 -d 198.51.100.4 -p udp --dport {UDP_PORT} -j DROP"),
+        ("router", f"iptables-legacy -D FORWARD -s 198.51.100.4 -d 203.0.113.2 -p udp --dport {UDP_PORT} -j DROP"),
+    ],
+)
+
+
 class RoutedFault(NamedTuple):
     name: str
     down: dict[tuple[str, str], str]  # (host, network) -> cause, for exactly the paths it breaks
@@ -249,6 +270,9 @@ def test_verify_names_the_fault(fault, lab_host, tmp_path):
     # The report also names the down link and its cause on the play's output, and draws it.
     assert f"{fault.link[0]} - {fault.link[1]}: DOWN [{fault.cause}]" in run.stdout
     assert (tmp_path / fault.cause / "links.dot").read_text().count("style=dashed") == 1
+    if fault is FAULTS[0]:  # only GRE dropped: the UDP probe's datagrams pass, GRE in UDP is offered (issue 18)
+        assert f"datagrams to udp/{UDP_PORT} arrived, both ways): gre_mesh_encap: fou for the link" in broken["fix"]
+        assert "(in gre_mesh_links: {hosts: [node2, node4], encap: fou})" in broken["fix"]
     RESULTS[fault.name] = True
 
 
@@ -258,6 +282,26 @@ def test_six_of_six_faults_are_named():
     for name, ok in RESULTS.items():
         print(f"  {'ok  ' if ok else 'FAIL'} {name}")
     assert correct == len(FAULTS)
+
+
+def test_gre_and_udp_dropped_says_gre_in_udp_would_not_pass_either(lab_host, tmp_path):
+    fault = GRE_AND_UDP_DROPPED
+    try:
+        for host, command in fault.inject:
+            sh(lab_host, host, command)
+        run, links = verify(tmp_path / "gre_and_udp")
+    finally:
+        for host, command in reversed(fault.remove):
+            lab_host(host).run(command)
+    broken = by_link(links)[tuple(fault.link)]
+    print(f"{fault.name}: {broken['cause']}: {broken['text']}. Fix: {broken['fix']}")
+    assert run.returncode != 0
+    assert broken["status"] == "down" and broken["cause"] == fault.cause, links["summary"]
+    assert f"and UDP to port {UDP_PORT} too (0 of " in broken["text"]
+    assert "GRE in UDP (gre_mesh_encap: fou) would not pass this path either" in broken["fix"]
+    assert "gre_mesh_links" not in broken["fix"]
+    others = {pair: link["status"] for pair, link in by_link(links).items() if list(pair) != fault.link}
+    assert set(others.values()) == {"up"}, links["summary"]
 
 
 # Faults whose paths do not meet are injected together, to keep the scenario short: each verify.yml

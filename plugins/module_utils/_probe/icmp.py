@@ -171,14 +171,16 @@ def ping(
     timeout: float,
     listeners: dict[socket.socket, Listener] | None = None,
     until_answered: bool = True,
+    each_round: t.Callable[[int], t.Any] | None = None,
 ) -> float:
     """Ping every target ``rounds`` times, all at once; fills in each target's counters.
 
     Requests go out in ``rounds`` rounds ``interval`` seconds apart, and replies are read until
     ``timeout`` seconds after the last round; with ``until_answered``, only until every request has
     had its reply. ``listeners`` are other sockets read in the same loop (gre_probe's capture):
-    each is given to its function whenever it has data. Returns when the last round was sent
-    (seconds since the epoch).
+    each is given to its function whenever it has data. ``each_round`` is called with each round's
+    number after its requests went out (gre_probe's UDP datagrams). Returns when the last round was
+    sent (seconds since the epoch).
     """
     selector = selectors.DefaultSelector()
     opened: list[tuple[Target, socket.socket]] = []
@@ -204,6 +206,8 @@ def ping(
         for sequence in range(1, rounds + 1):
             for target, sock in opened:
                 send(target, sock, sequence)
+            if each_round is not None:
+                each_round(sequence)
             sent_until = time.time()
             wait = interval if sequence < rounds else timeout
             receive(selector, time.monotonic() + wait, targets if until_answered else [], rounds)

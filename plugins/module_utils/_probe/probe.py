@@ -7,11 +7,14 @@
 For each planned tunnel: the interface as the kernel has it (exists, up, kind, local, remote, keys,
 MTU, inner addresses, packet counters before and after), whether its local address is on the host,
 the inner pings (small, and full-size with DF), an underlay ping to the remote address, what a
-capture of IP protocol 47 on every NIC saw going to and coming from the remote address, the
-rp_filter settings and the route back, and the packet-filter rules that can drop GRE from the
-remote address, with their counters before and after.
+capture of IP protocol 47 on every NIC saw going to and coming from the remote address (of UDP to
+the tunnel's port for a tunnel whose GRE is carried in UDP, ``encap``), the rp_filter settings and
+the route back, and the packet-filter rules that can drop the tunnel's packets from the remote
+address, with their counters before and after. With ``udp_port``, a few UDP datagrams from the
+tunnel's local address to the planned remote address at that port, and how many of the remote's
+the capture saw arrive: whether GRE in UDP would pass a path that drops GRE.
 
-All pings and the capture run at once in the one loop of the ICMP engine (icmp.ping), for ``window``
+All pings, datagrams and the capture run at once in the one loop of the ICMP engine (icmp.ping), for ``window``
 seconds plus ``timeout``, so that probes started at the same time on every host (one Ansible task) see
 each other's packets. nftables is read with _nft, as gre_firewall reads it; iptables with
 ``iptables-save -c``. Host (the seam of _host, with the clock and the sockets added) is all that
@@ -43,8 +46,14 @@ RP_FILTER = "/proc/sys/net/ipv4/conf/{}/rp_filter"
 ETH_P_ALL, ETH_P_IP, ETH_P_IPV6 = 0x0003, 0x0800, 0x86DD
 PACKET_HOST, PACKET_OUTGOING = 0, 4
 SO_ATTACH_FILTER = 26
-# How many bytes of each captured packet to keep: outer IP header, GRE header, room for options.
+# How many bytes of each captured packet to keep: outer IP header, GRE or UDP header, room for options.
 SNAPLEN = 128
+UDP_PROTOCOL = 17
+# The UDP probe's payload. Where the receiver has a FOU or GUE receive port at the probed port (for
+# links of its own), the kernel hands it to GRE (or GUE), which drops it: the first byte is no GUE
+# version (0xff: version 3), the second no GRE version (7). Anywhere else it is answered with ICMP port unreachable,
+# which no ping counts (icmp.parse_reply takes echo replies only) and an unconnected UDP socket ignores.
+UDP_PAYLOAD = b"\xff\x07linuxnet.gre udp probe"
 
 
 class Host(_host.Host):
@@ -61,10 +70,17 @@ class Host(_host.Host):
             return None
 
     def exchange(
-        self, pings: list[Ping], capture: bool, rounds: int, window: float, timeout: float
+        self,
+        pings: list[Ping],
+        capture: bool,
+        rounds: int,
+        window: float,
+        timeout: float,
+        datagrams: list[Datagrams] | None = None,
+        ports: list[int] | None = None,
     ) -> dict[str, t.Any]:
-        """Send every ping and capture GRE at once; see ``exchange``."""
-        return exchange(pings, capture, rounds, window, timeout)
+        """Send every ping and datagram and capture GRE (and UDP to ``ports``) at once; see ``exchange``."""
+        return exchange(pings, capture, rounds, window, timeout, datagrams or [], ports or [])
 
 
 # --- reading the interfaces -------------------------------------------------------------------
@@ -288,8 +304,18 @@ def nft_drops(tables: _nft.Tables) -> list[dict[str, t.Any]]:
     return found
 
 
+# The names a packet filter gives each protocol of the tunnels' packets, "all" and 0 matching any.
+GRE_NAMES = frozenset({"gre", str(GRE_PROTOCOL), "all", "0"})
+UDP_NAMES = frozenset({"udp", str(UDP_PROTOCOL), "all", "0"})
+
+
 def drops_gre_from(rule: dict[str, t.Any], remote: str) -> bool:
     """Whether the rule can drop GRE from ``remote`` (any other matches it has are not evaluated)."""
+    return drops_from(rule, remote, GRE_NAMES)
+
+
+def drops_from(rule: dict[str, t.Any], remote: str, protocols: frozenset[str]) -> bool:
+    """Whether the rule can drop packets of ``protocols`` from ``remote`` (ports and any other matches are not evaluated)."""
     version = ipaddress.ip_address(remote).version
     if rule["version"] not in (None, version):
         return False
@@ -297,7 +323,7 @@ def drops_gre_from(rule: dict[str, t.Any], remote: str) -> bool:
     if protocol is not None:
         negated = protocol.startswith("!")
         names = set(protocol.lstrip("!").strip("{} ").replace(" ", "").split(","))
-        if bool(names & {"gre", "47", "all", "0"}) == negated:
+        if bool(names & protocols) == negated:
             return False
     if rule["sources"] is None:
         return True
@@ -334,38 +360,126 @@ class Ping:
         return result
 
 
-def gre_filter() -> bytes:
-    """A classic BPF program that keeps the first SNAPLEN bytes of IPv4 and IPv6 packets of protocol 47.
+class Datagrams:
+    """One series of UDP datagrams, one a round, from a tunnel's local underlay address (``source``; None: the
+    route's) to the planned remote address at ``port``: what GRE in UDP (FOU, GUE) would send. Sent from an
+    unconnected socket, which the ICMP port unreachable of a receiver without a listener does not disturb."""
+
+    def __init__(self, key: str, address: str, port: int, source: str | None) -> None:
+        self.key = key
+        self.address = address
+        self.port = port
+        self.source = source
+        self.sent = 0
+        self.error: str | None = None
+        self.sock: socket.socket | None = None
+
+    def open(self) -> None:
+        family = socket.AF_INET if version_of(self.address) == 4 else socket.AF_INET6
+        try:
+            self.sock = socket.socket(family, socket.SOCK_DGRAM)
+            if self.source:
+                self.sock.bind((self.source, 0))
+            self.sock.setblocking(False)
+        except OSError as error:
+            self.error = error.strerror or str(error)
+            self.close()
+
+    def send(self) -> None:
+        if self.sock is None:
+            return
+        try:
+            self.sock.sendto(UDP_PAYLOAD, (self.address, self.port))
+            self.sent += 1
+        except OSError as error:
+            self.error = error.strerror or str(error)
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def result(self) -> dict[str, t.Any]:
+        return {
+            "address": self.address,
+            "port": self.port,
+            "source": self.source,
+            "sent": self.sent,
+            "error": self.error,
+        }
+
+
+def gre_filter(ports: list[int] | None = None) -> bytes:
+    """A classic BPF program that keeps the first SNAPLEN bytes of IPv4 and IPv6 packets of protocol 47, and of
+    UDP to any of ``ports`` (GRE in UDP, and the UDP probe).
 
     Outgoing packets reach only packet sockets of protocol ETH_P_ALL, so the program tests the
     packet's protocol first (the ancillary ``proto`` load). Packet sockets of type SOCK_DGRAM run
     their filter on the network header. For IPv6 the next header is byte 6; ip6gre's default
     encapsulation limit option puts a destination options header (60) first, which is kept too
-    and parsed in Python.
+    and parsed in Python. UDP's destination port is read after the IPv4 header's own length (only
+    in a packet's first fragment), and right after IPv6's fixed header.
     """
-    ld_h, ld_b, jeq, ret, proto = 0x28, 0x30, 0x15, 0x06, 0xFFFFF000
-    program = [
-        (ld_h, 0, 0, proto),
-        (jeq, 0, 2, ETH_P_IP),
-        (ld_b, 0, 0, 9),
-        (jeq, 4, 5, GRE_PROTOCOL),
-        (jeq, 0, 4, ETH_P_IPV6),
-        (ld_b, 0, 0, 6),
-        (jeq, 1, 0, GRE_PROTOCOL),
-        (jeq, 0, 1, 60),
-        (ret, 0, 0, SNAPLEN),
-        (ret, 0, 0, 0),
+    ld_h, ld_b, ld_h_x, ldx_len, jeq, jset, ret, proto = 0x28, 0x30, 0x48, 0xB1, 0x15, 0x45, 0x06, 0xFFFFF000
+    keep, drop, udp4, ipv6, udp6 = "keep", "drop", "udp4", "ipv6", "udp6"
+    ports = sorted(set(ports or []))
+    # (code, where to jump when true, when false, k), or a label; None: the next instruction.
+    program: list[tuple[int, str | None, str | None, int] | str] = [
+        (ld_h, None, None, proto),
+        (jeq, None, ipv6, ETH_P_IP),
+        (ld_b, None, None, 9),
+        (jeq, keep, udp4 if ports else drop, GRE_PROTOCOL),
     ]
-    return b"".join(struct.pack("HBBI", *instruction) for instruction in program)
+    if ports:
+        program += [
+            udp4,
+            (jeq, None, drop, UDP_PROTOCOL),
+            (ld_h, None, None, 6),
+            (jset, drop, None, 0x1FFF),
+            (ldx_len, None, None, 0),
+            (ld_h_x, None, None, 2),
+        ]
+        program += [(jeq, keep, None, port) for port in ports] + [(ret, None, None, 0)]
+    program += [
+        ipv6,
+        (jeq, None, drop, ETH_P_IPV6),
+        (ld_b, None, None, 6),
+        (jeq, keep, None, GRE_PROTOCOL),
+        (jeq, keep, udp6 if ports else drop, 60),
+    ]
+    if ports:
+        program += [udp6, (jeq, None, drop, UDP_PROTOCOL), (ld_h, None, None, 42)]
+        program += [(jeq, keep, None, port) for port in ports] + [(ret, None, None, 0)]
+    program += [keep, (ret, None, None, SNAPLEN), drop, (ret, None, None, 0)]
+    return assemble(program)
 
 
-def open_capture() -> tuple[socket.socket, t.Any]:
-    """A packet socket on every interface that sees GRE both ways. Raises OSError."""
+def assemble(program: list[tuple[int, str | None, str | None, int] | str]) -> bytes:
+    """Classic BPF instructions, with each jump to a label turned into its offset."""
+    labels, index = {}, 0
+    for item in program:
+        if isinstance(item, str):
+            labels[item] = index
+        else:
+            index += 1
+    code, index = b"", 0
+    for item in program:
+        if isinstance(item, str):
+            continue
+        op, true, false, k = item
+        offsets = [0 if label is None else labels[label] - index - 1 for label in (true, false)]
+        code += struct.pack("HBBI", op, offsets[0], offsets[1], k)
+        index += 1
+    return code
+
+
+def open_capture(ports: list[int]) -> tuple[socket.socket, t.Any]:
+    """A packet socket on every interface that sees GRE, and UDP to ``ports``, both ways. Raises OSError."""
     import ctypes  # only here: the capture is the one user of a pointer
 
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
     try:
-        program = gre_filter()
+        program = gre_filter(ports)
         buffer = ctypes.create_string_buffer(program)
         fprog = struct.pack("HL", len(program) // 8, ctypes.addressof(buffer))
         sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
@@ -387,29 +501,54 @@ def drain(sock: socket.socket) -> None:
 
 def gre_endpoints(data: bytes) -> tuple[str, str] | None:
     """(source, destination) of a GRE packet (IPv4, or IPv6 with at most a destination options header)."""
+    found = packet_endpoints(data)
+    return found[1:3] if found is not None and found[0] == "gre" else None
+
+
+def packet_endpoints(data: bytes) -> tuple[str, str, str, int | None] | None:
+    """(protocol, source, destination, UDP destination port) of a GRE or UDP packet, None for any other."""
     if len(data) >= 20 and data[0] >> 4 == 4:
-        if data[9] != GRE_PROTOCOL:
-            return None
-        return socket.inet_ntop(socket.AF_INET, data[12:16]), socket.inet_ntop(socket.AF_INET, data[16:20])
+        ends = socket.inet_ntop(socket.AF_INET, data[12:16]), socket.inet_ntop(socket.AF_INET, data[16:20])
+        header = (data[0] & 0x0F) * 4
+        return transport(data[9], data, header, *ends)
     if len(data) >= 40 and data[0] >> 4 == 6:
         next_header, offset = data[6], 40
         if next_header == 60 and len(data) >= offset + 2:
             next_header, offset = data[offset], offset + (data[offset + 1] + 1) * 8
-        if next_header != GRE_PROTOCOL:
-            return None
-        return socket.inet_ntop(socket.AF_INET6, data[8:24]), socket.inet_ntop(socket.AF_INET6, data[24:40])
+        ends = socket.inet_ntop(socket.AF_INET6, data[8:24]), socket.inet_ntop(socket.AF_INET6, data[24:40])
+        return transport(next_header, data, offset, *ends)
     return None
 
 
-def exchange(pings: list[Ping], capture: bool, rounds: int, window: float, timeout: float) -> dict[str, t.Any]:
-    """Send every ping (``rounds`` rounds spread over ``window`` seconds) while capturing GRE on every NIC.
+def transport(
+    protocol: int, data: bytes, offset: int, source: str, destination: str
+) -> tuple[str, str, str, int | None] | None:
+    if protocol == GRE_PROTOCOL:
+        return "gre", source, destination, None
+    if protocol == UDP_PROTOCOL and len(data) >= offset + 4:
+        return "udp", source, destination, struct.unpack_from("!H", data, offset + 2)[0]
+    return None
+
+
+def exchange(
+    pings: list[Ping],
+    capture: bool,
+    rounds: int,
+    window: float,
+    timeout: float,
+    datagrams: list[Datagrams] | None = None,
+    ports: list[int] | None = None,
+) -> dict[str, t.Any]:
+    """Send every ping and datagram (``rounds`` rounds spread over ``window`` seconds) while capturing GRE, and UDP
+    to ``ports``, on every NIC.
 
     Returns
-    ``{"pings": {key: result}, "capture": {...}, "started": epoch, "sent_until": epoch, "ended":
-    epoch}``. The capture counts GRE packets per (direction, interface, source, destination); it
-    runs until ``timeout`` seconds after the last round, in icmp.ping's loop.
+    ``{"pings": {key: result}, "udp": {key: result}, "capture": {...}, "started": epoch, "sent_until": epoch,
+    "ended": epoch}``. The capture counts packets per (direction, interface, source, destination, protocol, UDP
+    port); it runs until ``timeout`` seconds after the last round, in icmp.ping's loop.
     """
-    packets: dict[tuple[str, str, str, str], int] = {}
+    datagrams = datagrams or []
+    packets: dict[tuple[str, str, str, str, str, int | None], int] = {}
     listeners: dict[socket.socket, icmp.Listener] = {}
     capture_error = None
     started = time.time()
@@ -417,33 +556,62 @@ def exchange(pings: list[Ping], capture: bool, rounds: int, window: float, timeo
     try:
         if capture:
             try:
-                sock, _program = open_capture()
+                sock, _program = open_capture(list(ports or []))
                 listeners[sock] = lambda ready: read_capture(ready, packets)
             except OSError as error:
                 capture_error = f"cannot capture: {error.strerror or error}"
+        for series in datagrams:
+            series.open()
         targets = [ping.target for ping in pings]
-        sent_until = icmp.ping(targets, rounds, window / rounds, timeout, listeners, until_answered=False)
+        sent_until = icmp.ping(
+            targets,
+            rounds,
+            window / rounds,
+            timeout,
+            listeners,
+            until_answered=False,
+            each_round=lambda _sequence: send_all(datagrams),
+        )
         ended = time.time()
     finally:
         if sock is not None:
             sock.close()
-    return {
+        for series in datagrams:
+            series.close()
+    result: dict[str, t.Any] = {
         "pings": {ping.key: ping.result() for ping in pings},
         "capture": {
             "available": sock is not None and capture_error is None,
             "error": capture_error if capture else "not asked for",
             "packets": [
-                {"direction": d, "interface": i, "source": s, "destination": dst, "count": n}
-                for (d, i, s, dst), n in sorted(packets.items())
+                packet_record(key, count) for key, count in sorted(packets.items(), key=lambda item: str(item[0]))
             ],
         },
         "started": round(started, 3),
         "sent_until": round(sent_until, 3),
         "ended": round(ended, 3),
     }
+    if datagrams:
+        result["udp"] = {series.key: series.result() for series in datagrams}
+    return result
 
 
-def read_capture(sock: socket.socket, packets: dict[tuple[str, str, str, str], int]) -> None:
+def send_all(datagrams: list[Datagrams]) -> None:
+    for series in datagrams:
+        series.send()
+
+
+def packet_record(key: tuple[str, str, str, str, str, int | None], count: int) -> dict[str, t.Any]:
+    direction, interface, source, destination, protocol, port = key
+    record: dict[str, t.Any] = {"direction": direction, "interface": interface, "source": source}
+    record["destination"] = destination
+    record.update({"count": count, "protocol": protocol})
+    if port is not None:
+        record["port"] = port
+    return record
+
+
+def read_capture(sock: socket.socket, packets: dict[tuple[str, str, str, str, str, int | None], int]) -> None:
     while True:
         try:
             data, address = sock.recvfrom(SNAPLEN)
@@ -456,9 +624,10 @@ def read_capture(sock: socket.socket, packets: dict[tuple[str, str, str, str], i
             direction = "in"
         else:
             continue  # other hosts' packets seen in promiscuous mode, broadcasts
-        ends = gre_endpoints(data)
-        if ends is not None:
-            key = (direction, interface, ends[0], ends[1])
+        found = packet_endpoints(data)
+        if found is not None:
+            protocol, source, destination, port = found
+            key = (direction, interface, source, destination, protocol, port)
             packets[key] = packets.get(key, 0) + 1
 
 
@@ -605,6 +774,9 @@ def check_params(params: dict[str, t.Any]) -> None:
     if not 0.1 <= params["window"] <= 60:
         raise GreError(f"window: {params['window']} is not from 0.1 to 60 seconds")
     check_timeout(params["timeout"])
+    port = params.get("udp_port")
+    if port is not None and not 1 <= port <= 65535:
+        raise GreError(f"udp_port: {port} is not a UDP port (1 to 65535)")
     for index, tunnel in enumerate(params["tunnels"]):
         for field in ("local", "remote"):
             if tunnel.get(field):
@@ -651,10 +823,11 @@ def rule_key(rule: dict[str, t.Any]) -> tuple[str, str, str, str]:
 
 
 def firewall_evidence(
-    before: list[dict[str, t.Any]], after: list[dict[str, t.Any]], remotes: list[str]
+    before: list[dict[str, t.Any]], after: list[dict[str, t.Any]], remotes: list[str], protocols: frozenset[str]
 ) -> list[dict[str, t.Any]]:
-    """The rules that can drop GRE from any of ``remotes``, with the packets they counted during the probe."""
-    return counted_rules(before, after, lambda rule: any(drops_gre_from(rule, remote) for remote in remotes))
+    """The rules that can drop the tunnel's packets (``protocols``) from any of ``remotes``, with the packets they
+    counted during the probe."""
+    return counted_rules(before, after, lambda rule: any(drops_from(rule, remote, protocols) for remote in remotes))
 
 
 def counted_rules(
@@ -681,14 +854,73 @@ def counted_rules(
     return found
 
 
-def capture_evidence(packets: list[dict[str, t.Any]], remotes: list[str]) -> dict[str, t.Any]:
-    sent = [p for p in packets if p["direction"] == "out" and p["destination"] in remotes]
-    received = [p for p in packets if p["direction"] == "in" and p["source"] in remotes]
+def capture_evidence(packets: list[dict[str, t.Any]], remotes: list[str], port: int | None = None) -> dict[str, t.Any]:
+    """What the capture saw go to and come from ``remotes``: GRE, or with ``port`` UDP to that port (GRE in UDP)."""
+    carried = [p for p in packets if is_carried(p, port)]
+    sent = [p for p in carried if p["direction"] == "out" and p["destination"] in remotes]
+    received = [p for p in carried if p["direction"] == "in" and p["source"] in remotes]
     return {
         "sent": sum(p["count"] for p in sent),
         "sent_on": sorted({p["interface"] for p in sent}),
         "received": sum(p["count"] for p in received),
         "received_on": sorted({p["interface"] for p in received}),
+    }
+
+
+def is_carried(packet: dict[str, t.Any], port: int | None) -> bool:
+    """Whether a captured packet is GRE (``port`` None; a capture recorded before UDP was captured has only GRE) or
+    UDP to ``port``."""
+    protocol = packet.get("protocol", "gre")
+    return protocol == "gre" if port is None else protocol == "udp" and packet.get("port") == port
+
+
+def encap_of(tunnel: dict[str, t.Any]) -> dict[str, t.Any] | None:
+    """The planned GRE in UDP of a tunnel (``encap``: its ``type`` and ``dport``), None for plain GRE."""
+    encap = tunnel.get("encap")
+    return {"type": encap["type"], "dport": encap["dport"]} if encap else None
+
+
+def udp_series(
+    tunnels: list[dict[str, t.Any]],
+    peers: dict[str, dict[str, t.Any]],
+    links: dict[str, dict[str, t.Any]],
+    addresses: dict[str, str],
+    port: int | None,
+) -> dict[str, Datagrams]:
+    """The UDP probe, by tunnel: datagrams to ``port`` of the planned remote address, from the tunnel's local
+    address (when it is the host's), for every tunnel of plain GRE to a peer of the inventory. Tunnels to the
+    same remote from the same address share one series."""
+    found: dict[str, Datagrams] = {}
+    if port is None:
+        return found
+    series: dict[str, Datagrams] = {}
+    for tunnel in tunnels:
+        remote = tunnel.get("remote")
+        if not remote or encap_of(tunnel) or peers.get(tunnel["name"], {}).get("external"):
+            continue
+        local = (links.get(tunnel["name"]) or {}).get("local") or tunnel.get("local")
+        source = local if local in addresses else None
+        key = f"udp {remote} port {port} from {source or 'the route'}"
+        found[tunnel["name"]] = series.setdefault(key, Datagrams(key, str(ipaddress.ip_address(remote)), port, source))
+    return found
+
+
+def udp_evidence(
+    datagrams: Datagrams | None, result: dict[str, t.Any] | None, packets: list[dict[str, t.Any]], remotes: list[str]
+) -> dict[str, t.Any] | None:
+    """The UDP probe of a tunnel: the ``port``, the datagrams ``sent`` to the remote (and the ``error`` that stopped
+    them), and how many the capture saw arrive from the remote at that port (``received``)."""
+    if datagrams is None:
+        return None
+    result = result or {"sent": 0, "error": "not sent"}
+    received = [
+        p for p in packets if is_carried(p, datagrams.port) and p["direction"] == "in" and p["source"] in remotes
+    ]
+    return {
+        "port": datagrams.port,
+        "sent": result["sent"],
+        "error": result["error"],
+        "received": sum(p["count"] for p in received),
     }
 
 
@@ -720,8 +952,11 @@ def tunnel_evidence(
     exchanged: dict[str, t.Any],
     firewall: tuple[list[dict[str, t.Any]], list[dict[str, t.Any]]],
     routes: dict[tuple[str, str | None], str | None],
+    datagrams: Datagrams | None = None,
+    udp_port: int | None = None,
 ) -> dict[str, t.Any]:
     name = tunnel["name"]
+    encap = encap_of(tunnel)
     before, after = states
     state = after or before
     actual = None
@@ -738,11 +973,15 @@ def tunnel_evidence(
     pings = exchanged["pings"]
     peer_addresses = peer.get("addresses", [])
     inner_back = routes.get((peer_addresses[0], None)) if peer_addresses else None
-    return {
+    planned = {key: tunnel.get(key) for key in ("mode", "local", "remote", "key", "mtu", "addresses")}
+    if encap:
+        planned["encap"] = encap
+    packets = exchanged["capture"]["packets"]
+    evidence = {
         "interface": name,
         "peer": peer.get("peer"),
         "external": bool(peer.get("external", False)),
-        "planned": {key: tunnel.get(key) for key in ("mode", "local", "remote", "key", "mtu", "addresses")},
+        "planned": planned,
         "peer_addresses": peer_addresses,
         "exists": state is not None,
         "actual": actual,
@@ -755,11 +994,15 @@ def tunnel_evidence(
             "full": [pings[f"{name} full {a}"] for a in peer_addresses if f"{name} full {a}" in pings],
             "underlay": pings.get(f"underlay {remote}") if remote else None,
         },
-        "capture": capture_evidence(exchanged["capture"]["packets"], remotes),
+        "capture": capture_evidence(packets, remotes, encap["dport"] if encap else None),
         "rp_filter": rp_evidence(host, arrival or route_back, route_back),
         "rp_filter_tunnel": rp_evidence(host, name if state else None, inner_back),
-        "firewall": firewall_evidence(firewall[0], firewall[1], remotes),
+        "firewall": firewall_evidence(firewall[0], firewall[1], remotes, UDP_NAMES if encap else GRE_NAMES),
     }
+    if udp_port is not None:
+        sent = exchanged.get("udp", {}).get(datagrams.key) if datagrams else None
+        evidence["udp"] = udp_evidence(datagrams, sent, packets, remotes)
+    return evidence
 
 
 def wait_until(start_at: float | None, host: Host) -> float:
@@ -789,12 +1032,23 @@ def run(host: Host, params: dict[str, t.Any]) -> dict[str, t.Any]:
     firewall_before = read_firewall(host, versions)
     netstat_before = read_netstat(host)
     pings = pings_of(tunnels, peers, before, params["full_size"])
+    udp_port = params.get("udp_port")
+    datagrams = udp_series(tunnels, peers, before, _addresses, udp_port)
+    ports = sorted({series.port for series in datagrams.values()} | {e["dport"] for e in map(encap_of, tunnels) if e})
     sources: list[str | None] = []
     if routed:
         sources = [source_of(params["networks"], _addresses, path["address"]) for path in params["paths"]]
         pings += path_pings(params["paths"], sources)
     waited = wait_until(params.get("start_at"), host)
-    exchanged = host.exchange(pings, params["capture"], params["rounds"], params["window"], params["timeout"])
+    exchanged = host.exchange(
+        pings,
+        params["capture"],
+        params["rounds"],
+        params["window"],
+        params["timeout"],
+        list({id(series): series for series in datagrams.values()}.values()),
+        ports,
+    )
     after, addresses = read_links(host)
     firewall_after = read_firewall(host, versions)
     netstat_after = read_netstat(host)
@@ -820,6 +1074,8 @@ def run(host: Host, params: dict[str, t.Any]) -> dict[str, t.Any]:
             exchanged,
             (firewall_before["rules"], firewall_after["rules"]),
             routes,
+            datagrams.get(tunnel["name"]),
+            udp_port,
         )
         for tunnel in tunnels
     ]

@@ -8,6 +8,11 @@ The six faults of molecule/faults come straight from tests/unit/plugins/modules/
 with the fault injected; each host's run's result is the evidence judged here). The other causes
 start from the captured healthy mesh, or a captured fault, with the one piece of evidence that
 cause rests on changed, as the named kernel state would show it.
+
+Issue 18's UDP probe: path_drops_gre-udp_passes.json and path_drops_gre-udp_dropped.json (the same capture.py, the
+router dropping node2 - node4's GRE, and UDP to port 5555 too); the fixtures captured before it have no ``udp`` and
+must still be judged. Links with GRE in UDP (``encap``) cannot run on the lab's kernel (no FOU): their evidence is
+these captures with the link's UDP probe taken as its tunnel's packets, which is what the probe counts for them.
 """
 
 from __future__ import annotations
@@ -75,7 +80,7 @@ def test_the_healthy_mesh_is_all_up_with_round_trip_times():
     assert result["matrix"]["node1"]["node1"]["status"] == "self"
 
 
-@pytest.mark.parametrize("name", FAULTS)
+@pytest.mark.parametrize("name", FAULTS + ["path_drops_gre-udp_passes", "path_drops_gre-udp_dropped"])
 def test_each_captured_fault_is_named_on_its_link_only(name):
     probes, plan, fault = captured(name)
     link = only_down(judged(probes, plan), tuple(fault["link"]), fault["cause"])
@@ -88,6 +93,111 @@ def test_path_drops_gre_says_protocol_47_and_the_cloud_rule():
     assert "something on the path drops IP protocol 47" in link["text"]
     assert "while underlay pings pass" in link["text"]
     assert 'on a cloud, a firewall rule allowing protocol 47 / "gre"' in link["fix"]
+    # Captured before the UDP probe: nothing said of UDP.
+    assert "UDP" not in link["text"] + link["fix"]
+
+
+def test_path_drops_gre_where_udp_passes_offers_gre_in_udp_for_the_link():
+    probes, plan, _fault = captured("path_drops_gre-udp_passes")
+    link = judged(probes, plan)[("node2", "node4")]
+    assert link["text"].endswith("while underlay pings pass: something on the path drops IP protocol 47")
+    assert link["fix"] == (
+        "allow IP protocol 47 between 198.51.100.4 and 203.0.113.2 on the path (a router's forwarding rules; on a "
+        'cloud, a firewall rule allowing protocol 47 / "gre"), or carry this link\'s GRE in UDP, which this path passes '
+        "(6 of 6 datagrams to udp/5555 arrived, both ways): gre_mesh_encap: fou for the link (in gre_mesh_links: "
+        "{hosts: [node2, node4], encap: fou}), and run playbooks/site.yml"
+    )
+
+
+def test_path_drops_gre_where_udp_is_dropped_too_says_gre_in_udp_would_not_pass():
+    probes, plan, _fault = captured("path_drops_gre-udp_dropped")
+    link = judged(probes, plan)[("node2", "node4")]
+    assert link["text"].endswith(
+        "something on the path drops IP protocol 47, and UDP to port 5555 too (0 of 3 datagrams from node2 arrived at "
+        "node4)"
+    )
+    assert link["fix"].endswith(
+        "; GRE in UDP (gre_mesh_encap: fou) would not pass this path either, unless UDP to port 5555 is allowed too"
+    )
+    assert "gre_mesh_links" not in link["fix"]
+
+
+def test_udp_one_way_only_is_no_way_for_gre_in_udp():
+    probes, plan, _fault = captured("path_drops_gre-udp_passes")
+    probes = copy.deepcopy(probes)
+    tunnel(probes, "node2", "gre-node4")["udp"]["received"] = 0  # node4's datagrams did not arrive at node2
+    link = judged(probes, plan)[("node2", "node4")]
+    assert link["text"].endswith("and UDP to port 5555 too (0 of 3 datagrams from node4 arrived at node2)")
+    assert "would not pass this path either" in link["fix"]
+
+
+def test_the_udp_probe_tells_nothing_where_the_ends_probed_different_ports_or_nothing_was_sent():
+    for change, ends in (
+        ({"port": 6000}, ["node2"]),
+        ({"sent": 0, "error": "Operation not permitted"}, ["node2", "node4"]),
+    ):
+        probes, plan, _fault = captured("path_drops_gre-udp_passes")
+        probes = copy.deepcopy(probes)
+        for host in ends:
+            tunnel(probes, host, "gre-node4" if host == "node2" else "gre-node2")["udp"].update(change)
+        link = only_down(judged(probes, plan), ("node2", "node4"), "path_drops_gre")
+        assert "UDP" not in link["text"] + link["fix"], change
+
+
+# --- links with GRE in UDP (encap): the UDP probe's real packets as the tunnel's ---------------------
+
+
+def as_encap(probes: dict[str, t.Any], pair: tuple[str, str], kind: str = "fou") -> None:
+    """The link's two ends planned with GRE in UDP to the probe's port, their capture what the probe counted of UDP
+    (what gre_probe counts for such a tunnel), and no UDP probe of their own."""
+    for host, peer in (pair, pair[::-1]):
+        end = tunnel(probes, host, f"gre-{peer}")
+        udp = end.pop("udp")
+        end["planned"]["encap"] = {"type": kind, "dport": udp["port"]}
+        end["capture"].update(sent=udp["sent"], received=udp["received"])
+        end["capture"]["received_on"] = end["capture"]["sent_on"] if udp["received"] else []
+
+
+def test_path_drops_udp():
+    probes, plan, _fault = captured("path_drops_gre-udp_dropped")
+    probes = copy.deepcopy(probes)
+    as_encap(probes, ("node2", "node4"))
+    link = only_down(judged(probes, plan), ("node2", "node4"), "path_drops_udp")
+    assert link["text"] == (
+        "GRE in UDP leaves node2 (3 packets to 198.51.100.4 udp/5555) but none arrives at node4 (gre-node2 received "
+        "+0, a capture on its NICs saw none from 203.0.113.2), while underlay pings pass: something on the path drops "
+        "UDP to port 5555"
+    )
+    assert link["fix"].startswith("allow UDP to port 5555 between 198.51.100.4 and 203.0.113.2 on the path")
+    assert "IP protocol 47" not in link["text"] + link["fix"]
+
+
+def test_an_encap_link_whose_udp_arrives_and_is_not_taken_names_the_fou_port():
+    probes, plan, _fault = captured("path_drops_gre-udp_passes")
+    probes = copy.deepcopy(probes)
+    as_encap(probes, ("node2", "node4"), "gue")
+    link = only_down(judged(probes, plan), ("node2", "node4"), "not_accepted")
+    assert link["text"] == (
+        "GRE in UDP (udp/5555) from 203.0.113.2 arrives on node4's eth1, but node4's gre-node2 takes none of it "
+        "(received +0): node4 has no gue receive port 5555 (ip fou show), or no tunnel of the host matches its "
+        "addresses or key"
+    )
+
+
+def test_an_encap_links_host_firewall_fix_opens_the_udp_port():
+    probes, plan, _fault = captured("path_drops_gre-udp_passes")
+    probes = copy.deepcopy(probes)
+    as_encap(probes, ("node2", "node4"))
+    rule = "-A INPUT -s 203.0.113.2/32 -p udp -m udp --dport 5555 -j DROP"
+    tunnel(probes, "node4", "gre-node2")["firewall"] = [
+        {"tool": "iptables-legacy", "table": "filter", "chain": "INPUT", "rule": rule, "packets": 3, "delta": 3}
+    ]
+    link = only_down(judged(probes, plan), ("node2", "node4"), "host_firewall")
+    assert link["text"].startswith("node4's firewall drops node2's GRE in UDP (udp/5555): iptables-legacy filter INPUT")
+    assert link["fix"] == (
+        "allow UDP to port 5555 from 203.0.113.2 in node4's firewall before that rule "
+        "(iptables -I INPUT -s 203.0.113.2 -p udp --dport 5555 -j ACCEPT)"
+    )
 
 
 def test_host_firewall_names_the_rule_and_its_counter():

@@ -32,10 +32,24 @@ from .replay import Replay, Seam, load
 TIMING = ("called", "waited")
 
 
-def exchange(replay: Replay, pings: list[probe.Ping]) -> dict[str, t.Any]:
-    """The recorded result of the exchange of exactly these pings."""
+def exchange(
+    replay: Replay,
+    pings: list[probe.Ping],
+    datagrams: list[probe.Datagrams] | None = None,
+    ports: list[int] | None = None,
+) -> dict[str, t.Any]:
+    """The recorded result of the exchange of exactly these pings (and UDP datagrams and captured ports, where the
+    recording has them: none before issue 18)."""
     keys = [ping.key for ping in pings]
-    call = replay.take("exchange", lambda recorded: recorded["exchange"] == keys, f"exchange of {keys}")
+    udp = [series.key for series in datagrams or []]
+
+    def same(recorded: dict[str, t.Any]) -> bool:
+        return recorded["exchange"] == keys and (recorded.get("udp", []), recorded.get("ports", [])) == (
+            udp,
+            list(ports or []),
+        )
+
+    call = replay.take("exchange", same, f"exchange of {keys}, {udp}, ports {ports}")
     result: dict[str, t.Any] = call["result"]
     return result
 
@@ -50,7 +64,13 @@ def probe_runner(seam: Seam, monkeypatch: pytest.MonkeyPatch) -> t.Callable[...,
 
     def call(args: dict[str, t.Any], replay: Replay, check_mode: bool = False) -> dict[str, t.Any]:
         seam.use(replay)
-        monkeypatch.setattr(probe.Host, "exchange", lambda _self, pings, *_args: exchange(replay, pings))
+        monkeypatch.setattr(
+            probe.Host,
+            "exchange",
+            lambda _self, pings, _capture, _rounds, _window, _timeout, datagrams=None, ports=None: exchange(
+                replay, pings, datagrams, ports
+            ),
+        )
         monkeypatch.setattr(probe.Host, "sleep", lambda _self, _seconds: None)
         return seam.main(gre_probe.main, args, check_mode=check_mode)
 
@@ -72,7 +92,7 @@ def without_timing(result: dict[str, t.Any]) -> dict[str, t.Any]:
     return result
 
 
-@pytest.mark.parametrize("fixture", ["healthy", "host_firewall", "rp_filter"])
+@pytest.mark.parametrize("fixture", ["healthy", "host_firewall", "rp_filter", "path_drops_gre-udp_passes"])
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_main_returns_the_evidence_it_returned_on_the_lab(run, fixture, check_mode):
     params, replay, expected = recorded(fixture, "node4")
@@ -113,9 +133,88 @@ def test_a_healthy_tunnel_has_every_ping_answered_and_gre_both_ways(run):
         assert tunnel["capture"]["sent"] > 0 and tunnel["capture"]["received"] > 0
 
 
+# --- the UDP probe (issue 18) ------------------------------------------------------------------------
+
+
+def test_the_udp_probe_goes_to_each_planned_remote_from_the_local_address_and_counts_what_arrives(run):
+    params, replay, _expected = recorded("path_drops_gre-udp_passes", "node4")
+    (call,) = [call for call in replay.recorded if "exchange" in call]
+    planned = sorted(tunnel["remote"] for tunnel in params["tunnels"])
+    assert call["udp"] == [f"udp {remote} port 5555 from 198.51.100.4" for remote in planned]
+    assert call["ports"] == [5555]
+    result = run(params, replay)
+    udp = {tunnel["interface"]: tunnel["udp"] for tunnel in result["tunnels"]}
+    # The router drops node2's GRE, not its UDP: node4 saw node2's datagrams arrive (and GRE from no one else).
+    assert udp["gre-node2"] == {"port": 5555, "sent": 3, "error": None, "received": 3}
+    assert all(found["sent"] == 3 and found["received"] > 0 for found in udp.values())
+    tunnel = next(t for t in result["tunnels"] if t["interface"] == "gre-node2")
+    assert tunnel["capture"]["received"] == 0 and tunnel["capture"]["sent"] > 0  # GRE only: the UDP is not counted
+    # The port unreachable every datagram earned (no listener) failed no ping.
+    assert all(t["pings"]["underlay"]["received"] == t["pings"]["underlay"]["sent"] == 3 for t in result["tunnels"])
+
+
+def test_the_udp_probe_never_goes_to_an_actual_remote_other_than_planned_nor_to_external_peers():
+    links = {"gre-b": {"local": "203.0.113.1", "remote": "203.0.113.99"}}
+    tunnels: list[dict[str, t.Any]] = [
+        {"name": "gre-b", "remote": "203.0.113.2", "local": "203.0.113.1"},
+        {"name": "gre-c", "remote": "203.0.113.3", "local": "203.0.113.7"},  # not an address of the host
+        {"name": "gre-x", "remote": "198.51.100.9"},
+        {"name": "gre-f", "remote": "203.0.113.6", "encap": {"type": "fou", "dport": 5555}},
+        {"name": "gre-n"},
+    ]
+    peers = {"gre-x": {"interface": "gre-x", "external": True}}
+    found = probe.udp_series(tunnels, peers, links, {"203.0.113.1": "eth1"}, 5555)
+    assert {name: (d.address, d.port, d.source) for name, d in found.items()} == {
+        "gre-b": ("203.0.113.2", 5555, "203.0.113.1"),
+        "gre-c": ("203.0.113.3", 5555, None),
+    }
+    assert probe.udp_series(tunnels, peers, links, {}, None) == {}
+
+
+def test_an_encap_tunnel_counts_udp_to_its_port_as_its_packets(seam, monkeypatch):
+    """The lab's kernel has no FOU: a tunnel planned with encap is judged on the UDP the capture counted, here node4's
+    real capture of the UDP probe, which is what such a tunnel would send (to the same port of the same remote)."""
+    params, replay, _expected = recorded("path_drops_gre-udp_passes", "node4")
+    (call,) = [call for call in replay.recorded if "exchange" in call]
+    encap = {"type": "fou", "dport": 5555}
+    params = json.loads(json.dumps(params))
+    next(t for t in params["tunnels"] if t["name"] == "gre-node2")["encap"] = encap
+    asked = []
+
+    def answer(_self, pings, _capture, _rounds, _window, _timeout, datagrams=None, ports=None):
+        asked.append(([d.key for d in datagrams or []], ports))
+        return replay.take("exchange", lambda _call: True, "the exchange")["result"]
+
+    seam.use(replay)
+    monkeypatch.setattr(probe.Host, "exchange", answer)
+    monkeypatch.setattr(probe.Host, "sleep", lambda _self, _seconds: None)
+    result = seam.main(gre_probe.main, params)
+    replay.assert_done()
+    # No datagram to node2 (the tunnel is UDP already); the capture takes its port.
+    assert asked == [([key for key in call["udp"] if " 203.0.113.2 " not in key], [5555])]
+    tunnel = next(t for t in result["tunnels"] if t["interface"] == "gre-node2")
+    packets = call["result"]["capture"]["packets"]
+    udp_in = sum(p["count"] for p in packets if p.get("protocol") == "udp" and p["source"] == "203.0.113.2")
+    udp_out = sum(p["count"] for p in packets if p.get("protocol") == "udp" and p["destination"] == "203.0.113.2")
+    assert tunnel["planned"]["encap"] == encap and tunnel["udp"] is None
+    assert (tunnel["capture"]["sent"], tunnel["capture"]["received"]) == (udp_out, udp_in) == (3, 3)
+    others = [t for t in result["tunnels"] if t["interface"] != "gre-node2"]
+    assert all("encap" not in t["planned"] and t["udp"]["port"] == 5555 for t in others)
+
+
+def test_rules_that_drop_udp_are_the_candidates_of_an_encap_tunnel():
+    text = (
+        "*filter\n:INPUT ACCEPT [0:0]\n[4:160] -A INPUT -s 203.0.113.3/32 -p udp -m udp --dport 5555 -j DROP\nCOMMIT\n"
+    )
+    (rule,) = probe.iptables_drops(text, "iptables-legacy", 4)
+    assert probe.drops_from(rule, "203.0.113.3", probe.UDP_NAMES)
+    assert not probe.drops_gre_from(rule, "203.0.113.3")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        ({"udp_port": 0}, "udp_port: 0 is not a UDP port (1 to 65535)"),
         ({"rounds": 0}, "rounds: 0 is not from 1 to 50"),
         ({"window": 0}, "window: 0.0 is not from 0.1 to 60 seconds"),
         ({"timeout": 0}, "timeout: 0.0 is not more than 0 and at most 60 seconds"),
@@ -250,13 +349,30 @@ def test_gre_endpoints_of_ipv4_and_ipv6_packets():
     assert probe.gre_endpoints(ipv6) == ("2001:db8::1", "2001:db8::2")
 
 
-def test_the_bpf_program_is_well_formed():
-    program = probe.gre_filter()
-    assert len(program) == 10 * 8
-    for index in range(10):
-        code, jt, jf, _k = struct.unpack_from("HBBI", program, index * 8)
-        if code == 0x15:
-            assert index + 1 + max(jt, jf) < 10
+@pytest.mark.parametrize("ports", [[], [5555], [5555, 5556, 4789]])
+def test_the_bpf_program_is_well_formed(ports):
+    program = probe.gre_filter(ports)
+    size = len(program) // 8
+    assert size == 10 + (9 + 2 * len(ports)) * bool(ports)
+    for index in range(size):
+        code, jt, jf, k = struct.unpack_from("HBBI", program, index * 8)
+        if code in (0x15, 0x45):  # jeq, jset
+            assert index + 1 + max(jt, jf) < size
+        if code == 0x06:  # ret
+            assert k in (0, probe.SNAPLEN)
+    last, _jt, _jf, _k = struct.unpack_from("HBBI", program, (size - 1) * 8)
+    assert last == 0x06
+
+
+def test_udp_endpoints_and_port_of_ipv4_and_ipv6_packets():
+    udp = struct.pack("!HHHH", 40000, 5555, 12, 0) + b"\xff\x07ab"
+    ipv4 = bytes([0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 17, 0, 0]) + socket.inet_aton("203.0.113.2")
+    ipv4 += socket.inet_aton("198.51.100.4") + udp
+    assert probe.packet_endpoints(ipv4) == ("udp", "203.0.113.2", "198.51.100.4", 5555)
+    assert probe.gre_endpoints(ipv4) is None
+    src, dst = socket.inet_pton(socket.AF_INET6, "2001:db8::1"), socket.inet_pton(socket.AF_INET6, "2001:db8::2")
+    ipv6 = struct.pack("!IHBB", 6 << 28, len(udp), 17, 64) + src + dst + udp
+    assert probe.packet_endpoints(ipv6) == ("udp", "2001:db8::1", "2001:db8::2", 5555)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the packet socket and raw ICMP need root")
@@ -269,3 +385,30 @@ def test_exchange_pings_and_captures_for_real_on_loopback():
     assert result["capture"] == {"available": True, "error": None, "packets": []}  # no GRE on loopback
     assert [result["pings"][key]["received"] for key in ("underlay 127.0.0.1", "lo full 127.0.0.1")] == [2, 2]
     assert result["started"] <= result["sent_until"] <= result["ended"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the packet socket and raw ICMP need root")
+def test_the_udp_probe_is_captured_at_its_port_only_and_its_port_unreachable_fails_no_ping():
+    """On loopback no one listens on the ports: each datagram earns an ICMP port unreachable."""
+    free = [port for port in (5555, 5556) if not listening(port)]
+    if len(free) < 2:
+        pytest.skip("ports 5555 and 5556 of loopback must be free")
+    pings = [probe.Ping("underlay 127.0.0.1", "127.0.0.1", None, 56, False)]
+    datagrams = [
+        probe.Datagrams("udp 127.0.0.1 port 5555", "127.0.0.1", 5555, "127.0.0.1"),
+        probe.Datagrams("udp 127.0.0.1 port 5556", "127.0.0.1", 5556, None),
+    ]
+    result = probe.exchange(pings, True, 3, 0.3, 0.5, datagrams, [5555])
+    assert result["pings"]["underlay 127.0.0.1"]["received"] == 3
+    assert [found["sent"] for found in result["udp"].values()] == [3, 3]
+    captured = {(p["direction"], p["protocol"], p.get("port")): p["count"] for p in result["capture"]["packets"]}
+    assert captured == {("in", "udp", 5555): 3, ("out", "udp", 5555): 3}  # 5556 is not in the filter
+
+
+def listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False

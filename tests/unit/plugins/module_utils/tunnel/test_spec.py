@@ -71,9 +71,11 @@ def test_gre_tunnel_takes_the_shared_schema_in_both_forms():
 
 def test_gre_probe_takes_gre_tunnel_s_tunnels_and_documents_them(monkeypatch):
     tunnels = probe_spec(monkeypatch)["tunnels"]
-    assert tunnels["options"] == spec.entry_options()
+    # Issue 18's encap, until gre_tunnel's own is merged: gre_probe adds it where entry_options() lacks it.
+    own = spec.entry_options()
+    assert tunnels["options"] == dict(own, encap=own.get("encap", gre_probe.ENCAP_OPTION))
     documented = from_doc(yaml.safe_load(gre_probe.DOCUMENTATION)["options"]["tunnels"]["suboptions"])
-    assert documented == compared(spec.entry_options())
+    assert documented == compared(tunnels["options"])
 
 
 def test_defaults_are_what_a_tunnel_takes_when_an_option_is_not_given():
