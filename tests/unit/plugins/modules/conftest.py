@@ -18,6 +18,7 @@ import typing as t
 import pytest
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.kernel import BATCH_COMMAND, READ_COMMAND, Kernel
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import Files
 from ansible_collections.linuxnet.gre.plugins.modules import gre_tunnel
 
 from .replay import (
@@ -103,9 +104,13 @@ class FakeKernel(Replay):
         super().__init__(self.fixture["calls"])
         names = {link["ifname"] for link in json.loads(captured_call(state, READ)["stdout"])}
         # The modules create their fallback devices when they load: the capture shows which are loaded.
+        # The fou module has no device to show it: the captures of issue 18 (fou-*.json) say in their `exists`;
+        # nothing loaded it on the guests of the earlier ones.
         self.present = {
             f"{Kernel.sys_module_dir}/ip_gre": "gre0" in names,
             f"{Kernel.sys_module_dir}/ip6_gre": "ip6gre0" in names,
+            f"{Kernel.sys_module_dir}/fou": False,
+            **self.fixture.get("exists", {}),
         }
         self.modprobe = dict(MODPROBE)
         # A batch that ran fine on the guest (the one that created managed-gre1).
@@ -135,6 +140,12 @@ class Runner:
         # Where the module notes the interfaces a batch is creating (never the host's /run).
         self.pending_file = tmp_path / "linuxnet-gre" / "creating.json"
         monkeypatch.setattr(Kernel, "pending_file", str(self.pending_file))
+        # Where it notes the FOU receive ports it created, and where the boot files are (never the host's).
+        self.fou_file = tmp_path / "linuxnet-gre" / "fou-ports.json"
+        monkeypatch.setattr(Kernel, "fou_file", str(self.fou_file))
+        self.root = tmp_path / "root"
+        self.root.mkdir()
+        monkeypatch.setattr(Files, "root", str(self.root))
 
     def host(self, state: str) -> FakeKernel:
         """Use the captured host state ``state`` (a fixture name)."""
