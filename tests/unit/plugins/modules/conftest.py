@@ -17,7 +17,12 @@ import typing as t
 
 import pytest
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.kernel import BATCH_COMMAND, READ_COMMAND, Kernel
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.kernel import (
+    BATCH_COMMAND,
+    READ_COMMAND,
+    ROUTED_READ_COMMAND,
+    Kernel,
+)
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import Files
 from ansible_collections.linuxnet.gre.plugins.modules import gre_tunnel
 
@@ -77,12 +82,25 @@ def captured_call(fixture: str, argv: list[str]) -> dict[str, t.Any]:
     return call
 
 
+def captured_links(fixture: str) -> list[dict[str, t.Any]]:
+    """The interfaces of a capture: its plain read, or the first document of its batch read (``fou show`` beside)."""
+    reads = [c for c in load(fixture)["calls"] if c.get("argv") == READ]
+    if reads:
+        return t.cast(t.List[t.Dict[str, t.Any]], json.loads(reads[0]["stdout"]))
+    (batch,) = [c for c in load(fixture)["calls"] if c.get("argv") == list(ROUTED_READ_COMMAND)]
+    links, _end = json.JSONDecoder().raw_decode(batch["stdout"])
+    return t.cast(t.List[t.Dict[str, t.Any]], links)
+
+
 # Captured answers of the commands the module runs besides the read.
 MODPROBE = {
     ("modprobe", "ip_gre"): lambda: answer(setup_step("modprobe-dry-run", "modprobe ip_gre")),
     ("modprobe", "--dry-run", "ip_gre"): lambda: answer(setup_step("modprobe-dry-run", "modprobe --dry-run ip_gre")),
     ("modprobe", "ip6_gre"): lambda: answer(setup_step("managed-ip6gre", "modprobe ip6_gre")),
     ("modprobe", "--dry-run", "ip6_gre"): lambda: answer(setup_step("modprobe-dry-run", "modprobe --dry-run ip6_gre")),
+    # The cloud kernel's (fou-fresh.json): the UML kernel of the other captures has no FOU tunnels.
+    ("modprobe", "fou"): lambda: answer(captured_call("fou-fresh", ["modprobe", "fou"])),
+    ("modprobe", "--dry-run", "fou"): lambda: answer(captured_call("fou-fresh", ["modprobe", "--dry-run", "fou"])),
 }
 NO_GRE_MODPROBE = {
     ("modprobe", "ip_gre"): lambda: answer(captured_call("no-gre-kernel", ["modprobe", "ip_gre"])),
@@ -102,7 +120,7 @@ class FakeKernel(Replay):
     def __init__(self, state: str) -> None:
         self.fixture = load(state)
         super().__init__(self.fixture["calls"])
-        names = {link["ifname"] for link in json.loads(captured_call(state, READ)["stdout"])}
+        names = {link["ifname"] for link in captured_links(state)}
         # The modules create their fallback devices when they load: the capture shows which are loaded.
         # The fou module has no device to show it: the captures of issue 18 (fou-*.json) say in their `exists`;
         # nothing loaded it on the guests of the earlier ones.
