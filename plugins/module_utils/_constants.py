@@ -29,6 +29,14 @@ KERNEL_MODULE = {"gre": "ip_gre", "gretap": "ip_gre", "ip6gre": "ip6_gre", "ip6g
 FALLBACK_DEVICES = ("gre0", "gretap0", "erspan0", "ip6gre0")
 # IP protocol number of GRE.
 GRE_PROTOCOL = 47
+# GRE in UDP (``encap``, issue 18): the kernel's FOU and GUE encapsulations of a tunnel's packets. The
+# receiving end takes them off on a FOU port of the same kind (``ip fou add port P ipproto 47`` for
+# fou, ``… gue`` for gue). Only the IPv4 modes: ip6gre takes encap too, but only with the fou6 module
+# and IPv6 receive ports, which gre_tunnel does not manage (tests/unit/plugins/modules/fixtures/fou-inplace.txt).
+ENCAP_TYPES = ("fou", "gue")
+ENCAP_MODES = ("gre", "gretap")
+# The kernel module of both: neither `ip fou add` nor `ip link add … encap` loads it; both fail without it.
+FOU_MODULE = "fou"
 
 # An interface name: at most IFNAMSIZ - 1 bytes.
 MAX_NAME_LENGTH = 15

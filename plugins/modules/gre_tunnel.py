@@ -17,13 +17,13 @@ description:
   - "Marks every interface it creates with the interface alias C(managed-by: linuxnet.gre). It never
     changes or deletes an interface without that mark (unless O(adopt) replaces it), and never converts
     an interface that is not a GRE tunnel; it fails instead, before it changes anything."
-  - Converges every setting. A changed O(local), O(remote), O(ttl), O(tos), key, O(pmtudisc), O(dev) or O(mtu)
-    is changed in place; a changed O(mode), or dropping a key or the O(dev) binding, deletes and recreates the
+  - Converges every setting. A changed O(local), O(remote), O(ttl), O(tos), key, O(pmtudisc), O(dev), O(encap)
+    (also its removal) or O(mtu) is changed in place; a changed O(mode), or dropping a key or the O(dev) binding, deletes and recreates the
     interface, because iproute2 cannot undo those in place. Addresses not listed are removed; the IPv6
     link-local addresses the kernel adds itself are left alone.
   - Reads the host's state with one C(ip -details -json address show) and applies all changes with one
     C(ip -batch -), whatever the number of tunnels. Loads the C(ip_gre) or C(ip6_gre) kernel module when a
-    tunnel of that family must be created and the module is not loaded yet. The one exception is a switch away
+    tunnel of that family must be created and the module is not loaded yet, and the C(fou) module for O(encap). The one exception is a switch away
     from O(persist=networkd) (see there), which may need a second read and a second batch.
   - With O(persist), also writes what brings the listed tunnels back at boot, in the same run.
   - "Needs root privileges (C(become: true))."
@@ -32,7 +32,8 @@ requirements:
     3.8 or newer from 2.18 on)
   - iproute2 4.14 or newer (C(ip)), the first whose C(ip -details -json) prints the settings of GRE tunnels (package
     C(iproute2) on Debian, Ubuntu and Alpine, C(iproute) on the RHEL family); BusyBox's C(ip) has no C(-json)
-  - C(modprobe) (kmod) where a tunnel's kernel module (C(ip_gre), C(ip6_gre)) is neither loaded nor built in;
+  - C(modprobe) (kmod) where a tunnel's kernel module (C(ip_gre), C(ip6_gre), C(fou) for O(encap)) is neither loaded
+    nor built in;
     BusyBox's C(modprobe) loads it, but has no C(--dry-run) for check mode
   - with O(persist=unit), systemd (C(systemctl))
   - with O(persist=networkd), systemd 252 or newer (C(Independent=)) with systemd-networkd active and enabled and
@@ -77,6 +78,9 @@ notes:
     marked, since the alias is set by a line of its own. The module notes the interfaces a batch creates in
     C(/run/linuxnet-gre/creating.json) before running it and removes the note when it succeeds; the next run deletes
     such a tunnel and creates it whole (RV(changes[].fields) V(interrupted))."
+  - "GRE in UDP (O(encap)) was tested on Debian 12's cloud kernel (6.1, C(CONFIG_NET_FOU_IP_TUNNELS=y)) with
+    iproute2 6.1. A kernel without C(CONFIG_NET_FOU_IP_TUNNELS) (Debian's user-mode-linux kernel, for one)
+    refuses the tunnel with C(Invalid argument) in the batch, before which nothing of the batch is undone."
 options:
   name:
     description:
@@ -186,6 +190,56 @@ options:
           - The route's metric; the kernel's default when not given (C(0) for IPv4, C(1024) for IPv6). A prefix
             and a metric name one route; both may not be listed twice, in one tunnel or in two.
         type: int
+  encap:
+    description:
+      - GRE in UDP - the kernel's FOU or GUE encapsulation, for paths that drop IP protocol 47. Not given, the
+        tunnel has no encapsulation (one it has in the kernel is removed, in place).
+      - Only for V(gre) and V(gretap); refused for the IPv6 modes (the kernel needs IPv6 FOU receive ports there,
+        which this module does not manage).
+      - "The receiving side too: for each present tunnel with O(encap), the host keeps a FOU receive port
+        O(encap.dport) of O(encap.type) (C(ip fou add port DPORT ipproto 47) for V(fou), C(… gue) for V(gue)),
+        added in the same C(ip -batch) before the tunnels; both ends of a link use the same port. Such a port
+        that this module added and that no tunnel of the host needs any more is deleted. The kernel has no mark on
+        FOU ports: the module notes those it adds in C(/run/linuxnet-gre/fou-ports.json) (and counts those the
+        batch file of O(persist=unit) adds at boot as its own). A port of the same number and type made by
+        someone else is used and never deleted; one of the same number and another type or configuration fails
+        the run before any change, naming it."
+      - Changed in place. The kernel keeps the MTU of a tunnel whose encapsulation changes in place (it computes
+        one only when it creates a tunnel), so give O(mtu), which the encapsulation makes 8 (fou) or 12 (gue)
+        bytes smaller than without.
+      - With O(persist=unit), the batch file adds the receive ports before the tunnels, and
+        C(/etc/modules-load.d/linuxnet-gre.conf) loads the C(fou) module at boot. O(persist=networkd) refuses a
+        tunnel with O(encap) (not tested with systemd-networkd's C(FooOverUDP=)).
+    type: dict
+    suboptions:
+      type:
+        description:
+          - V(fou) carries the GRE packet in UDP as it is; V(gue) adds the 4-byte header of Generic UDP
+            Encapsulation.
+        type: str
+        choices: [fou, gue]
+        required: true
+      dport:
+        description:
+          - The UDP port the other end receives on, from C(1) to C(65535); this host receives on the same port.
+        type: int
+        required: true
+      sport:
+        description:
+          - The UDP source port, C(0) to let the kernel pick one per flow (C(encap-sport auto)), which spreads
+            the flows of a link over the paths of ECMP routers.
+        type: int
+        default: 0
+      csum:
+        description:
+          - Whether the outer UDP header has a checksum (C(encap-csum)).
+        type: bool
+        default: false
+      remcsum:
+        description:
+          - Remote checksum offload (C(encap-remcsum)), an option of the GUE header; only with O(encap.type=gue).
+        type: bool
+        default: false
   state:
     description:
       - V(present) to create or converge the tunnel, V(absent) to delete it.
@@ -260,6 +314,31 @@ options:
           metric:
             description: The metric; see O(routes[].metric).
             type: int
+      encap:
+        description: GRE in UDP; see O(encap).
+        type: dict
+        suboptions:
+          type:
+            description: V(fou) or V(gue); see O(encap.type).
+            type: str
+            choices: [fou, gue]
+            required: true
+          dport:
+            description: The UDP port of both ends; see O(encap.dport).
+            type: int
+            required: true
+          sport:
+            description: The UDP source port, C(0) for one per flow; see O(encap.sport).
+            type: int
+            default: 0
+          csum:
+            description: A checksum in the outer UDP header; see O(encap.csum).
+            type: bool
+            default: false
+          remcsum:
+            description: Remote checksum offload, V(gue) only; see O(encap.remcsum).
+            type: bool
+            default: false
       state:
         description: V(present) or V(absent); see O(state).
         type: str
@@ -403,6 +482,20 @@ EXAMPLES = r"""
     persist: unit
   become: true
 
+- name: GRE in UDP (FOU) where the path drops protocol 47; the host receives on UDP 5555 too
+  linuxnet.gre.gre_tunnel:
+    tunnels:
+      - name: gre-b
+        local: 203.0.113.1
+        remote: 198.51.100.1
+        mtu: 1468
+        encap:
+          type: fou
+          dport: 5555
+        addresses: [10.0.0.1/30]
+    persist: unit
+  become: true
+
 - name: Show the ip commands that ran
   ansible.builtin.debug:
     var: gre.commands
@@ -480,6 +573,10 @@ tunnels:
       description: Whether the interface is administratively up.
       type: bool
       sample: true
+    encap:
+      description: GRE in UDP as O(encap) gives it (every suboption), V(null) without encapsulation.
+      type: dict
+      sample: {type: fou, dport: 5555, sport: 0, csum: false, remcsum: false}
     routes:
       description: The tunnel's routes as the run leaves them, IPv4 first; the metric always set.
       returned: when O(routes) (or O(tunnels[].routes)) is given for the tunnel
@@ -543,6 +640,23 @@ commands:
     - ip link add name gre1 type gre remote 198.51.100.1 local 203.0.113.1 ttl 255 tos 0x00 pmtudisc
     - 'ip link set dev gre1 alias "managed-by: linuxnet.gre" up'
     - ip address add 10.0.0.1/30 dev gre1
+fou_ports:
+  description:
+    - The FOU receive ports (IPv4) this run added and removed (or would, in check mode), each with its number and
+      V(fou) or V(gue) (see O(encap)); the diff shows them as C(fou:PORT).
+  returned: success
+  type: dict
+  contains:
+    added:
+      description: The ports added, by number.
+      type: list
+      elements: dict
+      sample: [{port: 5555, type: fou}]
+    removed:
+      description: The ports of this module deleted, because no tunnel of the host needs them any more.
+      type: list
+      elements: dict
+      sample: []
 persisted:
   description: What O(persist) wrote, removed and ran (or would, in check mode).
   returned: when O(persist) is given

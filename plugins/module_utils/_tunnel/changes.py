@@ -16,6 +16,8 @@ import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._constants import (
     FALLBACK_DEVICES,
+    FOU_MODULE,
+    GRE_PROTOCOL,
     IPV6_MODES,
     KERNEL_MODULE,
     MANAGED_ALIAS,
@@ -29,6 +31,8 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired impor
 )
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import (
     Absent,
+    Encap,
+    FouPort,
     Interface,
     Route,
     Tunnel,
@@ -37,7 +41,7 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import 
 )
 
 # Compared in this order; the first group goes to `ip link set … type MODE`.
-TYPE_FIELDS = ("local", "remote", "ttl", "tos", "ikey", "okey", "pmtudisc", "dev")
+TYPE_FIELDS = ("local", "remote", "ttl", "tos", "ikey", "okey", "pmtudisc", "dev", "encap")
 FIELDS = ("mode", *TYPE_FIELDS, "mtu", "addresses", "up")
 
 
@@ -67,6 +71,12 @@ class Plan:
     after: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
     # ip -batch lines by phase, and the interface each line is about.
     deletes: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    # FOU receive ports (their lines name the port, ``fou:PORT``): after the tunnels that go, before the
+    # tunnels that need them. ``ports_added``/``ports_removed``: what they change.
+    fou_deletes: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    fou_adds: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    ports_added: list[FouPort] = dataclasses.field(default_factory=list)
+    ports_removed: list[FouPort] = dataclasses.field(default_factory=list)
     updates: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     creates: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     address_deletes: list[tuple[str, str]] = dataclasses.field(default_factory=list)
@@ -80,6 +90,8 @@ class Plan:
         """(interface, ip -batch line): deletions first, so freed names and endpoints can be reused."""
         return (
             self.deletes
+            + self.fou_deletes
+            + self.fou_adds
             + self.updates
             + self.creates
             + self.address_deletes
@@ -319,14 +331,37 @@ def tunnel_words(tunnel: Tunnel, fields: t.Iterable[str]) -> list[str]:
             words.append("pmtudisc" if value else "nopmtudisc")
         elif field == "dev" and value is not None:
             words += ["dev", value]
+        elif field == "encap":
+            words += encap_words(value)
     return words
+
+
+def encap_words(encap: Encap | None) -> list[str]:
+    """Every encap setting, or ``encap none``.
+
+    Always all of them: iproute2 6.1 starts a change from the tunnel's current settings and swaps the bytes
+    of the ports it did not get (``encap-dport 5556`` becomes 46101; fixtures/fou-inplace.txt).
+    """
+    if encap is None:
+        return ["encap", "none"]
+    return [
+        "encap",
+        encap.type,
+        "encap-sport",
+        str(encap.sport) if encap.sport else "auto",
+        "encap-dport",
+        str(encap.dport),
+        "encap-csum" if encap.csum else "noencap-csum",
+        "encap-remcsum" if encap.remcsum else "noencap-remcsum",
+    ]
 
 
 def create_line(tunnel: Tunnel) -> str:
     """The ``ip -batch`` line that creates ``tunnel``: every setting, its MTU when it has one."""
     mtu = f" mtu {tunnel.mtu}" if tunnel.mtu is not None else ""
     local = ("local",) if tunnel.local is not None else ()
-    words = tunnel_words(tunnel, ("remote", *local, "ttl", "tos", "pmtudisc", "ikey", "okey", "dev"))
+    encap = ("encap",) if tunnel.encap is not None else ()
+    words = tunnel_words(tunnel, ("remote", *local, "ttl", "tos", "pmtudisc", "ikey", "okey", "dev", *encap))
     return f"link add name {tunnel.name}{mtu} type {tunnel.mode} {' '.join(words)}"
 
 
@@ -352,6 +387,8 @@ def add_update_steps(result: Plan, iface: Interface, current: Tunnel, wanted: Tu
     """``wanted`` is settled (its MTU is the current one when the user gave none, ``wanted_mtu`` None)."""
     name = wanted.name
     type_fields = [f for f in TYPE_FIELDS if getattr(current, f) != getattr(wanted, f)]
+    if type_fields and wanted.encap is not None and "encap" not in type_fields:
+        type_fields.append("encap")  # or iproute2 mangles the ports (encap_words)
     # A wanted MTU goes with every tunnel change, or the kernel recomputes it (a key adds 4 bytes
     # of header and takes them off the MTU; a new dev recomputes it). An MTU left to the kernel is
     # left to the kernel then too.
@@ -460,3 +497,89 @@ def route_words(route: Route) -> str:
 def describe_route(route: Route) -> str:
     via = f" via {route.via}" if route.via is not None else ""
     return f"{route.prefix}{via} dev {route.dev} proto {route.protocol} metric {route.metric}"
+
+
+def port_key(port: FouPort) -> str:
+    """The name a FOU receive port has in the batch's error reports and in the diff (no interface has ':')."""
+    return f"fou:{port.port}"
+
+
+def fou_line(verb: str, port: FouPort) -> str:
+    """``fou add port P ipproto 47`` (fou) or ``… gue``; ``fou del port P`` (the kernel deletes by number)."""
+    if verb == "del":
+        return f"fou del port {port.port}"
+    return f"fou add port {port.port} " + ("gue" if port.type == "gue" else f"ipproto {GRE_PROTOCOL}")
+
+
+def needed_ports(result: Plan, interfaces: dict[str, Interface]) -> dict[int, tuple[FouPort, str]]:
+    """The FOU receive ports the host's tunnels need after the run (a tunnel's dport, of its type), by number,
+    each with a tunnel that needs it: the listed tunnels as settled, and every tunnel this run leaves alone
+    (not created by this module, or not listed), so that no port a tunnel uses is ever deleted."""
+    staying = [
+        iface.tunnel
+        for name, iface in sorted(interfaces.items())
+        if iface.tunnel is not None and name not in result.after
+    ]
+    needed: dict[int, tuple[FouPort, str]] = {}
+    for tunnel in [*result.settled, *staying]:
+        if tunnel.encap is not None:
+            needed.setdefault(tunnel.encap.dport, (FouPort(tunnel.encap.dport, tunnel.encap.type), tunnel.name))
+    return needed
+
+
+def plan_ports(
+    result: Plan,
+    interfaces: dict[str, Interface],
+    found: list[FouPort] | None,
+    owned: t.AbstractSet[FouPort],
+) -> None:
+    """Add to ``result`` the FOU receive ports the tunnels need, and delete those of this module none needs.
+
+    ``found``: the kernel's IPv4 ports (None: the fou module is not loaded, so there are none). ``owned()``:
+    the ports this module created. A port of
+    another kind or configuration on a number a tunnel needs is refused, before anything changes, unless
+    this module made it and no tunnel needs it as it is: then it is replaced.
+    """
+    needed = needed_ports(result, interfaces)
+    kernel = {port.port: port for port in found or []}
+    for port in sorted(kernel.values()):
+        want = needed.get(port.port)
+        if want is not None and want[0] == port:
+            continue
+        if port not in owned:
+            if want is not None:
+                raise TunnelError(
+                    want[1],
+                    "encap",
+                    f"the host has a FOU receive port {port.port} of another kind ({describe_port(port)}) that "
+                    f"linuxnet.gre did not create; it is never changed or deleted: delete it "
+                    f"('ip fou del port {port.port}') or choose another dport",
+                )
+            continue
+        result.fou_deletes.append((port_key(port), fou_line("del", port)))
+        result.ports_removed.append(port)
+        result.before[port_key(port)] = dict(port.as_dict(), state="present")
+        result.after[port_key(port)] = dict(port.as_dict(), state="absent")
+    for number, (port, _tunnel) in sorted(needed.items()):
+        if kernel.get(number) == port:
+            continue
+        result.fou_adds.append((port_key(port), fou_line("add", port)))
+        result.ports_added.append(port)
+        result.before.setdefault(port_key(port), dict(port.as_dict(), state="absent"))
+        result.after[port_key(port)] = dict(port.as_dict(), state="present")
+    if result.fou_adds or any(encapsulates(result, tunnel) for tunnel in result.settled):
+        result.modules = sorted({*result.modules, FOU_MODULE})
+
+
+def encapsulates(result: Plan, tunnel: Tunnel) -> bool:
+    """Whether this run creates ``tunnel`` with an encap, or sets one on it (the kernel needs the fou module)."""
+    if tunnel.encap is None:
+        return False
+    return any(
+        change.name == tunnel.name and (change.action in ("create", "recreate", "adopt") or "encap" in change.fields)
+        for change in result.changes
+    )
+
+
+def describe_port(port: FouPort) -> str:
+    return {"fou": f"ipproto {GRE_PROTOCOL}", "gue": "gue"}.get(port.type, "bound to addresses or another protocol")

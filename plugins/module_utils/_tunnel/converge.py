@@ -20,13 +20,26 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.changes import Change, Plan, plan, plan_routes
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.changes import (
+    Change,
+    Plan,
+    plan,
+    plan_ports,
+    plan_routes,
+)
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import wanted_routes, wanted_tunnels
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.kernel import Kernel
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import Interface, Route, Tunnel, absent_dict
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import (
+    FouPort,
+    Interface,
+    Route,
+    Tunnel,
+    absent_dict,
+)
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import (
     Files,
     Persistence,
+    boot_fou_ports,
     prepare,
     wait_released,
 )
@@ -47,11 +60,11 @@ def converge(
     """
     wanted = wanted_tunnels(params)
     routes = wanted_routes(params, wanted)
-    found: list[Route] = []
-    if routes is None:
-        interfaces = kernel.read()
-    else:
-        interfaces, found = kernel.read_with_routes()
+    ownership = PortOwnership(kernel, files)
+    # The FOU receive ports are read where this run may need or delete one: a host without GRE in UDP reads as before.
+    encap = any(isinstance(w, Tunnel) and w.encap is not None for w in wanted) or bool(ownership.owned)
+    interfaces, found, ports = kernel.read_all(routes is not None, fou=encap)
+    ownership.found = set(ports or [])
     pending = kernel.pending_creations()
     leftovers = interrupted(interfaces, pending)
     todo = plan(
@@ -63,6 +76,7 @@ def converge(
     redo_interrupted(todo, leftovers, interfaces)
     if routes is not None:
         plan_routes(todo, routes, found)
+    plan_ports(todo, interfaces, ports, ownership.owned)
     persist = params.get("persist")
     persistence = None
     if persist is not None:
@@ -80,14 +94,22 @@ def converge(
             commands.append(f"modprobe {name}")
     steps = todo.steps
     if steps and not check_mode:
+        if todo.ports_added:  # noted first: a batch cut short leaves no port of this module's unaccounted for
+            ownership.note(todo.ports_added, [])
         run_batch(kernel, steps)
     if (steps or pending) and not check_mode:
         kernel.clear_creations()
+    if not check_mode:
+        ownership.settle(todo.ports_added, todo.ports_removed)
     result: dict[str, t.Any] = {
         "changed": bool(steps),
         "tunnels": todo.tunnels,
         "changes": [change.as_dict() for change in todo.changes],
         "commands": commands + [f"ip {line}" for _name, line in steps],
+        "fou_ports": {
+            "added": [port.as_dict() for port in todo.ports_added],
+            "removed": [port.as_dict() for port in todo.ports_removed],
+        },
     }
     if diff:
         result["diff"] = {"before": todo.before, "after": todo.after}
@@ -103,6 +125,31 @@ def converge(
         if diff and persistence.diff:
             result["diff"] = [result["diff"], *persistence.diff]
     return result
+
+
+class PortOwnership:
+    """Which FOU receive ports are this module's (the kernel has no mark on them): those it noted when it created
+    them (Kernel.fou_file), and those its unit's batch file creates at boot (persist.boot_fou_ports), which the
+    note, on tmpfs, no longer holds after a reboot. Two reads of files, no process."""
+
+    def __init__(self, kernel: Kernel, files: Files) -> None:
+        self._kernel = kernel
+        self.noted = set(kernel.owned_ports())
+        self.owned = self.noted | boot_fou_ports(files)
+        self.found: set[FouPort] = set()  # the kernel's ports, once read
+
+    def note(self, added: list[FouPort], removed: list[FouPort]) -> None:
+        """Write down this module's ports as the kernel has them after adding and removing these."""
+        after = (self.found - set(removed)) | set(added)
+        wanted = (self.owned | set(added)) & after
+        if wanted != self.noted:
+            self._kernel.record_ports(wanted)
+            self.noted = wanted
+
+    def settle(self, added: list[FouPort], removed: list[FouPort]) -> None:
+        """After the batch: the note as the kernel now is (also when nothing changed: the ports of the boot files)."""
+        if self.found or added or self.noted:
+            self.note(added, removed)
 
 
 def interrupted(interfaces: dict[str, Interface], pending: list[str]) -> set[str]:

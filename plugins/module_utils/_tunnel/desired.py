@@ -15,6 +15,7 @@ import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._constants import (
     DEFAULT_METRIC,
+    ENCAP_MODES,
     ETHERNET_MODES,
     FALLBACK_DEVICES,
     IPV6_MODES,
@@ -29,6 +30,7 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import (
     TOS_INHERIT,
     Absent,
+    Encap,
     Route,
     Tunnel,
     Wanted,
@@ -44,6 +46,7 @@ def wanted_tunnels(params: dict[str, t.Any]) -> list[Wanted]:
     wanted = [wanted_tunnel(entry) for entry in entries]
     check_unique_names(wanted)
     check_no_twins([w for w in wanted if isinstance(w, Tunnel)])
+    check_one_type_per_port([w for w in wanted if isinstance(w, Tunnel)])
     return wanted
 
 
@@ -69,6 +72,7 @@ def wanted_tunnel(entry: dict[str, t.Any]) -> Wanted:
         mtu=parse_mtu(name, entry["mtu"], addresses, mode, keyed=ikey is not None or okey is not None),
         dev=parse_dev(name, entry["dev"]),
         addresses=sort_addresses(str(a) for a in addresses),
+        encap=parse_encap(name, mode, entry.get("encap")),
     )
     check_ttl_needs_pmtudisc(tunnel)
     return tunnel
@@ -251,6 +255,47 @@ def parse_mtu(name: str, mtu: int | None, addresses: list[IPInterface], mode: st
     if ipv6 and mtu < MIN_MTU_IPV6:
         fail(name, "mtu", f"{mtu} is below {MIN_MTU_IPV6}, the minimum for IPv6 addresses such as {ipv6[0]}")
     return mtu
+
+
+MAX_PORT = 65535
+
+
+def parse_encap(name: str, mode: str, entry: dict[str, t.Any] | None) -> Encap | None:
+    """GRE in UDP; the types and the required suboptions the argument spec has checked."""
+    if entry is None:
+        return None
+    if mode not in ENCAP_MODES:
+        fail(
+            name,
+            "encap",
+            f"applies to modes {' and '.join(ENCAP_MODES)} only, not {mode}: over IPv6 the kernel needs IPv6 FOU "
+            "receive ports (fou6), which this module does not manage",
+        )
+    if not 1 <= entry["dport"] <= MAX_PORT:
+        fail(name, "encap", f"dport {entry['dport']} is outside 1..{MAX_PORT}")
+    if not 0 <= entry["sport"] <= MAX_PORT:
+        fail(name, "encap", f"sport {entry['sport']} is outside 0..{MAX_PORT} (0: the kernel picks one per flow)")
+    if entry["remcsum"] and entry["type"] != "gue":
+        fail(name, "encap", "remcsum (remote checksum offload) is an option of GUE's header: it needs type gue")
+    return Encap(
+        type=entry["type"], dport=entry["dport"], sport=entry["sport"], csum=entry["csum"], remcsum=entry["remcsum"]
+    )
+
+
+def check_one_type_per_port(tunnels: list[Tunnel]) -> None:
+    """A FOU receive port takes one encapsulation: the tunnels that share a dport must share its type."""
+    seen: dict[int, Tunnel] = {}
+    for tunnel in tunnels:
+        if tunnel.encap is None:
+            continue
+        other = seen.setdefault(tunnel.encap.dport, tunnel)
+        if other.encap is not None and other.encap.type != tunnel.encap.type:
+            fail(
+                tunnel.name,
+                "encap",
+                f"dport {tunnel.encap.dport} is {tunnel.encap.type} here but {other.encap.type} for tunnel "
+                f"{other.name!r}; the host receives on one FOU port of that number, of one type",
+            )
 
 
 def parse_dev(name: str, dev: str | None) -> str | None:

@@ -21,6 +21,8 @@ import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._constants import (
     DEFAULT_METRIC,
+    FOU_MODULE,
+    GRE_PROTOCOL,
     IPV6_MODES,
     MANAGED_ALIAS,
     MODES,
@@ -28,7 +30,14 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._constants import (
 )
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host, busybox_problem, read_json
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import is_link_local_ipv6, sort_addresses
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import TOS_INHERIT, Interface, Route, Tunnel
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import (
+    TOS_INHERIT,
+    Encap,
+    FouPort,
+    Interface,
+    Route,
+    Tunnel,
+)
 
 READ_COMMAND = ["ip", "-details", "-json", "address", "show"]
 BATCH_COMMAND = ["ip", "-batch", "-"]
@@ -39,6 +48,11 @@ BATCH_COMMAND = ["ip", "-batch", "-"]
 # /etc/iproute2/rt_protos(.d) may give 250 (measured), so the number is not in the full list.
 ROUTED_READ_COMMAND = ["ip", "-details", "-json", "-batch", "-"]
 ROUTED_READ_STDIN = f"address show\nroute show table all\nroute show table all proto {ROUTE_PROTOCOL}\n"
+# With the fou module loaded, the FOU receive ports too, in the same process (`fou show` fails without
+# it, and a failed line ends the batch: the module is looked for first, under /sys/module).
+FOU_READ_STDIN = "fou show\n"
+# What a kernel module gives, named when modprobe cannot load it.
+PROVIDES = {FOU_MODULE: "FOU support (GRE in UDP, encap)"}
 
 
 class Kernel:
@@ -50,6 +64,11 @@ class Kernel:
     # yet (the alias is a line of its own: Linux ignores it in `link add`). On tmpfs: a reboot
     # removes those interfaces and the file together.
     pending_file = "/run/linuxnet-gre/creating.json"
+    # The FOU receive ports this module created (the kernel has no mark on them): only these are ever
+    # deleted. Written before a batch that adds one runs, so that a cut-short batch leaves none
+    # unaccounted for. On tmpfs, as the ports: a reboot removes both (the ports that the boot files of
+    # persist create again count as the module's too: persist.boot_fou_ports).
+    fou_file = "/run/linuxnet-gre/fou-ports.json"
 
     def __init__(self, host: Host) -> None:
         self._host = host
@@ -71,6 +90,49 @@ class Kernel:
         links, routes, ours = read_json(self, ROUTED_READ_COMMAND, ROUTED_READ_STDIN)
         return parse_interfaces(links), parse_routes(routes, ours)
 
+    def read_all(self, routes: bool, fou: bool) -> tuple[dict[str, Interface], list[Route], list[FouPort] | None]:
+        """The interfaces, the routes of the main table (with ``routes``) and, with ``fou``, the FOU receive ports,
+        by one process.
+
+        The ports are None when not asked for, or when the fou module is not loaded: then there are none, and
+        `fou show` would fail (and end the batch).
+        """
+        if not (fou and self.module_loaded(FOU_MODULE)):
+            if routes:
+                interfaces, found = self.read_with_routes()
+                return interfaces, found, None
+            return self.read(), [], None
+        stdin = (ROUTED_READ_STDIN if routes else "address show\n") + FOU_READ_STDIN
+        documents = read_json(self, ROUTED_READ_COMMAND, stdin)
+        found = parse_routes(documents[1], documents[2]) if routes else []
+        return parse_interfaces(documents[0]), found, parse_fou_ports(documents[-1])
+
+    def owned_ports(self) -> list[FouPort]:
+        """The FOU receive ports this module noted as created (fou_file), whether the kernel still has them or not."""
+        try:
+            with open(self.fou_file, encoding="utf-8") as handle:
+                entries = json.load(handle)
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            raise GreError(f"cannot read {self.fou_file}: {exc}; delete it if no batch is running") from exc
+        if not isinstance(entries, list):
+            return []
+        return sorted(
+            FouPort(entry["port"], entry["type"])
+            for entry in entries
+            if isinstance(entry, dict) and isinstance(entry.get("port"), int) and isinstance(entry.get("type"), str)
+        )
+
+    def record_ports(self, ports: t.Iterable[FouPort]) -> None:
+        """Note the FOU receive ports this module created (the file goes when there are none)."""
+        entries = [port.as_dict() for port in sorted(set(ports))]
+        if not entries:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.fou_file)
+            return
+        write_atomically(self.fou_file, entries)
+
     def pending_creations(self) -> list[str]:
         """The interfaces an earlier batch was creating when it was cut short (none if it completed)."""
         try:
@@ -84,21 +146,14 @@ class Kernel:
 
     def record_creations(self, names: list[str]) -> None:
         """Write down, before the batch runs, the interfaces it will create."""
-        directory = os.path.dirname(self.pending_file)
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        temporary = f"{self.pending_file}.{os.getpid()}"
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(sorted(names), handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.pending_file)
+        write_atomically(self.pending_file, sorted(names))
 
     def clear_creations(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.remove(self.pending_file)
 
     def load_module(self, name: str, check_mode: bool) -> None:
-        """Load a GRE kernel module (or, in check mode, only ask modprobe whether it could)."""
+        """Load a GRE (or the fou) kernel module (or, in check mode, only ask modprobe whether it could)."""
         argv = ["modprobe", "--dry-run", name] if check_mode else ["modprobe", name]
         try:
             rc, _out, err = self.run(argv)
@@ -109,7 +164,8 @@ class Kernel:
             raise GreError(not_loaded(name, busybox), command=argv, stderr=err)
         if rc != 0:
             raise GreError(
-                f"this kernel has no GRE support: modprobe {name} failed: {err.strip() or f'exit code {rc}'}",
+                f"this kernel has no {PROVIDES.get(name, 'GRE support')}: modprobe {name} failed: "
+                f"{err.strip() or f'exit code {rc}'}",
                 command=argv,
                 stderr=err,
             )
@@ -133,6 +189,17 @@ class Kernel:
         raise GreError(
             f"ip -batch - failed: {err.strip() or out.strip()}", command=BATCH_COMMAND, stdin=lines, stderr=err
         )
+
+
+def write_atomically(path: str, document: t.Any) -> None:
+    """A JSON file of this module's own under /run (its directory 0700), replaced whole."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    temporary = f"{path}.{os.getpid()}"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(document, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
 
 
 def not_loaded(name: str, problem: str) -> str:
@@ -176,8 +243,49 @@ def parse_interface(link: dict[str, t.Any]) -> Interface:
         dev=data.get("link"),
         addresses=sort_addresses(a for a in addresses if a not in link_local),
         up="UP" in link.get("flags", []),
+        encap=parse_encap(data),
     )
     return Interface(name=name, kind=kind, managed=managed, tunnel=tunnel, link_local=link_local, address_order=order)
+
+
+def parse_encap(data: dict[str, t.Any]) -> Encap | None:
+    """ip prints ``encap`` only for a tunnel that has one: ``{type, sport (0: auto), dport, csum, csum6, remcsum}``.
+
+    csum6 is left out: gre and gretap (the modes that take encap here) have no use for it, and iproute2 refuses
+    to set it on them.
+    """
+    encap = data.get("encap")
+    if not isinstance(encap, dict) or encap.get("type") in (None, "none"):
+        return None
+    return Encap(
+        type=str(encap["type"]),
+        dport=int(encap.get("dport", 0)),
+        sport=int(encap.get("sport", 0)),
+        csum=bool(encap.get("csum", False)),
+        remcsum=bool(encap.get("remcsum", False)),
+    )
+
+
+# What `ip -json fou show` prints of a port bound to addresses or a device: not a port of this module's kind.
+FOU_BINDINGS = ("local", "peer", "peer_port", "dev")
+
+
+def parse_fou_ports(ports: list[dict[str, t.Any]]) -> list[FouPort]:
+    """The IPv4 FOU receive ports, from ``ip -json fou show`` (``{"port", "ipproto" | "gue", "family"}``)."""
+    result = []
+    for entry in ports:
+        if entry.get("family", "inet") != "inet":
+            continue
+        if any(key in entry for key in FOU_BINDINGS):
+            kind = "other"
+        elif "gue" in entry:
+            kind = "gue"
+        elif entry.get("ipproto") == GRE_PROTOCOL:
+            kind = "fou"
+        else:
+            kind = "other"
+        result.append(FouPort(int(entry["port"]), kind))
+    return sorted(result)
 
 
 def endpoint(value: str | None) -> str | None:

@@ -13,6 +13,35 @@ TOS_INHERIT = "inherit"
 
 
 @dataclasses.dataclass(frozen=True)
+class Encap:
+    """A tunnel's GRE in UDP (``encap``): the kernel's FOU or GUE encapsulation of its packets.
+
+    ``dport``: the UDP port of the other end (which receives on a FOU port of that number and type);
+    ``sport`` 0: the kernel picks a source port per flow (``encap-sport auto``).
+    """
+
+    type: str
+    dport: int
+    sport: int = 0
+    csum: bool = False
+    remcsum: bool = False
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class FouPort:
+    """A FOU receive port of the kernel (IPv4): ``type`` fou takes GRE off UDP (``ipproto 47``), gue GUE.
+
+    ``type`` is ``other`` for a port of another configuration (another protocol, or bound to addresses).
+    """
+
+    port: int
+    type: str
+
+    def as_dict(self) -> dict[str, t.Any]:
+        return {"port": self.port, "type": self.type}
+
+
+@dataclasses.dataclass(frozen=True)
 class Tunnel:
     """A GRE tunnel, as wanted by the user or as found in the kernel.
 
@@ -35,6 +64,7 @@ class Tunnel:
     dev: str | None = None
     addresses: tuple[str, ...] = ()
     up: bool = True
+    encap: Encap | None = None
 
     def as_dict(self) -> dict[str, t.Any]:
         """The tunnel as the module returns it."""

@@ -37,7 +37,12 @@ import tempfile
 import time
 import typing as t
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._constants import IPV6_MODES, MANAGED_ALIAS, ROUTE_PROTOCOL
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import (
+    FOU_MODULE,
+    IPV6_MODES,
+    MANAGED_ALIAS,
+    ROUTE_PROTOCOL,
+)
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host, key_values, output
 from ansible_collections.linuxnet.gre.plugins.module_utils._host_facts import (
     PERSIST_PROBLEMS,
@@ -45,8 +50,13 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._host_facts import (
     networkd_problem,
     services,
 )
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.changes import Plan, add_create_steps, route_words
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import TOS_INHERIT, Route, Tunnel
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.changes import (
+    Plan,
+    add_create_steps,
+    fou_line,
+    route_words,
+)
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import TOS_INHERIT, FouPort, Route, Tunnel
 
 # The routes of each tunnel that gives them (gre_tunnel's routes option), by tunnel name.
 Routes = t.Mapping[str, t.Sequence[Route]]
@@ -66,6 +76,9 @@ NETWORKD_SUFFIXES = (".netdev", ".network", ".link")
 NETDEV_PATTERN = f"{NETWORKD_DIR}/{PREFIX}-*.netdev"
 BATCH_DIR = "/etc/linuxnet-gre"
 BATCH = f"{BATCH_DIR}/tunnels.batch"
+# With GRE in UDP: the fou module, loaded at boot by systemd-modules-load.service before the unit runs
+# (neither `ip fou add` nor `ip link add … encap` loads it).
+MODULES_FILE = "/etc/modules-load.d/linuxnet-gre.conf"
 UNIT = "linuxnet-gre.service"
 UNIT_FILE = f"/etc/systemd/system/{UNIT}"
 # What `systemctl enable` makes of the unit's [Install] section; its presence is "enabled".
@@ -184,13 +197,30 @@ class Files:
         time.sleep(seconds)
 
 
+def tunnel_ports(tunnels: list[Tunnel]) -> list[FouPort]:
+    """The FOU receive ports these tunnels need (one per dport), sorted."""
+    return sorted({FouPort(tunnel.encap.dport, tunnel.encap.type) for tunnel in tunnels if tunnel.encap is not None})
+
+
 def batch_lines(tunnels: list[Tunnel], routes: Routes | None = None) -> list[str]:
-    """What gre_tunnel runs to create these tunnels on a host that has none of them: links, addresses, routes."""
+    """What gre_tunnel runs to create these tunnels on a host that has none of them: their FOU receive ports,
+    links, addresses, routes."""
     plan = Plan()
     for tunnel in tunnels:
         add_create_steps(plan, tunnel)
     added = [f"route add {route_words(route)}" for tunnel in tunnels for route in (routes or {}).get(tunnel.name, ())]
-    return [line for _name, line in plan.creates + plan.address_adds] + added
+    ports = [fou_line("add", port) for port in tunnel_ports(tunnels)]
+    return ports + [line for _name, line in plan.creates + plan.address_adds] + added
+
+
+def boot_fou_ports(files: Files) -> set[FouPort]:
+    """The FOU receive ports the unit's batch file creates at boot: this module's, like those it notes itself."""
+    ports = set()
+    for line in (files.read(BATCH) or "").splitlines():
+        words = line.split()
+        if words[:3] == ["fou", "add", "port"] and len(words) > 4 and words[3].isdigit():
+            ports.add(FouPort(int(words[3]), "gue" if words[4] == "gue" else "fou"))
+    return ports
 
 
 def route_settings(route: Route) -> list[list[str]]:
@@ -209,6 +239,12 @@ def networkd_settings(tunnel: Tunnel) -> dict[str, t.Any]:
     """The .netdev sections of a tunnel (systemd 252 and later, for Independent=: _host_facts.NETWORKD_SYSTEMD) and its
     addresses."""
     name = tunnel.name
+    if tunnel.encap is not None:
+        raise GreError(
+            f"tunnel {name}: encap: this module does not persist GRE in UDP with systemd-networkd (not tested with "
+            "systemd 252's FooOverUDP= settings); persist it with the unit",
+            tunnel=name,
+        )
     if tunnel.dev is not None:
         raise GreError(
             f"tunnel {name}: dev: a tunnel bound to an underlay device cannot be persisted with systemd-networkd "
@@ -285,7 +321,12 @@ def unit_files(tunnels: list[Tunnel], routes: Routes | None = None) -> dict[str,
         "# commands linuxnet.gre.gre_tunnel runs to create them, alias included).\n"
         + "".join(f"{line}\n" for line in batch_lines(tunnels, routes))
     )
-    return {BATCH: batch, UNIT_FILE: header + UNIT_TEXT}
+    files = {BATCH: batch, UNIT_FILE: header + UNIT_TEXT}
+    if tunnel_ports(tunnels):
+        files[MODULES_FILE] = (
+            f"{header}# The kernel module of GRE in UDP, for the FOU receive ports and tunnels of {BATCH}.\n{FOU_MODULE}\n"
+        )
+    return files
 
 
 def network_file(name: str) -> str:
@@ -338,7 +379,7 @@ def boot_mtus(persisted: dict[str, str | None]) -> dict[str, int | None]:
 def found_files(files: Files) -> list[str]:
     """What gre_tunnel may have persisted before, found on the host."""
     networkd = [p for p in files.glob(f"{NETWORKD_DIR}/{PREFIX}*") if p.endswith(NETWORKD_SUFFIXES)]
-    return networkd + [path for path in (BATCH, BATCH_DIR, UNIT_FILE) if files.exists(path)]
+    return networkd + [path for path in (BATCH, BATCH_DIR, UNIT_FILE, MODULES_FILE) if files.exists(path)]
 
 
 def read_persisted(files: Files, found: list[str]) -> dict[str, str | None]:

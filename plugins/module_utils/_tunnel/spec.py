@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import typing as t
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._constants import MODES
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import ENCAP_TYPES, MODES
 
 STATES = ("present", "absent")
 
@@ -35,6 +35,17 @@ _OPTIONS: dict[str, dict[str, t.Any]] = {
     "dev": {"type": "str"},
     "addresses": {"type": "list", "elements": "str", "default": []},
     "state": {"type": "str", "choices": list(STATES), "default": "present"},
+    # None (not given): no encapsulation (one the kernel has is removed).
+    "encap": {
+        "type": "dict",
+        "options": {
+            "type": {"type": "str", "choices": list(ENCAP_TYPES), "required": True},
+            "dport": {"type": "int", "required": True},
+            "sport": {"type": "int", "default": 0},
+            "csum": {"type": "bool", "default": False},
+            "remcsum": {"type": "bool", "default": False},
+        },
+    },
     # None (not given): the tunnel's routes are left alone; a list, even empty: exactly those.
     "routes": {
         "type": "list",

@@ -17,7 +17,13 @@ import typing as t
 
 import pytest
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.kernel import BATCH_COMMAND, READ_COMMAND, Kernel
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.kernel import (
+    BATCH_COMMAND,
+    READ_COMMAND,
+    ROUTED_READ_COMMAND,
+    Kernel,
+)
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import Files
 from ansible_collections.linuxnet.gre.plugins.modules import gre_tunnel
 
 from .replay import (
@@ -76,12 +82,25 @@ def captured_call(fixture: str, argv: list[str]) -> dict[str, t.Any]:
     return call
 
 
+def captured_links(fixture: str) -> list[dict[str, t.Any]]:
+    """The interfaces of a capture: its plain read, or the first document of its batch read (``fou show`` beside)."""
+    reads = [c for c in load(fixture)["calls"] if c.get("argv") == READ]
+    if reads:
+        return t.cast(t.List[t.Dict[str, t.Any]], json.loads(reads[0]["stdout"]))
+    (batch,) = [c for c in load(fixture)["calls"] if c.get("argv") == list(ROUTED_READ_COMMAND)]
+    links, _end = json.JSONDecoder().raw_decode(batch["stdout"])
+    return t.cast(t.List[t.Dict[str, t.Any]], links)
+
+
 # Captured answers of the commands the module runs besides the read.
 MODPROBE = {
     ("modprobe", "ip_gre"): lambda: answer(setup_step("modprobe-dry-run", "modprobe ip_gre")),
     ("modprobe", "--dry-run", "ip_gre"): lambda: answer(setup_step("modprobe-dry-run", "modprobe --dry-run ip_gre")),
     ("modprobe", "ip6_gre"): lambda: answer(setup_step("managed-ip6gre", "modprobe ip6_gre")),
     ("modprobe", "--dry-run", "ip6_gre"): lambda: answer(setup_step("modprobe-dry-run", "modprobe --dry-run ip6_gre")),
+    # The cloud kernel's (fou-fresh.json): the UML kernel of the other captures has no FOU tunnels.
+    ("modprobe", "fou"): lambda: answer(captured_call("fou-fresh", ["modprobe", "fou"])),
+    ("modprobe", "--dry-run", "fou"): lambda: answer(captured_call("fou-fresh", ["modprobe", "--dry-run", "fou"])),
 }
 NO_GRE_MODPROBE = {
     ("modprobe", "ip_gre"): lambda: answer(captured_call("no-gre-kernel", ["modprobe", "ip_gre"])),
@@ -101,11 +120,15 @@ class FakeKernel(Replay):
     def __init__(self, state: str) -> None:
         self.fixture = load(state)
         super().__init__(self.fixture["calls"])
-        names = {link["ifname"] for link in json.loads(captured_call(state, READ)["stdout"])}
+        names = {link["ifname"] for link in captured_links(state)}
         # The modules create their fallback devices when they load: the capture shows which are loaded.
+        # The fou module has no device to show it: the captures of issue 18 (fou-*.json) say in their `exists`;
+        # nothing loaded it on the guests of the earlier ones.
         self.present = {
             f"{Kernel.sys_module_dir}/ip_gre": "gre0" in names,
             f"{Kernel.sys_module_dir}/ip6_gre": "ip6gre0" in names,
+            f"{Kernel.sys_module_dir}/fou": False,
+            **self.fixture.get("exists", {}),
         }
         self.modprobe = dict(MODPROBE)
         # A batch that ran fine on the guest (the one that created managed-gre1).
@@ -135,6 +158,12 @@ class Runner:
         # Where the module notes the interfaces a batch is creating (never the host's /run).
         self.pending_file = tmp_path / "linuxnet-gre" / "creating.json"
         monkeypatch.setattr(Kernel, "pending_file", str(self.pending_file))
+        # Where it notes the FOU receive ports it created, and where the boot files are (never the host's).
+        self.fou_file = tmp_path / "linuxnet-gre" / "fou-ports.json"
+        monkeypatch.setattr(Kernel, "fou_file", str(self.fou_file))
+        self.root = tmp_path / "root"
+        self.root.mkdir()
+        monkeypatch.setattr(Files, "root", str(self.root))
 
     def host(self, state: str) -> FakeKernel:
         """Use the captured host state ``state`` (a fixture name)."""

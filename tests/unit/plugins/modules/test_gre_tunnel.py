@@ -36,6 +36,7 @@ SEED_TUNNEL = {
     "dev": None,
     "addresses": ["10.0.0.1/30"],
     "up": True,
+    "encap": None,
 }
 IP6GRE = {
     "name": "gre6a",

@@ -94,6 +94,7 @@ def test_defaults_are_what_a_tunnel_takes_when_an_option_is_not_given():
         "dev": None,
         "addresses": [],
         "state": "present",
+        "encap": None,
         "routes": None,
     }
 
