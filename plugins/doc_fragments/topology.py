@@ -138,8 +138,8 @@ options:
       - GRE in UDP on links without their own C(encap) (the role's C(gre_mesh_encap)), for paths that drop IP
         protocol 47. V(fou) wraps each GRE packet in UDP (8 bytes), V(gue) in UDP and a GUE header (12 bytes), the
         kernel's Foo-over-UDP and Generic UDP Encapsulation; V(none) is plain GRE.
-      - Each tunnel of such a link gets C(encap) (C({type, dport}), the C(encap)
-        option of M(linuxnet.gre.gre_tunnel)), its MTU is 8 (or 12) bytes smaller, and each end's plan lists its
+      - Each tunnel of such a link gets C(encap) (C({type, dport}), the
+        O(linuxnet.gre.gre_tunnel#module:encap) option of M(linuxnet.gre.gre_tunnel)), its MTU is 8 (or 12) bytes smaller, and each end's plan lists its
         peers in C(encap_peers) (C([{port, peers}])) for its firewall, which lets that UDP port in from them
         instead of GRE.
       - Not with O(ipsec) on the same link (refused). An external peer needs the receive port itself

@@ -66,7 +66,6 @@ KEY_OVERHEAD = 4
 # UML kernel has no FOU): over a 1500-byte route the kernel gives gre with fou 1468 (1500 - 24 - 8)
 # and gretap with gue 1450 (1500 - 38 - 12). The largest MTU the kernel takes (MAX_TUNNEL_MTU) is
 # that much smaller too (ip_tunnel_change_mtu counts the encapsulation in the tunnel's header).
-ENCAP_TYPES = ("fou", "gue")
 ENCAP_OVERHEAD = {"fou": 8, "gue": 12}
 # The UDP port both ends of a link receive GRE in UDP on when none is given.
 DEFAULT_ENCAP_PORT = 5555

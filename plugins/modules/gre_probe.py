@@ -424,7 +424,6 @@ host:
   type: dict
 """
 
-import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -432,27 +431,6 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._host import run_modu
 from ansible_collections.linuxnet.gre.plugins.module_utils._probe.probe import Host, run
 from ansible_collections.linuxnet.gre.plugins.module_utils._probe.spec import peers_option
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.spec import entry_options
-
-
-def tunnel_entry_options() -> dict[str, t.Any]:
-    """gre_tunnel's tunnels options, with ``encap`` as issue 18 agreed it where gre_tunnel does not have it yet."""
-    options = entry_options()
-    options.setdefault("encap", ENCAP_OPTION)
-    return options
-
-
-# Issue 18's agreed shape of gre_tunnel's encap (of which gre_probe uses type and dport), until gre_tunnel's own
-# encap option is merged: then entry_options() has it, and this is not used.
-ENCAP_OPTION: dict[str, t.Any] = {
-    "type": "dict",
-    "options": {
-        "type": {"type": "str", "required": True, "choices": ["fou", "gue"]},
-        "dport": {"type": "int", "required": True},
-        "sport": {"type": "int", "default": 0},
-        "csum": {"type": "bool", "default": False},
-        "remcsum": {"type": "bool", "default": False},
-    },
-}
 
 
 def main() -> None:
@@ -463,7 +441,7 @@ def main() -> None:
                 "elements": "dict",
                 "required": True,
                 # gre_tunnel's tunnels, option for option.
-                "options": tunnel_entry_options(),
+                "options": entry_options(),
             },
             "peers": peers_option(default=[]),
             "networks": {"type": "list", "elements": "str", "default": []},

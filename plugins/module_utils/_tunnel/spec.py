@@ -90,3 +90,13 @@ def tunnels_option() -> dict[str, t.Any]:
 def defaults() -> dict[str, t.Any]:
     """Every option but the name, with the value it takes when not given (None for no default)."""
     return {name: option.get("default") for name, option in tunnel_options().items() if name != "name"}
+
+
+def with_defaults(tunnel: dict[str, t.Any]) -> dict[str, t.Any]:
+    """A tunnel as the argument spec leaves it: every option not given at its default, ``encap``'s too."""
+    options = tunnel_options()
+    result = {**defaults(), **tunnel}
+    if result.get("encap"):
+        encap = options["encap"]["options"]
+        result["encap"] = {**{name: option.get("default") for name, option in encap.items()}, **result["encap"]}
+    return result

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import ENCAP_MODES
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import Link, Node, Problems
 
 # The ports of IKE (500) and of ESP in UDP (4500), which strongSwan holds on a host with IPsec links.
@@ -38,6 +39,17 @@ def check_ipsec(links: list[Link], problems: Problems) -> None:
                 "protects GRE (IP protocol 47), which GRE in UDP is not: its packets would leave unencrypted. Choose "
                 "one for this link: ipsec, where ESP passes the path, or encap, where only UDP does (ipsec: false or "
                 "encap: none on the link in gre_mesh_links)"
+            )
+
+
+def check_modes(links: list[Link], problems: Problems) -> None:
+    """GRE in UDP over IPv4 only: gre_tunnel refuses encap for the IPv6 modes (their receive ports need fou6)."""
+    for link in links:
+        if link.encap is not None and link.mode not in ENCAP_MODES:
+            problems.add(
+                f"{link.label}: encap {link.encap} ({encap_source(link)}) carries GRE in UDP over IPv4 only (modes "
+                f"{' and '.join(ENCAP_MODES)}), but the link's mode is {link.mode}: linuxnet.gre.gre_tunnel does not "
+                "manage the IPv6 receive ports (fou6) it would need. Give the link IPv4 public addresses, or encap: none"
             )
 
 
@@ -107,7 +119,3 @@ def fou_commands(tunnels: list[dict[str, t.Any]]) -> list[str]:
         ports.setdefault((version, encap["type"], encap["dport"]), f"ip fou add port {encap['dport']} {kind}{family}")
     return [ports[key] for key in sorted(ports)]
 
-
-def encap_words(encap: t.Mapping[str, t.Any]) -> str:
-    """The words of ``ip link add`` for a tunnel in UDP, as gre_tunnel sends them (the kernel picks the source port)."""
-    return f"encap {encap['type']} encap-sport auto encap-dport {encap['dport']}"

@@ -37,7 +37,7 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._constants import (
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.changes import creation_lines
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.desired import TunnelError, parse_mtu, wanted_tunnel
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.model import Tunnel
-from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.spec import defaults
+from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.spec import with_defaults
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.addresses import (
     assign_addresses,
     check_overlaps,
@@ -48,10 +48,10 @@ from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.addresses im
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.agreement import check_agreement
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.encap import (
     check_ipsec,
+    check_modes,
     check_ports,
     encap_option,
     encap_peers,
-    encap_words,
     fou_commands,
 )
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.ipsec import (
@@ -400,6 +400,7 @@ def build(
     links = resolve_links(specs, nodes, settings_, problems)
     check_external_ends(links, problems)
     check_ipsec(links, problems)
+    check_modes(links, problems)
     add_locals(links, hostvars, planned, problems, check_externals=table is None)
     check_own_addresses(links, nodes, problems)
     if table is None:
@@ -924,10 +925,6 @@ def ip_commands(tunnel: dict[str, t.Any]) -> list[str]:
 
     The peer is not this collection's to manage, so its interface gets no managed alias.
     """
-    created = wanted_tunnel({**defaults(), **tunnel})
+    created = wanted_tunnel(with_defaults(tunnel))
     links, addresses = creation_lines(t.cast(Tunnel, created), alias=None)
-    encap = tunnel.get("encap")
-    if encap and " encap " not in f"{links[0]} ":
-        # Until gre_tunnel's own lines carry the encapsulation (its encap option), the words it sends for it.
-        links[0] = f"{links[0]} {encap_words(encap)}"
     return [f"ip {line}" for line in links + addresses]

@@ -71,9 +71,7 @@ def test_gre_tunnel_takes_the_shared_schema_in_both_forms():
 
 def test_gre_probe_takes_gre_tunnel_s_tunnels_and_documents_them(monkeypatch):
     tunnels = probe_spec(monkeypatch)["tunnels"]
-    # Issue 18's encap, until gre_tunnel's own is merged: gre_probe adds it where entry_options() lacks it.
-    own = spec.entry_options()
-    assert tunnels["options"] == dict(own, encap=own.get("encap", gre_probe.ENCAP_OPTION))
+    assert tunnels["options"] == spec.entry_options()
     documented = from_doc(yaml.safe_load(gre_probe.DOCUMENTATION)["options"]["tunnels"]["suboptions"])
     assert documented == compared(tunnels["options"])
 

@@ -19,6 +19,7 @@ import typing as t
 import pytest
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._constants import (
+    ENCAP_MODES,
     ENCAP_OVERHEAD,
     KEY_OVERHEAD,
     MAX_TUNNEL_MTU,
@@ -70,8 +71,10 @@ def link_plan(mode: str, **settings: t.Any) -> dict[str, t.Any]:
     return plan(hostvars, mode=mode, **LINKED, **settings)
 
 
-@pytest.mark.parametrize("mode", sorted(OVERHEAD))
-@pytest.mark.parametrize("encap", ["none", "fou", "gue"])
+@pytest.mark.parametrize(
+    ("mode", "encap"),
+    [(mode, "none") for mode in sorted(OVERHEAD)] + [(mode, encap) for mode in ENCAP_MODES for encap in ENCAP_OVERHEAD],
+)
 @pytest.mark.parametrize("key", [None, 7])
 def test_every_mode_encap_and_key_gets_its_mtu(mode: str, encap: str, key: int | None) -> None:
     cost = OVERHEAD[mode] + (KEY_OVERHEAD if key is not None else 0) + ENCAP_OVERHEAD.get(encap, 0)
@@ -82,17 +85,22 @@ def test_every_mode_encap_and_key_gets_its_mtu(mode: str, encap: str, key: int |
         assert tunnel.get("encap") == (None if encap == "none" else {"type": encap, "dport": 5555})
 
 
-@pytest.mark.parametrize("mode", sorted(OVERHEAD))
+@pytest.mark.parametrize("mode", ENCAP_MODES)
 @pytest.mark.parametrize("encap", ["fou", "gue"])
 def test_the_kernel_limit_with_encap_caps_a_jumbo_underlay(mode: str, encap: str) -> None:
-    hostvars = (
-        {"hosta": from_facts("2001:db8:1::1", 65535), "hostb": from_facts("2001:db8:2::1", 65535)}
-        if mode.startswith("ip6")
-        else pair_with_mtus(65535, 65535)
-    )
+    hostvars = pair_with_mtus(65535, 65535)
     (tunnel,) = plan(hostvars, mode=mode, encap=encap, **LINKED)["hosts"]["hosta"]["tunnels"]
     assert tunnel["mtu"] == min(
         65535 - overhead(mode, False, encap), MAX_TUNNEL_MTU[mode][False] - ENCAP_OVERHEAD[encap]
+    )
+
+
+@pytest.mark.parametrize("mode", ["ip6gre", "ip6gretap"])
+def test_encap_over_ipv6_is_refused_as_gre_tunnel_refuses_it(mode: str) -> None:
+    assert problem(PAIR6, mode=mode, encap="fou", **LINKED) == (
+        f"link hosta <-> hostb (gre_mesh_links[0]): encap fou (gre_mesh_encap) carries GRE in UDP over IPv4 only "
+        f"(modes gre and gretap), but the link's mode is {mode}: linuxnet.gre.gre_tunnel does not manage the IPv6 "
+        "receive ports (fou6) it would need. Give the link IPv4 public addresses, or encap: none"
     )
 
 
