@@ -38,7 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     up = commands.add_parser("up", help="boot the hosts of a topology file")
     up.add_argument("topology", type=Path)
-    up.add_argument("--timeout", type=float, default=240, help="seconds to wait for every host's ssh")
+    up.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds to wait for every host's ssh (default: 240 for a UML host, 480 for a QEMU host)",
+    )
     up.add_argument("--inventory", type=Path, help="also copy the inventory here")
     commands.add_parser("down", help="stop the lab's processes and remove its disks")
     commands.add_parser("status", help="hosts, PIDs, memory")
@@ -67,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"lab: nothing is up in {lab.directory}")
                 return 1
             for row in rows:
-                print("{host:<12} {state:<8} pid {pid:<8} {address:<14} {memory_mib} MiB".format(**row))
+                print("{host:<12} {kind:<5} {state:<8} pid {pid:<8} {address:<14} {memory_mib} MiB".format(**row))
             return 0 if all(row["state"] == "running" for row in rows) else 1
         elif args.command == "inventory":
             print(lab.inventory)

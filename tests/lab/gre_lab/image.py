@@ -1,4 +1,4 @@
-"""Builds (once) and caches the lab's images: Debian bookworm or trixie for user-mode-linux guests."""
+"""Builds (once) and caches the lab's images: Debian bookworm or trixie, for user-mode-linux and QEMU guests."""
 
 from __future__ import annotations
 
@@ -261,10 +261,72 @@ def _run_mmdebstrap(command: list[str], made: Path, env: dict[str, str] | None =
 
 def _publish(partial: Path, cached: Path) -> None:
     """Put a finished build in the cache, read-only (a backing file must never change under the guests'
-    copy-on-write layers), and remove the older recipes of the same name."""
+    copy-on-write layers), and remove the older recipes of the same name (and what was taken out of them)."""
     partial.chmod(0o444)
     partial.rename(cached)
+    _remove_boot_files(cached)
     _remove_stale(keep=cached)
+
+
+# What QEMU hosts boot (topology kind qemu): the image's own kernel and initrd, taken out of it once
+# and kept beside it as IMAGE.vmlinuz and IMAGE.initrd (so a lab's QEMU command line names the image,
+# which keeps it from being removed as stale while the lab runs, see _in_use).
+BOOT_FILES = ("vmlinuz", "initrd")
+
+
+def boot_files_of(image: Path) -> tuple[Path, Path]:
+    """Where the kernel and the initrd taken out of IMAGE are cached (boot_files() makes them)."""
+    kernel, initrd = (image.with_name(f"{image.name}.{what}") for what in BOOT_FILES)
+    return kernel, initrd
+
+
+def _remove_boot_files(image: Path) -> None:
+    for path in boot_files_of(image):
+        path.unlink(missing_ok=True)
+
+
+def _kernel_versions(listing: str) -> list[str]:
+    """The kernel versions in an image's /boot (`debugfs -R "ls -p /boot"`) that have both a vmlinuz and an
+    initrd, oldest first."""
+    names = {line.strip("/").split("/")[4] for line in listing.splitlines() if line.count("/") >= 6}
+    versions = {name.removeprefix("vmlinuz-") for name in names if name.startswith("vmlinuz-")}
+    return sorted(
+        (version for version in versions if f"initrd.img-{version}" in names),
+        key=lambda version: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", version)],
+    )
+
+
+def _debugfs(image: Path, request: str) -> str:
+    result = subprocess.run(["debugfs", "-R", request, str(image)], capture_output=True, text=True, check=False)
+    if result.returncode != 0 or "File not found" in result.stderr:
+        raise RuntimeError(f"debugfs -R {request!r} {image} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def boot_files(image: Path) -> tuple[Path, Path]:
+    """The kernel and initrd in IMAGE's /boot (the newest, linux-image-cloud-amd64's), taken out with debugfs
+    (no mount, no root) the first time a QEMU host boots IMAGE, and again when IMAGE was rebuilt since."""
+    kernel, initrd = boot_files_of(image)
+    built = image.stat().st_mtime
+    if all(path.exists() and path.stat().st_mtime >= built for path in (kernel, initrd)):
+        return kernel, initrd
+    if shutil.which("debugfs") is None:
+        raise RuntimeError("QEMU hosts need debugfs to take the kernel out of the image (Debian package e2fsprogs)")
+    versions = _kernel_versions(_debugfs(image, "ls -p /boot"))
+    if not versions:
+        raise RuntimeError(f"{image} has no kernel with an initrd in /boot (linux-image-cloud-amd64 is in its recipe)")
+    for name, path in ((f"vmlinuz-{versions[-1]}", kernel), (f"initrd.img-{versions[-1]}", initrd)):
+        # A name of our own for the partial file: another lab may be taking the same files out right now.
+        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+        try:
+            _debugfs(image, f"dump /boot/{name} {partial}")
+            if not partial.exists() or partial.stat().st_size == 0:
+                raise RuntimeError(f"debugfs wrote no /boot/{name} out of {image}")
+            partial.chmod(0o444)
+            partial.rename(path)
+        finally:
+            partial.unlink(missing_ok=True)
+    return kernel, initrd
 
 
 def build_rootfs(packages: tuple[str, ...], force: bool = False) -> Path:
@@ -308,6 +370,7 @@ def _remove_stale(keep: Path) -> None:
     for stale in keep.parent.glob(f"{glob.escape(flavour)}-" + "?" * 16 + keep.suffix):
         if stale != keep and not _in_use(stale):
             stale.unlink()
+            _remove_boot_files(stale)
 
 
 def build(

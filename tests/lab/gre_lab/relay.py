@@ -2,7 +2,8 @@
 
 Standard library only: it is started by ssh's ProxyCommand through nsenter, with any python3.
   relay.py HOST PORT          copy stdin/stdout to HOST:PORT (an ssh ProxyCommand)
-  relay.py --wait SECONDS HOST...   print "HOST SECONDS" as each HOST's sshd greets; exit 1 on timeout
+  relay.py --wait SECONDS HOST[=SECONDS]...   print "HOST SECONDS" as each HOST's sshd greets, waiting for each
+                              its own SECONDS or the first; exit 1 when one did not greet in time
 """
 
 from __future__ import annotations
@@ -55,15 +56,22 @@ def greets(host: str) -> bool:
 
 def wait(timeout: float, hosts: list[str]) -> int:
     started = time.monotonic()
-    waiting = list(hosts)
-    while waiting and time.monotonic() - started < timeout:
-        for host in list(waiting):
+    waiting: dict[str, float] = {}
+    for host in hosts:
+        address, _, own = host.partition("=")
+        waiting[address] = float(own) if own else timeout
+    late = False
+    while waiting:
+        for host, seconds in list(waiting.items()):
             if greets(host):
                 print(f"{host} {time.monotonic() - started:.1f}", flush=True)
-                waiting.remove(host)
+                del waiting[host]
+            elif time.monotonic() - started >= seconds:
+                del waiting[host]
+                late = True
         if waiting:
             time.sleep(0.3)
-    return 1 if waiting else 0
+    return 1 if late else 0
 
 
 if __name__ == "__main__":

@@ -29,6 +29,17 @@ PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 # and the one a topology gets unless it, or a host of it, says `release:`.
 RELEASES = ("bookworm", "trixie")
 DEFAULT_RELEASE = "bookworm"
+# How a host boots (`kind:`): a user-mode-linux guest (Debian's UML kernel, the default), or the same
+# image under QEMU (TCG) with its own Debian cloud kernel, which UML's lacks features of (FOU/GUE tunnels).
+KINDS = ("uml", "qemu")
+DEFAULT_KIND = "uml"
+# A host's memory in MiB, unless it says `memory:`, and the least it may ask for, by kind. A QEMU
+# guest's cloud kernel unpacks a 15 MB initrd at boot and its processes need more than UML's (README.md,
+# "QEMU hosts").
+DEFAULT_MEMORY = {"uml": 256, "qemu": 384}
+MIN_MEMORY = {"uml": 96, "qemu": 256}
+MAX_MEMORY = 4096
+HOST_KEYS = {"nics", "gateway", "routes", "groups", "memory", "vars", "nat", "release", "packages", "kind"}
 
 
 class TopologyError(ValueError):
@@ -59,7 +70,8 @@ class Host:
     gateway: str | None = None
     routes: tuple[tuple[str, str], ...] = ()
     groups: tuple[str, ...] = ()
-    memory: int = 256
+    kind: str = DEFAULT_KIND
+    memory: int = DEFAULT_MEMORY[DEFAULT_KIND]
     vars: dict[str, Any] = field(default_factory=dict)
     # The Debian release of the host's image, and the extra packages in it (the topology's and the
     # host's own): hosts that agree on both share one image.
@@ -180,7 +192,7 @@ def _host(name: str, spec: dict[str, Any], router: bool, release: str, packages:
         raise TopologyError(f"{where}: expected a mapping with 'nics'")
     if "nat" in spec and not router:
         raise TopologyError(f"{where}: 'nat' is a router key; move {name} under 'routers' or drop its 'nat'")
-    unknown = set(spec) - {"nics", "gateway", "routes", "groups", "memory", "vars", "nat", "release", "packages"}
+    unknown = set(spec) - HOST_KEYS
     if unknown:
         raise TopologyError(f"{where}: unknown keys {sorted(unknown)}")
     nics = []
@@ -217,9 +229,17 @@ def _host(name: str, spec: dict[str, Any], router: bool, release: str, packages:
             raise TopologyError(f"{where} {label}: {via!r} is not an address") from None
         if not any(via_address in network for network in connected):
             raise TopologyError(f"{where} {label}: {via} is not on any of the host's segments")
-    memory = spec.get("memory", 256)
-    if not isinstance(memory, int) or not 96 <= memory <= 4096:
-        raise TopologyError(f"{where} memory: {memory!r} is not a size in MiB from 96 to 4096")
+    kind = spec.get("kind", DEFAULT_KIND)
+    if kind not in KINDS:
+        raise TopologyError(
+            f"{where} kind: {kind!r} is not a kind of host the lab boots; use uml (user-mode-linux, the default) "
+            "or qemu (the image's Debian cloud kernel under QEMU)"
+        )
+    memory = spec.get("memory", DEFAULT_MEMORY[kind])
+    if isinstance(memory, bool) or not isinstance(memory, int) or not MIN_MEMORY[kind] <= memory <= MAX_MEMORY:
+        raise TopologyError(
+            f"{where} memory: {memory!r} is not a size in MiB from {MIN_MEMORY[kind]} to {MAX_MEMORY} (for kind {kind})"
+        )
     return Host(
         name=name,
         nics=tuple(nics),
@@ -228,6 +248,7 @@ def _host(name: str, spec: dict[str, Any], router: bool, release: str, packages:
         gateway=None if gateway is None else str(gateway),
         routes=tuple(routes),
         groups=tuple(str(g) for g in spec.get("groups") or ()),
+        kind=str(kind),
         memory=memory,
         vars=dict(spec.get("vars") or {}),
         release=_release(spec["release"], where) if "release" in spec else release,
