@@ -33,7 +33,14 @@ def start_time(pid: int) -> int | None:
 
 
 def alive(pid: int, started: int) -> bool:
-    return start_time(pid) == started
+    """Whether the process started as (PID, STARTED) still runs: not if it ended, even while its parent (`up`,
+    for the guests it starts) has not reaped it yet."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[0] != "Z" and int(fields[19]) == started
 
 
 def stop(processes: list[tuple[int, int]], grace: float = 3.0) -> None:
