@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import glob
 import hashlib
 import os
@@ -12,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import typing as t
 from pathlib import Path
 
 from . import topology, uml
@@ -329,9 +332,24 @@ def boot_files(image: Path) -> tuple[Path, Path]:
     return kernel, initrd
 
 
+@contextlib.contextmanager
+def _building(cached: Path) -> t.Iterator[None]:
+    """Hold CACHED's build lock: labs started at once (tests/run's lanes) that want one recipe build it once, the
+    others waiting for it and then finding it cached, never two builds into one partial file."""
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with open(cached.with_name(f"{cached.name}.lock"), "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def build_rootfs(packages: tuple[str, ...], force: bool = False) -> Path:
     """A container root filesystem (Debian, PACKAGES) as a tarball, cached by its recipe like images."""
     tarball = rootfs_path(packages)
+    with _building(tarball):
+        return _build_rootfs(tarball, packages, force)
+
+
+def _build_rootfs(tarball: Path, packages: tuple[str, ...], force: bool) -> Path:
     if tarball.exists() and not force:
         print(f"lab: container rootfs {tarball} is cached", flush=True)
         return tarball
@@ -382,6 +400,13 @@ def build(
     """Build the image of Debian RELEASE (the base, or with extra PACKAGES and CONTAINER_ROOTFS) unless
     an image of the same recipe is cached; return its path."""
     image = image_path(release, packages, container_rootfs)
+    with _building(image):
+        return _build(image, force, release, packages, container_rootfs)
+
+
+def _build(
+    image: Path, force: bool, release: str, packages: tuple[str, ...], container_rootfs: tuple[str, ...]
+) -> Path:
     if image.exists() and not force:
         digest = recipe_digest(release, packages, container_rootfs)
         print(f"lab: image {image} is cached (recipe {digest})", flush=True)
