@@ -161,31 +161,6 @@ options:
           metric:
             description: The metric.
             type: int
-      encap:
-        description: The planned GRE in UDP (not probed).
-        type: dict
-        suboptions:
-          type:
-            description: V(fou) or V(gue).
-            type: str
-            choices: [fou, gue]
-            required: true
-          dport:
-            description: The UDP port of both ends.
-            type: int
-            required: true
-          sport:
-            description: The UDP source port, C(0) for one per flow.
-            type: int
-            default: 0
-          csum:
-            description: A checksum in the outer UDP header.
-            type: bool
-            default: false
-          remcsum:
-            description: Remote checksum offload.
-            type: bool
-            default: false
       state:
         description: V(absent) leaves the tunnel out.
         type: str

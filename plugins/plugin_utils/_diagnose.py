@@ -375,7 +375,8 @@ def path_drops_cause(sender: End, receiver: End, arrived: bool | None) -> Cause:
         f"allow IP protocol 47 between {address} and {remote} on the path (a router's forwarding rules; on a cloud, "
         'a firewall rule allowing protocol 47 / "gre")'
     )
-    there, back = udp_arrival(sender, receiver), udp_arrival(receiver, sender)
+    there = udp_arrival(sender, receiver)
+    back = udp_arrival(sender=receiver, receiver=sender)
     lost = [(one, two, found) for one, two, found in ((s, r, there), (r, s, back)) if found and found[1] == 0]
     if lost:
         one, two, (sent, _arrived, port) = lost[0]

@@ -58,7 +58,7 @@ def wait(timeout: float, hosts: list[str]) -> int:
     started = time.monotonic()
     waiting: dict[str, float] = {}
     for host in hosts:
-        address, _, own = host.partition("=")
+        address, own = host.split("=", 1) if "=" in host else (host, "")
         waiting[address] = float(own) if own else timeout
     late = False
     while waiting:
