@@ -365,11 +365,11 @@ options:
         older one ignores the key and never creates the tunnel: Ubuntu 22.04 has 249), with systemd-networkd active
         and enabled and systemd-udevd running (it applies the C(.link) file); networkd is told to reload
         (C(networkctl reload), or a restart of C(systemd-networkd.service) without D-Bus) when its files change.
-        Cannot express O(tunnels[].dev), nor O(tunnels[].tos) for the IPv6 modes."
+        Cannot express O(tunnels[].dev), O(tunnels[].encap), nor O(tunnels[].tos) for the IPv6 modes."
       - V(none) persists nothing.
       - "V(auto): V(networkd) where systemd-networkd is active and enabled and systemd-udevd runs on systemd 252 or
-        newer (C(systemctl --version), read only there), else V(unit) where
-        the host runs systemd, else V(none), with a warning that the tunnels will be gone after a reboot (no warning
+        newer (C(systemctl --version), read only there) and it can express every listed tunnel (see V(networkd)),
+        else V(unit) where the host runs systemd, else V(none), with a warning that the tunnels will be gone after a reboot (no warning
         when O(tunnels) lists none to keep). RV(persisted.mechanism) says which it chose."
       - Whatever this option wrote before and is not wanted now is removed (the unit disabled first), so
         switching between the values, or listing no tunnels, leaves no stale file behind. A host where nothing

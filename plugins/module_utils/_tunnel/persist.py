@@ -235,22 +235,36 @@ def route_sections(routes: t.Sequence[Route]) -> str:
     return "".join("\n" + section("Route", route_settings(route)) for route in routes)
 
 
+def networkd_gap(tunnel: Tunnel) -> str | None:
+    """What of TUNNEL this module's systemd-networkd files cannot express (None: nothing), in words naming the option.
+
+    persist=auto takes the unit for a host with such a tunnel; persist=networkd fails naming it."""
+    name = tunnel.name
+    if tunnel.encap is not None:
+        return (
+            f"tunnel {name}: encap: this module does not persist GRE in UDP with systemd-networkd (not tested with "
+            "systemd 252's FooOverUDP= settings); persist it with the unit"
+        )
+    if tunnel.dev is not None:
+        return (
+            f"tunnel {name}: dev: a tunnel bound to an underlay device cannot be persisted with systemd-networkd "
+            "here; persist it with the unit"
+        )
+    if tunnel.tos != "0x00" and tunnel.mode in IPV6_MODES:
+        return (
+            f"tunnel {name}: tos: systemd-networkd has no traffic class setting for {tunnel.mode}; "
+            "persist it with the unit"
+        )
+    return None
+
+
 def networkd_settings(tunnel: Tunnel) -> dict[str, t.Any]:
     """The .netdev sections of a tunnel (systemd 252 and later, for Independent=: _host_facts.NETWORKD_SYSTEMD) and its
     addresses."""
     name = tunnel.name
-    if tunnel.encap is not None:
-        raise GreError(
-            f"tunnel {name}: encap: this module does not persist GRE in UDP with systemd-networkd (not tested with "
-            "systemd 252's FooOverUDP= settings); persist it with the unit",
-            tunnel=name,
-        )
-    if tunnel.dev is not None:
-        raise GreError(
-            f"tunnel {name}: dev: a tunnel bound to an underlay device cannot be persisted with systemd-networkd "
-            "here; persist it with the unit",
-            tunnel=name,
-        )
+    gap = networkd_gap(tunnel)
+    if gap is not None:
+        raise GreError(gap, tunnel=name)
     netdev = [["Name", name], ["Kind", tunnel.mode]]
     if tunnel.mtu is not None:
         netdev.append(["MTUBytes", str(tunnel.mtu)])
@@ -259,12 +273,6 @@ def networkd_settings(tunnel: Tunnel) -> dict[str, t.Any]:
         settings.append(["Local", tunnel.local])
     settings += [["Remote", tunnel.remote], ["TTL", str(tunnel.ttl)]]
     if tunnel.tos != "0x00":
-        if tunnel.mode in IPV6_MODES:
-            raise GreError(
-                f"tunnel {name}: tos: systemd-networkd has no traffic class setting for {tunnel.mode}; "
-                "persist it with the unit",
-                tunnel=name,
-            )
         # The kernel's TOS 1 means inherit, as `ip … tos inherit` sets it.
         settings.append(["TOS", "1" if tunnel.tos == TOS_INHERIT else str(int(tunnel.tos, 16))])
     if tunnel.ikey is not None and tunnel.ikey == tunnel.okey:
@@ -470,6 +478,9 @@ def prepare(
         if systemd and tunnels:
             state = services(files)
         mechanism = auto_mechanism({**state, "systemd": systemd}, bool(tunnels))
+        if mechanism == "networkd" and any(networkd_gap(tunnel) is not None for tunnel in tunnels):
+            # A tunnel networkd's files cannot express (GRE in UDP, a bound device): the unit, which can.
+            mechanism = "unit"
         if mechanism == "none" and tunnels:
             warnings.append(NOT_PERSISTED)
     if mechanism == "unit" and tunnels and not systemd:

@@ -263,6 +263,13 @@ def test_networkd_refuses_a_tunnel_with_encap():
         persist.networkd_files([Tunnel(name="gre1", mode="gre", remote="198.51.100.1", encap=Encap("gue", 5555))])
 
 
+def test_networkd_s_gap_is_the_encap_so_auto_takes_the_unit():
+    """persist=auto chooses networkd only where every tunnel has no networkd_gap (test_gre_tunnel_persist.py)."""
+    assert persist.networkd_gap(Tunnel(name="gre1", mode="gre", remote="198.51.100.1")) is None
+    gap = persist.networkd_gap(Tunnel(name="gre1", mode="gre", remote="198.51.100.1", encap=Encap("fou", 5555)))
+    assert gap is not None and gap.startswith("tunnel gre1: encap: ")
+
+
 def test_boot_ports_are_read_from_the_unit_s_batch_file(tmp_path, monkeypatch):
     monkeypatch.setattr(persist.Files, "root", str(tmp_path))
     files = persist.Files(None)  # type: ignore[arg-type]

@@ -291,6 +291,18 @@ def test_what_networkd_cannot_express_fails_naming_the_tunnel_before_any_change(
     assert kernel.calls == [READ]
 
 
+def test_auto_takes_the_unit_where_networkd_runs_but_cannot_express_a_tunnel(run, host):
+    """persist=auto on a host where networkd would be chosen, with a tunnel bound to a device (as one with encap, GRE
+    in UDP): the unit, which expresses it, not a failure."""
+    kernel = run.host("fresh")
+    fake = host("networkd")
+    result = run(persisted([dict(SEED, dev="eth1")], "auto"))
+    assert kernel.batch_lines[0].startswith("link add name gre1 type gre ")
+    assert result["persisted"]["mechanism"] == "unit"
+    assert fake.files() == sorted([BATCH_FILE, UNIT_FILE, WANTS])
+    assert "warnings" not in result
+
+
 def test_persist_needs_the_set_form(run, host):
     run.host("fresh")
     host()
