@@ -511,20 +511,20 @@ def fou_line(verb: str, port: FouPort) -> str:
     return f"fou add port {port.port} " + ("gue" if port.type == "gue" else f"ipproto {GRE_PROTOCOL}")
 
 
-def needed_ports(result: Plan, interfaces: dict[str, Interface]) -> dict[int, tuple[FouPort, str]]:
-    """The FOU receive ports the host's tunnels need after the run (a tunnel's dport, of its type), by number,
-    each with a tunnel that needs it: the listed tunnels as settled, and every tunnel this run leaves alone
-    (not created by this module, or not listed), so that no port a tunnel uses is ever deleted."""
-    staying = [
-        iface.tunnel
-        for name, iface in sorted(interfaces.items())
-        if iface.tunnel is not None and name not in result.after
-    ]
+def needed_ports(result: Plan, interfaces: dict[str, Interface]) -> tuple[dict[int, tuple[FouPort, str]], set[int]]:
+    """The FOU receive ports the listed tunnels need after the run (a tunnel's dport, of its type), by number, each
+    with a tunnel that needs it; and the numbers the tunnels this run leaves alone use (not created by this module,
+    or not listed): those are never deleted, and never added either (their owner keeps them)."""
     needed: dict[int, tuple[FouPort, str]] = {}
-    for tunnel in [*result.settled, *staying]:
+    for tunnel in result.settled:
         if tunnel.encap is not None:
             needed.setdefault(tunnel.encap.dport, (FouPort(tunnel.encap.dport, tunnel.encap.type), tunnel.name))
-    return needed
+    used = {
+        iface.tunnel.encap.dport
+        for name, iface in interfaces.items()
+        if iface.tunnel is not None and iface.tunnel.encap is not None and name not in result.after
+    }
+    return needed, used
 
 
 def plan_ports(
@@ -540,13 +540,13 @@ def plan_ports(
     another kind or configuration on a number a tunnel needs is refused, before anything changes, unless
     this module made it and no tunnel needs it as it is: then it is replaced.
     """
-    needed = needed_ports(result, interfaces)
+    needed, used = needed_ports(result, interfaces)
     kernel = {port.port: port for port in found or []}
     for port in sorted(kernel.values()):
         want = needed.get(port.port)
         if want is not None and want[0] == port:
             continue
-        if port not in owned:
+        if port not in owned or (want is None and port.port in used):
             if want is not None:
                 raise TunnelError(
                     want[1],

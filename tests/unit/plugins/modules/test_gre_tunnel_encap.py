@@ -173,6 +173,25 @@ def test_the_port_the_unit_s_batch_file_adds_at_boot_is_the_module_s(run):
     assert result["fou_ports"]["removed"] == [PORT]
 
 
+def test_a_tunnel_in_udp_this_run_leaves_alone_gets_no_port_added(run):
+    """A tunnel in UDP the run does not list (here gre1 without purge; the same for one made by hand) keeps its
+    port, which the module neither reads nor adds: adding it failed the batch ("Address already in use")."""
+    kernel = run.host("fou-managed")
+    result = run({"tunnels": []})
+    assert kernel.calls == [READ]
+    assert result["changed"] is False
+    assert result["fou_ports"] == {"added": [], "removed": []}
+
+
+def test_a_port_of_this_module_that_a_tunnel_left_alone_uses_is_kept(run):
+    note(run, PORT)
+    kernel = run.host("fou-managed")
+    result = run({"tunnels": []})
+    assert kernel.calls == [FOU_READ]
+    assert result["changed"] is False
+    assert result["fou_ports"] == {"added": [], "removed": []}
+
+
 def test_a_port_made_by_hand_is_used_and_kept(run):
     kernel = run.host("fou-port-by-hand")
     result = run({"tunnels": [ENCAPSULATED]})
