@@ -118,4 +118,3 @@ def fou_commands(tunnels: list[dict[str, t.Any]]) -> list[str]:
         family = " -6" if version == 6 else ""
         ports.setdefault((version, encap["type"], encap["dport"]), f"ip fou add port {encap['dport']} {kind}{family}")
     return [ports[key] for key in sorted(ports)]
-
