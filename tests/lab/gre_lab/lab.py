@@ -275,6 +275,10 @@ class Lab:
                     "ansible_ssh_private_key_file": str(self.key),
                     "ansible_ssh_common_args": f"-F {self.ssh_config}",
                     "ansible_pipelining": True,
+                    # A guest's sshd that misses a connection (exit 255: "Data could not be sent to remote
+                    # host") while two labs share the machine's two cores gets asked again, up to 3 times,
+                    # as Ansible's ssh plugin does (reconnection_retries); a host that is really down stays so.
+                    "ansible_ssh_retries": 3,
                     # Each lab's ssh masters apart from any other's, on a path short enough
                     # for a unix socket.
                     "ansible_control_path_dir": str(Path(tmp) / "cp"),
