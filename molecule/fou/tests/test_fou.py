@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import playbook, recap
+from conftest import inner, ping, playbook, recap
 
 LINKS = [("hosta", "hostb"), ("hosta", "hostc")]
 HOSTS = ["hosta", "hostb", "hostc"]
@@ -31,12 +30,6 @@ for _ in range(5):
 """
 
 
-def inner(gre_links: Callable[[str], dict[str, dict[str, Any]]], owner: str, toward: str) -> str:
-    """``owner``'s inner address on its tunnel to ``toward``."""
-    (address,) = gre_links(owner)[f"gre-{toward}"]["addresses"]
-    return address.split("/")[0]
-
-
 @pytest.mark.parametrize(("host", "peer"), LINKS + [(b, a) for a, b in LINKS])
 def test_pings_pass_through_every_tunnel_both_ways(gre_links, ping_through, host, peer):
     ping_through(host, f"gre-{peer}", inner(gre_links, peer, host))
@@ -49,8 +42,7 @@ def test_the_router_sees_only_udp_to_the_port_never_gre(lab_host, gre_links, gre
     def ping_all() -> None:
         for host, peer in LINKS + [(b, a) for a, b in LINKS]:
             address = inner(gre_links, peer, host)
-            result = lab_host(host).run(f"ping -c 3 -i 0.2 -W 2 -I gre-{peer} {address}")
-            assert " 0% packet loss" in result.stdout, result.stdout + result.stderr
+            ping(lab_host(host), f"-c 3 -i 0.2 -W 2 -I gre-{peer} {address}")
 
     capture = gre_capture("router", "any", None, ping_all, expression="host 203.0.113.1")
     packets = [line for line in capture.splitlines() if " IP " in line]
@@ -72,11 +64,10 @@ def test_a_full_size_packet_fits_the_underlay_whole(lab_host, gre_links, gre_cap
     assert mtu == 1500 - 24 - 8
     address = inner(gre_links, peer, "hosta")
 
-    def ping() -> None:
-        result = host.run(f"ping -c 2 -i 0.3 -W 2 -M do -s {mtu - 28} -I gre-{peer} {address}")
-        assert " 0% packet loss" in result.stdout, result.stdout + result.stderr
+    def full_size() -> None:
+        ping(host, f"-c 2 -i 0.3 -W 2 -M do -s {mtu - 28} -I gre-{peer} {address}")
 
-    capture = gre_capture("router", "any", None, ping, expression="host 203.0.113.1 and greater 1000")
+    capture = gre_capture("router", "any", None, full_size, expression="host 203.0.113.1 and greater 1000")
     # tcpdump's "length" is UDP's payload: the IP packet adds its header (20) and UDP's (8).
     sizes = [int(length) + 28 for length in re.findall(r"UDP, length (\d+)", capture)]
     assert len(sizes) >= 4 and max(sizes) == 1500, capture

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import ping
 
 GRE_OVERHEAD = 24  # an outer IPv4 header and a GRE header without key: what the planner subtracts for mode gre
 
@@ -88,8 +89,7 @@ def test_full_size_ping_with_df_passes_both_ways(gre_links, mtus, lab_host, a, b
         interface = f"gre-{peer}"
         size = mtus(source)[0][interface] - 28  # the ICMP payload: the MTU less 20 (IPv4) and 8 (ICMP) bytes
         (address,) = gre_links(peer)[f"gre-{source}"]["addresses"]
-        result = lab_host(source).run(f"ping -M do -s {size} -c 2 -W 2 -I {interface} {address.split('/')[0]}")
-        assert result.rc == 0 and " 0% packet loss" in result.stdout, result.stdout + result.stderr
+        ping(lab_host(source), f"-M do -s {size} -c 2 -W 2 -I {interface} {address.split('/')[0]}")
 
 
 def test_no_two_links_share_a_subnet(gre_links):
