@@ -14,7 +14,8 @@
   systemd-networkd and systemd-udevd run (the version decides nothing elsewhere).
 - ``firewall``: what filters input, and whether gre_firewall's objects are in place (_firewall).
 - ``tools``: what gre_tunnel would fail with for a tool it needs (iproute2's ``ip``; ``modprobe`` for a GRE
-  kernel module not loaded yet), so that the role stops before any host changes.
+  kernel module not loaded yet), and, where asked, for a kernel built without GRE in UDP, so that the role stops
+  before any host changes.
 
 The host is reached through _host.Host alone; tests replace it with answers captured from real kernels.
 """
@@ -58,6 +59,13 @@ VERSION = ["systemctl", "--version"]
 # underlay link (Independent=), which the collection has required 252 for since it wrote them (the lab's
 # systemd); an older networkd that does not know the key ignores it and never creates the tunnel.
 NETWORKD_SYSTEMD = 252
+# GRE in UDP (a tunnel's encap) is a build option of its own: without it the fou module still loads and takes
+# receive ports, and `ip link add ... encap fou` fails with "Invalid argument" (the lab's UML kernel 6.1.176, whose
+# configuration says "# CONFIG_NET_FOU_IP_TUNNELS is not set"; Debian's own kernels set it). Read where Debian,
+# Ubuntu and the RHEL family install a kernel's configuration, beside it.
+OSRELEASE = "/proc/sys/kernel/osrelease"
+KERNEL_CONFIG = "/boot/config-{release}"
+FOU_TUNNELS = "CONFIG_NET_FOU_IP_TUNNELS"
 # `systemctl --version` starts "systemd 252 (252.39-1~deb12u2)" (fixtures/host/*.json, fixtures/tools/).
 VERSION_LINE = re.compile(r"systemd (\d+)\b")
 FAMILY = {4: "inet", 6: "inet6"}
@@ -134,12 +142,27 @@ def systemd_version(host: Runner) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def tools(host: Host) -> dict[str, t.Any]:
+def encap_problem(host: Host) -> str | None:
+    """Why this kernel cannot carry a tunnel's GRE in UDP, from its build configuration; None where it can, and
+    where the configuration is not there to read (then the tunnel's creation is the test)."""
+    release = (host.read_text(OSRELEASE) or "").strip()
+    path = KERNEL_CONFIG.format(release=release)
+    config = host.read_text(path) if release else None
+    if config is None or re.search(rf"^{FOU_TUNNELS}=y$", config, re.MULTILINE):
+        return None
+    return (
+        f"this kernel ({release}) cannot carry GRE in UDP: it was built without {FOU_TUNNELS} ({path}), and refuses "
+        "a tunnel's encap"
+    )
+
+
+def tools(host: Host, encap: bool = False) -> dict[str, t.Any]:
     """What gre_tunnel would fail with for lack of a tool here (None: nothing lacks), before it changes anything.
 
     ``ip``: iproute2's, which every run of gre_tunnel reads the kernel with: found (``which``) and printing
     JSON (one ``ip -json link show dev lo``). ``modprobe``: per tunnel mode, its kernel module is loaded or built in
-    (under /sys/module), or ``modprobe`` is found to load it; no process.
+    (under /sys/module), or ``modprobe`` is found to load it; no process. With ``encap``, ``encap``: whether the
+    kernel can carry GRE in UDP (encap_problem); two reads, no process.
     """
     ip = None
     if host.which("ip") is None:
@@ -154,13 +177,16 @@ def tools(host: Host) -> dict[str, t.Any]:
         name: loader or host.exists(os.path.join(Kernel.sys_module_dir, name))
         for name in sorted(set(KERNEL_MODULE.values()))
     }
-    return {
+    found: dict[str, t.Any] = {
         "ip": ip,
         "modprobe": {
             mode: None if loadable[name] else not_loaded(name, not_installed("modprobe"))
             for mode, name in KERNEL_MODULE.items()
         },
     }
+    if encap:
+        found["encap"] = encap_problem(host)
+    return found
 
 
 def services(host: Host | Files, version: bool = True) -> dict[str, t.Any]:
@@ -243,7 +269,7 @@ def persistence(state: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
 
 def gather(host: Host, params: dict[str, t.Any]) -> dict[str, t.Any]:
     """The module's ansible_facts; GreError when the default routes are asked for and ip cannot read them."""
-    found = tools(host)
+    found = tools(host, params["encap"])
     if params["default_routes"] and found["ip"] is not None:
         raise GreError(found["ip"])
     facts = defaults(host, params["default_routes"])

@@ -61,6 +61,12 @@ options:
     description: Also read the packet filters (nftables, iptables-legacy, iptables-nft), for C(linuxnet_gre.firewall).
     type: bool
     default: false
+  encap:
+    description:
+      - Also say whether the kernel can carry GRE in UDP (O(linuxnet.gre.gre_tunnel#module:encap)), for
+        C(linuxnet_gre.tools.encap), from the kernel's build configuration (C(/boot/config-RELEASE)).
+    type: bool
+    default: false
 notes:
   - The role C(linuxnet.gre.gre_mesh) runs it first on every host, with O(default_routes) only on hosts whose
     underlay address it must discover.
@@ -171,6 +177,16 @@ ansible_facts:
                 gretap: null
                 ip6gre: "the kernel module ip6_gre is not loaded, and modprobe is not installed (...): install kmod"
                 ip6gretap: "the kernel module ip6_gre is not loaded, and modprobe is not installed (...): install kmod"
+            encap:
+              description:
+                - With O(encap) only. C(null) where the kernel can carry GRE in UDP, and where its build
+                  configuration is not in C(/boot/config-RELEASE) to say (then only creating a tunnel tells); else
+                  why not. The fou module loads without it, and C(ip link add ... encap fou) fails with C(Invalid
+                  argument).
+              type: str
+              sample: >-
+                this kernel (6.1.176) cannot carry GRE in UDP: it was built without CONFIG_NET_FOU_IP_TUNNELS
+                (/boot/config-6.1.176), and refuses a tunnel's encap
         persist:
           description:
             - What the O(linuxnet.gre.gre_tunnel#module:persist) option of M(linuxnet.gre.gre_tunnel) would do here,
@@ -225,6 +241,7 @@ def main() -> None:
         argument_spec={
             "default_routes": {"type": "list", "elements": "int", "choices": [4, 6], "default": []},
             "firewall": {"type": "bool", "default": False},
+            "encap": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )

@@ -118,6 +118,33 @@ def not_rebooted(lab_host):
         pytest.skip("run before the reboot (it changes the links and puts them back)")
 
 
+def test_a_host_whose_kernel_lacks_gre_in_udp_stops_the_run_before_any_host_changes(lab_host, not_rebooted):
+    """intruder (a UML guest: its kernel has the fou module but was built without FOU tunnels) given a link in UDP to
+    hostb: the role's host check names it, its kernel and the fix, and no host changes, hostb's tunnels included."""
+    links = '{"gre_mesh_links": [["hosta", "hostb"], ["hosta", "hostc"], ["hostb", "intruder"]]}'
+
+    def state() -> dict[str, str]:
+        """Its links, FOU ports, boot files and firewall: what a run of the role would change."""
+        return {
+            name: lab_host(name).check_output(
+                "ip -details -json link show; ip -json fou show; nft list ruleset; "
+                "cat /etc/linuxnet-gre/* /etc/systemd/system/linuxnet-gre*.service /etc/modules-load.d/linuxnet-gre.conf"
+                " 2>&1; true"
+            )
+            for name in ("hostb", "intruder")
+        }
+
+    before = state()
+    run = playbook("site", "-e", links)
+    assert run.returncode == 2, run.stdout[-3000:]
+    assert (
+        "intruder: GRE in UDP (gre_mesh_encap) is planned here for gre-hostb, but this kernel (6.1.176) cannot carry "
+        "GRE in UDP: it was built without CONFIG_NET_FOU_IP_TUNNELS (/boot/config-6.1.176)"
+    ) in run.stdout, run.stdout[-3000:]
+    assert {name: row["changed"] for name, row in recap(run).items()} == dict.fromkeys(recap(run), 0)
+    assert state() == before
+
+
 def test_plain_gre_fails_here_and_verify_names_fou_as_the_fix(lab_host, gre_links, ping_through, not_rebooted):
     """The seed's case on this path: with the links back in plain GRE (gre_mesh_encap=none), site.yml's pings fail,
     and verify.yml names path_drops_gre with GRE in UDP as the fix, since UDP passes (its probe). Then site.yml with

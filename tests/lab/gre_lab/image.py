@@ -142,6 +142,9 @@ def _customize_script(release: str, packages: tuple[str, ...] = (), rootfs: Path
     lines = [
         "set -e",
         f'mkdir -p "$1/lib/modules" && cp -a /usr/lib/uml/modules/{version} "$1/lib/modules/"',
+        # The UML kernel's build configuration where Debian installs a kernel's, as gre_host_facts reads it (the
+        # cloud kernel's is there from its package): without CONFIG_NET_FOU_IP_TUNNELS, no GRE in UDP on UML.
+        f'{uml.UML_BINARY} --showconfig > "$1/boot/config-{version}" || rm -f "$1/boot/config-{version}"',
         "echo 'LABEL=labroot / ext4 rw,noatime 0 1' > \"$1/etc/fstab\"",
         'echo lab > "$1/etc/hostname"',
         'rm -f "$1/etc/machine-id" && touch "$1/etc/machine-id"',

@@ -42,20 +42,30 @@ def call(fixture: str, argv: list[str]) -> dict[str, t.Any]:
     return next(c for c in load(fixture)["calls"] if c["argv"] == argv)
 
 
-def facts(monkeypatch: pytest.MonkeyPatch, host: Replay) -> dict[str, t.Any]:
-    """What gre_host_facts reports of ``host`` (as the role's plan step runs it: no default route asked)."""
+def facts(monkeypatch: pytest.MonkeyPatch, host: Replay, kernel: str = "cloud") -> dict[str, t.Any]:
+    """What gre_host_facts reports of ``host`` (as the role's plan step runs it: no default route asked, the kernel's
+    GRE in UDP asked; ``kernel``: fixtures/tools/kernel-config.json's uml or cloud)."""
     seam = Seam().install(monkeypatch)
+    host.add(*load("tools/kernel-config")["kernels"][kernel]["calls"])
     seam.use(host)
     return t.cast(
-        dict[str, t.Any], seam.main(gre_host_facts.main, {}, check_mode=True)["ansible_facts"]["linuxnet_gre"]
+        dict[str, t.Any],
+        seam.main(gre_host_facts.main, {"encap": True}, check_mode=True)["ansible_facts"]["linuxnet_gre"],
     )
 
 
 def check(
-    tmp_path: pathlib.Path, host: dict[str, t.Any], persist: str, modes: list[str]
+    tmp_path: pathlib.Path,
+    host: dict[str, t.Any],
+    persist: str,
+    modes: list[str],
+    encap: dict[str, t.Any] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """check_hosts.yml for host h1 with these facts, gre_mesh_persist, and a planned tunnel of each mode."""
+    """check_hosts.yml for host h1 with these facts, gre_mesh_persist, and a planned tunnel of each mode (with
+    ``encap``, each in UDP, as the planner gives it)."""
     tunnels = [{"name": f"gre-{number}", "mode": mode} for number, mode in enumerate(modes)]
+    for tunnel in tunnels if encap else []:
+        tunnel["encap"] = encap
     variables = {
         "__gre_mesh_host": host,
         "__gre_mesh_plan": {"hosts": {"h1": {"tunnels": tunnels, "peers": []}}},
@@ -145,4 +155,27 @@ def test_networkd_on_systemd_249_stops_the_play_naming_the_version(monkeypatch, 
 )
 def test_a_host_with_what_it_needs_passes(monkeypatch, tmp_path, name, version, persist):
     run = check(tmp_path, facts(monkeypatch, guest(name, version=version)), persist, ["gre", "ip6gre"])
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+FOU = {"type": "fou", "dport": 5555, "sport": 0, "csum": False}
+
+
+@needs_ansible
+def test_gre_in_udp_on_a_kernel_built_without_it_stops_the_play(monkeypatch, tmp_path):
+    """The lab's UML kernel: the fou module loads, and the tunnel's creation would fail with Invalid argument."""
+    host = facts(monkeypatch, guest("default4"), kernel="uml")
+    message = failure(check(tmp_path, host, "auto", ["gre", "gretap"], encap=FOU))
+    assert message == (
+        "h1: GRE in UDP (gre_mesh_encap) is planned here for gre-0, gre-1, but this kernel (6.1.176) cannot carry GRE "
+        "in UDP: it was built without CONFIG_NET_FOU_IP_TUNNELS (/boot/config-6.1.176), and refuses a tunnel's encap. "
+        "Run a kernel built with it (Debian's own kernels are), or carry these links in plain GRE (gre_mesh_encap: "
+        "none for this host or in its gre_mesh_links entries). Nothing was changed on any host."
+    )
+
+
+@needs_ansible
+@pytest.mark.parametrize(("kernel", "encap"), [("cloud", FOU), ("uml", None)])
+def test_gre_in_udp_where_the_kernel_has_it_and_plain_gre_where_not_pass(monkeypatch, tmp_path, kernel, encap):
+    run = check(tmp_path, facts(monkeypatch, guest("default4"), kernel=kernel), "auto", ["gre"], encap=encap)
     assert run.returncode == 0, run.stdout + run.stderr

@@ -139,6 +139,44 @@ def test_without_default_routes_asked_for_only_the_tools_check_runs_ip(facts):
     assert host.calls == [_host_facts.IP_CHECK, _host_facts.SYSTEMCTL]
 
 
+def kernel(name: str, host: FakeHost | None = None) -> FakeHost:
+    """A captured guest whose kernel is fixtures/tools/kernel-config.json's ``name`` (uml, cloud): its two reads."""
+    host = host or FakeHost("default4")
+    host.add(*load("tools/kernel-config")["kernels"][name]["calls"])
+    return host
+
+
+def test_a_kernel_built_without_gre_in_udp_is_named_with_its_configuration(facts):
+    """The lab's UML kernel: the fou module loads there, but `ip link add ... encap fou` fails with Invalid argument."""
+    tools = facts(kernel("uml"), encap=True)["ansible_facts"]["linuxnet_gre"]["tools"]
+    assert tools["encap"] == (
+        "this kernel (6.1.176) cannot carry GRE in UDP: it was built without CONFIG_NET_FOU_IP_TUNNELS "
+        "(/boot/config-6.1.176), and refuses a tunnel's encap"
+    )
+
+
+def test_debians_cloud_kernel_carries_gre_in_udp(facts):
+    host = kernel("cloud")
+    assert facts(host, encap=True)["ansible_facts"]["linuxnet_gre"]["tools"]["encap"] is None
+    assert [call["path"] for call in host.log if "path" in call] == [
+        "/proc/sys/kernel/osrelease",
+        "/boot/config-6.1.0-50-cloud-amd64",
+    ]
+
+
+def test_without_a_configuration_to_read_nothing_is_claimed(facts):
+    """No /boot/config-RELEASE (a kernel installed otherwise): unknown is not a problem; creating the tunnel tells."""
+    host = FakeHost("default4")
+    host.add({"path": _host_facts.OSRELEASE, "text": "6.1.176\n"}, {"path": "/boot/config-6.1.176", "text": None})
+    assert facts(host, encap=True)["ansible_facts"]["linuxnet_gre"]["tools"]["encap"] is None
+
+
+def test_the_kernel_configuration_is_read_only_when_asked(facts):
+    host = kernel("uml")
+    assert "encap" not in facts(host)["ansible_facts"]["linuxnet_gre"]["tools"]
+    assert not [call for call in host.log if "path" in call]
+
+
 @pytest.mark.parametrize(
     ("name", "networkd"),
     [("no-default", False), ("networkd", True)],
