@@ -316,7 +316,6 @@ def floor(guest: Guest, repeat: int, local: str) -> dict[str, t.Any]:
         guest.env,
         ANSIBLE_CALLBACK_PLUGINS=str(BENCH / "baseline" / "callback_plugins"),
         ANSIBLE_CALLBACKS_ENABLED="bench_tally",
-        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.null",
     )
     try:
         for number in range(repeat):
