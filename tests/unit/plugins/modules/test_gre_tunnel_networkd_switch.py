@@ -20,7 +20,7 @@ import typing as t
 
 import pytest
 
-from ansible_collections.linuxnet.gre.plugins.module_utils import _host_facts
+from ansible_collections.linuxnet.gre.plugins.module_utils import _systemd
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import persist
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.kernel import ROUTED_READ_COMMAND, Kernel
 from ansible_collections.linuxnet.gre.plugins.modules import gre_tunnel
@@ -30,8 +30,8 @@ from .conftest import BATCH, READ, Replay, Seam, answer, load
 FIXTURES = ["switch-reload", "switch-restart", "switch-reload-other-network", "switch-reload-routes"]
 CHECK, SWITCH, AGAIN = 1, 2, 3  # the runs of switch-reload and switch-restart (0: persisted with networkd)
 NETWORK = "/etc/systemd/network/60-linuxnet-gre-gre1.network"
-SYSTEMCTL_SHOW = list(_host_facts.SYSTEMCTL)
-VERSION = list(_host_facts.VERSION)
+SYSTEMCTL_SHOW = list(_systemd.SYSTEMCTL)
+VERSION = list(_systemd.VERSION)
 GUEST_VERSION = next(call for call in load("host/networkd")["calls"] if call["argv"] == VERSION)
 
 
