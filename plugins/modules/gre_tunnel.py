@@ -703,6 +703,7 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist impor
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.spec import (
     KEY_EXCLUSIVE,
     OPTION_NAMES,
+    invocation,
     tunnel_options,
     tunnels_option,
 )
@@ -730,8 +731,16 @@ def main() -> None:
     host = Host(module)
     run_module(
         module,
-        lambda: converge(
-            Kernel(host), Files(host), module.params, check_mode=module.check_mode, diff=module._diff, warn=module.warn
+        lambda: dict(
+            converge(
+                Kernel(host),
+                Files(host),
+                module.params,
+                check_mode=module.check_mode,
+                diff=module._diff,
+                warn=module.warn,
+            ),
+            invocation=invocation(module.params),
         ),
     )
 
