@@ -34,7 +34,11 @@ FILE holds exactly the lines the module ran (captured by the `ip` shim). Also th
 the module and of the command module, and the size of the module's result.
 
   tests/benchmarks/gre_tunnel_bench.py [--sizes 1,10,50,200] [--repeat 3] [--lab-dir DIR] [--udev-stopped]
-                                       [--routed | --routed-only] [--floor | --floor-only]
+                                       [--routed | --routed-only] [--floor | --floor-only [--base CHECKOUT]]
+
+With --base, the floor rounds also time the modules of another checkout (as the collection
+linuxnet_base.gre, its imports renamed), so that a change is measured before and after in the same
+interleaved rounds.
 
 Without --lab-dir it boots its own one-host lab (tests/lab/topologies/solo.yml) and stops it.
 """
@@ -45,6 +49,7 @@ import argparse
 import ipaddress
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -67,6 +72,7 @@ class Guest:
         self.host = host
         self.inventory = lab_dir / "inventory.yml"
         collections = Path(tempfile.mkdtemp(prefix="gre-bench-"))
+        self.collections = collections
         (collections / "ansible_collections" / "linuxnet").mkdir(parents=True)
         (collections / "ansible_collections" / "linuxnet" / "gre").symlink_to(REPO)
         self.env = dict(
@@ -227,12 +233,14 @@ def capture_batch(guest: Guest, wanted: dict, path: str) -> int:
     return int(guest.shell(f"wc -l < {path}").strip())
 
 
-def payload_sizes(guest: Guest) -> dict[str, int]:
+def payload_sizes(guest: Guest, base: bool = False) -> dict[str, int]:
     """Bytes of the AnsiballZ file that the controller sends (its zip, base64 in a Python wrapper), per module:
     kept on the guest once without pipelining (ANSIBLE_KEEP_REMOTE_FILES)."""
     sizes = {}
+    empty = {"tunnels": [], "purge": False}
     for label, name, args in (
-        ("module", "linuxnet.gre.gre_tunnel", {"tunnels": [], "purge": False, "_ansible_check_mode": True}),
+        ("module", "linuxnet.gre.gre_tunnel", empty),
+        *([("base", "linuxnet_base.gre.gre_tunnel", empty)] if base else []),
         ("command", "ansible.builtin.command", None),
     ):
         guest.shell("rm -rf /root/.ansible/tmp-bench")
@@ -250,7 +258,7 @@ def payload_sizes(guest: Guest) -> dict[str, int]:
             "-m",
             name,
             "-a",
-            "true" if args is None else json.dumps({k: v for k, v in args.items() if not k.startswith("_")}),
+            "true" if args is None else json.dumps(args),
         ]
         if args is not None:
             command.append("--check")
@@ -260,8 +268,20 @@ def payload_sizes(guest: Guest) -> dict[str, int]:
     return sizes
 
 
-def floor_playbook(host: str, wanted: dict, batch: str, udev_stopped: bool, module_first: bool) -> list[dict]:
-    """One round of one case: the module's apply and unchanged run, the floor's read, batch and unchanged read.
+def add_base(guest: Guest, checkout: Path) -> None:
+    """Another checkout's modules as the collection linuxnet_base.gre (its imports renamed), to time beside ours."""
+    root = guest.collections / "ansible_collections" / "linuxnet_base" / "gre"
+    shutil.copytree(checkout / "plugins", root / "plugins")
+    for path in root.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace("ansible_collections.linuxnet.gre.", "ansible_collections.linuxnet_base.gre."))
+
+
+def floor_playbook(
+    host: str, wanted: dict, batch: str, udev_stopped: bool, first: int, base: bool = False
+) -> list[dict]:
+    """One round of one case: the module's apply and unchanged run, the floor's read, batch and unchanged read
+    (and with ``base``, the base checkout's apply and unchanged run); the halves rotated by ``first``.
 
     Timed tasks are named ``time: ...``; the others prepare (purge, settle, udev) and are not timed.
     """
@@ -279,14 +299,17 @@ def floor_playbook(host: str, wanted: dict, batch: str, udev_stopped: bool, modu
     }
     quiet = [stop] if udev_stopped else []
     again = [start] if udev_stopped else []
-    module_half = [
-        purge,
-        settle,
-        *quiet,
-        {"name": "time: module apply", "linuxnet.gre.gre_tunnel": wanted},
-        *again,
-        settle,
-        {"name": "time: module unchanged", "linuxnet.gre.gre_tunnel": wanted},
+    module_halves = [
+        [
+            purge,
+            settle,
+            *quiet,
+            {"name": f"time: {label} apply", f"{collection}.gre_tunnel": wanted},
+            *again,
+            settle,
+            {"name": f"time: {label} unchanged", f"{collection}.gre_tunnel": wanted},
+        ]
+        for label, collection in [("module", "linuxnet.gre"), *([("base", "linuxnet_base.gre")] if base else [])]
     ]
     floor_half = [
         purge,
@@ -298,16 +321,20 @@ def floor_playbook(host: str, wanted: dict, batch: str, udev_stopped: bool, modu
         settle,
         {"name": "time: floor unchanged", "ansible.builtin.command": "ip -json link show", "changed_when": False},
     ]
-    tasks = module_half + floor_half if module_first else floor_half + module_half
+    halves = [*module_halves, floor_half]
+    first %= len(halves)
+    tasks = [task for half in halves[first:] + halves[:first] for task in half]
     return [{"hosts": host, "gather_facts": False, "tasks": tasks}]
 
 
-def floor(guest: Guest, repeat: int, local: str) -> dict[str, t.Any]:
+def floor(guest: Guest, repeat: int, local: str, base: Path | None = None) -> dict[str, t.Any]:
     """The floor case: per (tunnels, udev) the medians of the timed tasks, interleaved rounds."""
     work = Path(tempfile.mkdtemp(prefix="gre-bench-floor-"))
     cases = [(size, udev_stopped) for size in FLOOR_SIZES for udev_stopped in (False, True)]
     wanted = {size: {"tunnels": tunnels(size, local), "purge": True} for size in FLOOR_SIZES}
-    figures: dict[str, t.Any] = {"payload": payload_sizes(guest), "cases": {}, "batch_lines": {}}
+    if base is not None:
+        add_base(guest, base)
+    figures: dict[str, t.Any] = {"payload": payload_sizes(guest, base is not None), "cases": {}, "batch_lines": {}}
     for size in FLOOR_SIZES:
         figures["batch_lines"][size] = capture_batch(guest, wanted[size], f"/run/bench-floor-{size}.batch")
     times: dict[tuple[int, bool], dict[str, list[float]]] = {case: {} for case in cases}
@@ -321,10 +348,13 @@ def floor(guest: Guest, repeat: int, local: str) -> dict[str, t.Any]:
         for number in range(repeat):
             for index, (size, udev_stopped) in enumerate(cases):
                 playbook = work / "round.yml"
-                module_first = (number + index) % 2 == 0
                 batch = f"/run/bench-floor-{size}.batch"
                 playbook.write_text(
-                    json.dumps(floor_playbook(guest.host, wanted[size], batch, udev_stopped, module_first))
+                    json.dumps(
+                        floor_playbook(
+                            guest.host, wanted[size], batch, udev_stopped, number + index, base=base is not None
+                        )
+                    )
                 )
                 tally = work / "tally.json"
                 run = subprocess.run(
@@ -341,11 +371,11 @@ def floor(guest: Guest, repeat: int, local: str) -> dict[str, t.Any]:
                         continue
                     label = task["name"][len("time: ") :]
                     record = task["hosts"][guest.host]
-                    expected = "changed" if label in ("module apply", "floor batch") else "ok"
+                    expected = "changed" if label in ("module apply", "base apply", "floor batch") else "ok"
                     assert record["status"] == expected, f"{label}: {record['status']}, not {expected}"
                     times[(size, udev_stopped)].setdefault(label, []).append(task["end"] - task["start"])
-                    if label.startswith("module "):
-                        result_bytes.setdefault(size, {})[label[len("module ") :]] = record["bytes"]
+                    if not label.startswith("floor "):
+                        result_bytes.setdefault(size, {})[label] = record["bytes"]
     finally:
         guest.module("linuxnet.gre.gre_tunnel", {"tunnels": [], "purge": True})
         guest.shell("rm -f /run/bench-floor-*.batch")
@@ -359,23 +389,31 @@ def print_floor(figures: dict[str, t.Any], repeat: int) -> None:
     payload = figures["payload"]
     print(
         f"floor (issue 19): task wall times on the controller, median of {repeat} interleaved rounds; "
-        f"floor = command `ip -details -json link show` + command `ip -batch FILE` (the module's own lines)"
+        "floor = command `ip -details -json link show` + command `ip -batch FILE` (the module's own lines)"
     )
+    base = any("base apply" in row for row in figures["cases"].values())
     print(
         f"{'tunnels':>8} {'udev':>8} {'module s':>9} {'floor s':>8} {'ratio':>6} {'target':>6}"
         f" {'unchanged s':>12} {'ip link s':>10} {'ratio':>6} {'target':>6}"
+        + (f" {'base s':>7} {'ratio':>6} {'base unch. s':>13} {'ratio':>6}" if base else "")
     )
     for (size, udev_stopped), row in figures["cases"].items():
         floor_apply = row["floor read"] + row["floor batch"]
-        print(
+        line = (
             f"{size:>8} {'stopped' if udev_stopped else 'running':>8} {row['module apply']:>9.2f} {floor_apply:>8.2f}"
             f" {row['module apply'] / floor_apply:>5.2f}x {'1.0x':>6} {row['module unchanged']:>12.2f}"
             f" {row['floor unchanged']:>10.2f} {row['module unchanged'] / row['floor unchanged']:>5.2f}x {'1.2x':>6}"
         )
-    print(f"AnsiballZ payload: module {payload['module']} bytes, command {payload['command']} bytes")
+        if base:
+            line += (
+                f" {row['base apply']:>7.2f} {row['base apply'] / floor_apply:>5.2f}x"
+                f" {row['base unchanged']:>13.2f} {row['base unchanged'] / row['floor unchanged']:>5.2f}x"
+            )
+        print(line)
+    print("AnsiballZ payload (bytes): " + ", ".join(f"{label} {size}" for label, size in payload.items()))
     print(f"batch lines (FILE): {', '.join(f'{n} for {size} tunnels' for size, n in figures['batch_lines'].items())}")
     for size, sizes in figures["result_bytes"].items():
-        print(f"result JSON of {size} tunnels: apply {sizes['apply']} bytes, unchanged {sizes['unchanged']} bytes")
+        print(f"result JSON of {size} tunnels (bytes): " + ", ".join(f"{label} {n}" for label, n in sizes.items()))
 
 
 def measure(
@@ -440,6 +478,9 @@ def main() -> int:
     parser.add_argument("--routed-only", action="store_true", help="only the routed case")
     parser.add_argument("--floor", action="store_true", help="also the module against the floor (issue 19)")
     parser.add_argument("--floor-only", action="store_true", help="only the floor case")
+    parser.add_argument(
+        "--base", type=Path, help="with --floor: also time the modules of this checkout (e.g. main's), same rounds"
+    )
     args = parser.parse_args()
     only = args.routed_only or args.floor_only
     sizes = [] if only else [int(size) for size in args.sizes.split(",")]
@@ -462,7 +503,7 @@ def main() -> int:
         if sizes:
             count_ip(guest, sizes, local, rows)
         routed_row = routed(guest, args.repeat, local) if args.routed or args.routed_only else None
-        floor_figures = floor(guest, args.repeat, local) if args.floor or args.floor_only else None
+        floor_figures = floor(guest, args.repeat, local, args.base) if args.floor or args.floor_only else None
     finally:
         if own_lab:
             subprocess.run([str(LAB), "--lab-dir", str(lab_dir), "down"], check=False)
