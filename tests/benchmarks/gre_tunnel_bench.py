@@ -40,6 +40,8 @@ With --base, the floor rounds also time the modules of another checkout (as the 
 linuxnet_base.gre, its imports renamed), so that a change is measured before and after in the same
 interleaved rounds.
 
+In-guest phases of one run, without the controller: tests/benchmarks/gre_tunnel_phases.py (runs on the guest).
+
 Without --lab-dir it boots its own one-host lab (tests/lab/topologies/solo.yml) and stops it.
 """
 
