@@ -11,7 +11,7 @@
   does not grow with the host's interfaces.
 - ``systemd``, ``networkd_active``, ``networkd_enabled``, ``udevd_active``, ``dbus``, ``systemd_version``: what
   decides how the role persists tunnels, from one ``systemctl show``, and ``systemctl --version`` only where
-  systemd-networkd and systemd-udevd run (the version decides nothing elsewhere).
+  systemd-networkd and systemd-udevd run (the version decides nothing elsewhere): _systemd.
 - ``firewall``: what filters input, and whether gre_firewall's objects are in place (_firewall).
 - ``tools``: what gre_tunnel would fail with for a tool it needs (iproute2's ``ip``; ``modprobe`` for a GRE
   kernel module not loaded yet), and, where asked, for a kernel built without GRE in UDP, so that the role stops
@@ -32,16 +32,12 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._constants import KER
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import (
     GreError,
     Host,
-    key_values,
     not_installed,
     output,
     read_json,
 )
+from ansible_collections.linuxnet.gre.plugins.module_utils._systemd import persistence, services
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.kernel import Kernel, not_loaded
-
-if t.TYPE_CHECKING:  # gre_tunnel's persistence asks through its Files, which has the same run and exists
-    from ansible_collections.linuxnet.gre.plugins.module_utils._host import Runner
-    from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import Files
 
 # IPv4's default routes and the addresses (with their links' MTU and MAC) in one process. IPv6's
 # default routes need -6, which applies to a whole batch and leaves the link-layer details out of
@@ -50,15 +46,8 @@ BATCH = ["ip", "-json", "-batch", "-"]
 BATCH_LINES = "route show default\naddress show\n"
 ROUTES6 = ["ip", "-json", "-6", "route", "show", "default"]
 ADDRESSES = ["ip", "-json", "address", "show"]
-UNITS = ("systemd-networkd.service", "systemd-udevd.service")
-SYSTEMCTL = ["systemctl", "show", "--property=Id,ActiveState,UnitFileState", *UNITS]
 # Whether ip is iproute2's, which prints JSON: BusyBox's refuses -json (fixtures/tools/busybox.json).
 IP_CHECK = ["ip", "-json", "link", "show", "dev", "lo"]
-VERSION = ["systemctl", "--version"]
-# The systemd that gre_tunnel's networkd persistence needs: its .netdev files create each tunnel bound to no
-# underlay link (Independent=), which the collection has required 252 for since it wrote them (the lab's
-# systemd); an older networkd that does not know the key ignores it and never creates the tunnel.
-NETWORKD_SYSTEMD = 252
 # GRE in UDP (a tunnel's encap) is a build option of its own: without it the fou module still loads and takes
 # receive ports, and `ip link add ... encap fou` fails with "Invalid argument" (the lab's UML kernel 6.1.176, whose
 # configuration says "# CONFIG_NET_FOU_IP_TUNNELS is not set"; Debian's own kernels set it). Read where Debian,
@@ -66,10 +55,7 @@ NETWORKD_SYSTEMD = 252
 OSRELEASE = "/proc/sys/kernel/osrelease"
 KERNEL_CONFIG = "/boot/config-{release}"
 FOU_TUNNELS = "CONFIG_NET_FOU_IP_TUNNELS"
-# `systemctl --version` starts "systemd 252 (252.39-1~deb12u2)" (fixtures/host/*.json, fixtures/tools/).
-VERSION_LINE = re.compile(r"systemd (\d+)\b")
 FAMILY = {4: "inet", 6: "inet6"}
-ENABLED = ("enabled", "enabled-runtime")
 
 
 def default_route(routes: list[dict[str, t.Any]]) -> dict[str, t.Any] | None:
@@ -136,12 +122,6 @@ def defaults(host: Host, versions: t.Iterable[int]) -> dict[str, t.Any]:
     return facts
 
 
-def systemd_version(host: Runner) -> int | None:
-    """The version ``systemctl --version`` names first (``systemd 252 (252.36-1~deb12u1)``: 252); None when none."""
-    match = VERSION_LINE.match(output(host, VERSION).strip())
-    return int(match.group(1)) if match else None
-
-
 def encap_problem(host: Host) -> str | None:
     """Why this kernel cannot carry a tunnel's GRE in UDP, from its build configuration; None where it can, and
     where the configuration is not there to read (then the tunnel's creation is the test)."""
@@ -187,84 +167,6 @@ def tools(host: Host, encap: bool = False) -> dict[str, t.Any]:
     if encap:
         found["encap"] = encap_problem(host)
     return found
-
-
-def services(host: Host | Files, version: bool = True) -> dict[str, t.Any]:
-    """Whether systemd runs the host, the state of systemd-networkd, systemd-udevd and D-Bus, and the version of
-    systemd (with ``version``, and only where networkd and udevd run: None elsewhere)."""
-    found: dict[str, t.Any] = {
-        "systemd": host.exists("/run/systemd/system"),
-        "dbus": host.exists("/run/dbus/system_bus_socket"),
-    }
-    units: dict[str, dict[str, str]] = {}
-    if found["systemd"]:
-        for block in output(host, SYSTEMCTL).strip().split("\n\n"):
-            properties = key_values(block)
-            units[properties.get("Id", "")] = properties
-    networkd, udevd = (units.get(unit, {}) for unit in UNITS)
-    found["networkd_active"] = networkd.get("ActiveState") == "active"
-    found["networkd_enabled"] = networkd.get("UnitFileState") in ENABLED
-    found["udevd_active"] = udevd.get("ActiveState") == "active"
-    found["systemd_version"] = systemd_version(host) if version and networkd_runs(found) else None
-    return found
-
-
-# Why a persistence mechanism cannot bring tunnels back on this host: gre_tunnel's error, and the
-# role's check before any host changes, say the same.
-PERSIST_PROBLEMS = {
-    "unit": "this host does not run systemd, so the unit would never start",
-    "networkd": (
-        "systemd-networkd is not active and enabled here, or systemd-udevd (which sets the managed alias) is not "
-        "running: the tunnels would not come back at boot; persist them with the unit"
-    ),
-}
-
-
-def networkd_runs(state: t.Mapping[str, t.Any]) -> bool:
-    """Whether systemd-networkd is active and enabled, with udevd running to apply the .link file."""
-    return bool(state.get("networkd_active") and state.get("networkd_enabled") and state.get("udevd_active"))
-
-
-def networkd_problem(state: t.Mapping[str, t.Any]) -> str | None:
-    """Why systemd-networkd cannot bring the tunnels back at boot here (None: it can)."""
-    if not networkd_runs(state):
-        return PERSIST_PROBLEMS["networkd"]
-    version = state.get("systemd_version")
-    if version is not None and version >= NETWORKD_SYSTEMD:
-        return None
-    runs = (
-        f"runs systemd {version}"
-        if version is not None
-        else "runs a systemd whose systemctl --version names no version"
-    )
-    return (
-        f"this host {runs}, and systemd-networkd creates tunnels bound to no underlay link (Independent=, in the "
-        f".netdev files it would get) only from systemd {NETWORKD_SYSTEMD} on: the tunnels would not come back at "
-        "boot; persist them with the unit (auto takes it here)"
-    )
-
-
-def networkd_works(state: t.Mapping[str, t.Any]) -> bool:
-    """Whether systemd-networkd brings the tunnels back at boot: it runs (networkd_runs), on systemd 252 or newer."""
-    return networkd_problem(state) is None
-
-
-def auto_mechanism(state: t.Mapping[str, t.Any], has_tunnels: bool = True) -> str:
-    """``persist=auto``: networkd where it works, else the unit where systemd runs, else none (also for no tunnels)."""
-    if not has_tunnels or not state.get("systemd"):
-        return "none"
-    return "networkd" if networkd_works(state) else "unit"
-
-
-def persistence(state: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
-    """What gre_tunnel's persist option would do here: ``auto``'s choice, and each mechanism's problem (None: works)."""
-    return {
-        "auto": auto_mechanism(state),
-        "problems": {
-            "unit": None if state.get("systemd") else PERSIST_PROBLEMS["unit"],
-            "networkd": networkd_problem(state),
-        },
-    }
 
 
 def gather(host: Host, params: dict[str, t.Any]) -> dict[str, t.Any]:

@@ -72,6 +72,8 @@ notes:
     C(iproute) on the RHEL family); no C(modprobe) for a kernel module not loaded yet (C(kmod)), before the
     C(ip -batch). M(linuxnet.gre.gre_host_facts) reports the same, so that the role C(linuxnet.gre.gre_mesh) stops
     before any host changes.
+  - The C(invocation) of its result (shown with C(-vvv)) lists the options as given and their defaults, without
+    those left null, in each entry of O(tunnels) too.
   - The MTU is converged when O(mtu) is given. Without it, a tunnel that exists keeps its MTU, in the kernel and
     in the boot files of O(persist); a tunnel created (or recreated) gets the kernel's choice.
   - "A batch cut short (the module killed, or a command of it failing) can leave a tunnel created but not yet
@@ -703,6 +705,7 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist impor
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.spec import (
     KEY_EXCLUSIVE,
     OPTION_NAMES,
+    invocation,
     tunnel_options,
     tunnels_option,
 )
@@ -730,8 +733,16 @@ def main() -> None:
     host = Host(module)
     run_module(
         module,
-        lambda: converge(
-            Kernel(host), Files(host), module.params, check_mode=module.check_mode, diff=module._diff, warn=module.warn
+        lambda: dict(
+            converge(
+                Kernel(host),
+                Files(host),
+                module.params,
+                check_mode=module.check_mode,
+                diff=module._diff,
+                warn=module.warn,
+            ),
+            invocation=invocation(module.params),
         ),
     )
 

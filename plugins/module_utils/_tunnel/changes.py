@@ -119,14 +119,14 @@ def plan(wanted: list[Wanted], interfaces: dict[str, Interface], purge: bool, ad
     if purge:
         for name in purge_names(wanted, interfaces):
             plan_absent(result, name, interfaces[name].tunnel)
-    result.modules = sorted(
-        {KERNEL_MODULE[w.mode] for w in wanted if isinstance(w, Tunnel) and created(result, w.name)}
-    )
+    made = created(result)
+    result.modules = sorted({KERNEL_MODULE[w.mode] for w in wanted if isinstance(w, Tunnel) and w.name in made})
     return result
 
 
-def created(result: Plan, name: str) -> bool:
-    return any(c.name == name and c.action in ("create", "recreate", "adopt") for c in result.changes)
+def created(result: Plan) -> set[str]:
+    """The tunnels the plan creates (one set: a search of the changes per tunnel grows with the square of them)."""
+    return {c.name for c in result.changes if c.action in ("create", "recreate", "adopt")}
 
 
 def adoptable(iface: Interface) -> bool:

@@ -71,7 +71,7 @@ def wanted_tunnel(entry: dict[str, t.Any]) -> Wanted:
         pmtudisc=parse_pmtudisc(name, mode, entry["pmtudisc"]),
         mtu=parse_mtu(name, entry["mtu"], addresses, mode, keyed=ikey is not None or okey is not None),
         dev=parse_dev(name, entry["dev"]),
-        addresses=sort_addresses(str(a) for a in addresses),
+        addresses=tuple(str(a) for a in sorted(addresses, key=address_sort_key)),
         encap=parse_encap(name, mode, entry.get("encap")),
     )
     check_ttl_needs_pmtudisc(tunnel)

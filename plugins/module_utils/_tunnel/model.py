@@ -26,6 +26,9 @@ class Encap:
     csum: bool = False
     remcsum: bool = False
 
+    def as_dict(self) -> dict[str, t.Any]:
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+
 
 @dataclasses.dataclass(frozen=True, order=True)
 class FouPort:
@@ -67,9 +70,11 @@ class Tunnel:
     encap: Encap | None = None
 
     def as_dict(self) -> dict[str, t.Any]:
-        """The tunnel as the module returns it."""
-        result = dataclasses.asdict(self)
+        """The tunnel as the module returns it (field by field: dataclasses.asdict deep-copies each value, a third of
+        the plan's time for 200 tunnels)."""
+        result = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
         result["addresses"] = list(self.addresses)
+        result["encap"] = None if self.encap is None else self.encap.as_dict()
         result["state"] = "present"
         return result
 

@@ -10,7 +10,7 @@
 - ``networkd``: per tunnel ``60-linuxnet-gre-NAME.netdev`` and ``.network`` in /etc/systemd/network,
   and one ``60-linuxnet-gre.link`` whose ``Alias=`` marks the tunnels networkd creates as managed.
 - ``none``: neither.
-- ``auto``: the host decides (``_host_facts.auto_mechanism``): networkd where systemd-networkd can bring the
+- ``auto``: the host decides (``_systemd.auto_mechanism``): networkd where systemd-networkd can bring the
   tunnels back (active and enabled, udevd running, systemd 252 or newer for ``Independent=``), else the unit
   where systemd runs, else none, with a warning.
 
@@ -44,7 +44,7 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._constants import (
     ROUTE_PROTOCOL,
 )
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host, key_values, output
-from ansible_collections.linuxnet.gre.plugins.module_utils._host_facts import (
+from ansible_collections.linuxnet.gre.plugins.module_utils._systemd import (
     PERSIST_PROBLEMS,
     auto_mechanism,
     networkd_problem,
@@ -259,7 +259,7 @@ def networkd_gap(tunnel: Tunnel) -> str | None:
 
 
 def networkd_settings(tunnel: Tunnel) -> dict[str, t.Any]:
-    """The .netdev sections of a tunnel (systemd 252 and later, for Independent=: _host_facts.NETWORKD_SYSTEMD) and its
+    """The .netdev sections of a tunnel (systemd 252 and later, for Independent=: _systemd.NETWORKD_SYSTEMD) and its
     addresses."""
     name = tunnel.name
     gap = networkd_gap(tunnel)

@@ -22,7 +22,7 @@ import typing as t
 
 import pytest
 
-from ansible_collections.linuxnet.gre.plugins.module_utils import _host_facts
+from ansible_collections.linuxnet.gre.plugins.module_utils import _host_facts, _systemd
 from ansible_collections.linuxnet.gre.plugins.modules import gre_host_facts
 from ansible_collections.linuxnet.gre.tests.unit.plugins.modules.replay import Replay, Seam, load
 
@@ -96,7 +96,7 @@ def guest(name: str, version: str | None = None, **which: bool) -> Replay:
     fixture = load(f"host/{name}")
     host = Replay(fixture["calls"], which={**fixture["which"], **which}, exists=fixture["exists"])
     if version is not None:
-        host.add(call(version, list(_host_facts.VERSION)), first=True)
+        host.add(call(version, list(_systemd.VERSION)), first=True)
     return host
 
 

@@ -19,7 +19,7 @@ description:
   - Writes, at the end of the playbook, a JSON file (path from the environment variable
     E(BENCH_TALLY)) with each task's name, action, start and end time (monotonic seconds), and per
     host the status of the task (ok, changed, skipped, failed, unreachable) and of each loop item,
-    and for linuxnet.gre.gre_ping the links up and down.
+    and for linuxnet.gre.gre_ping the links up and down, and the bytes of each host's result as JSON.
 requirements:
   - enable in configuration (ANSIBLE_CALLBACKS_ENABLED=bench_tally)
 """
@@ -67,11 +67,12 @@ class CallbackModule(CallbackBase):
             if status == "ok" and result.is_changed():
                 status = "changed"
             record["status"] = status
+            try:
+                data = result.result  # ansible-core 2.19 and later
+            except AttributeError:
+                data = result._result
+            record["bytes"] = len(json.dumps(data, default=str))
             if entry["action"].endswith("gre_ping"):
-                try:
-                    data = result.result  # ansible-core 2.19 and later
-                except AttributeError:
-                    data = result._result
                 record["up"], record["down"] = data.get("up"), data.get("down")
 
     def v2_runner_on_ok(self, result) -> None:

@@ -15,7 +15,7 @@ import typing as t
 
 import pytest
 
-from ansible_collections.linuxnet.gre.plugins.module_utils import _host_facts
+from ansible_collections.linuxnet.gre.plugins.module_utils import _host_facts, _systemd
 from ansible_collections.linuxnet.gre.plugins.module_utils._firewall import SETTINGS
 from ansible_collections.linuxnet.gre.plugins.module_utils._firewalld import POLICY_FILE
 from ansible_collections.linuxnet.gre.plugins.modules import gre_host_facts
@@ -87,7 +87,7 @@ def test_the_ipv4_default_route_gives_setups_default_ipv4(facts):
         "type": "ether",
     }
     assert "default_ipv6" not in result["ansible_facts"]
-    assert host.calls == [_host_facts.IP_CHECK, _host_facts.BATCH, _host_facts.SYSTEMCTL]
+    assert host.calls == [_host_facts.IP_CHECK, _host_facts.BATCH, _systemd.SYSTEMCTL]
 
 
 def test_both_versions_take_the_primary_address_and_the_interfaces_mtu(facts):
@@ -114,14 +114,14 @@ def test_a_route_that_names_its_source_address_gives_that_address(facts):
 def test_ipv4_route_and_addresses_are_one_process_and_ipv6_adds_one(facts):
     host = FakeHost("dual-stack")
     facts(host, default_routes=[4, 6])
-    assert host.calls == [_host_facts.IP_CHECK, _host_facts.BATCH, _host_facts.ROUTES6, _host_facts.SYSTEMCTL]
+    assert host.calls == [_host_facts.IP_CHECK, _host_facts.BATCH, _host_facts.ROUTES6, _systemd.SYSTEMCTL]
 
 
 def test_ipv6_alone_reads_the_addresses_after_its_route(facts):
     host = FakeHost("dual-stack")
     result = facts(host, default_routes=[6])
     assert result["ansible_facts"]["default_ipv6"]["address"] == "2001:db8:1::1"
-    assert host.calls == [_host_facts.IP_CHECK, _host_facts.ROUTES6, _host_facts.ADDRESSES, _host_facts.SYSTEMCTL]
+    assert host.calls == [_host_facts.IP_CHECK, _host_facts.ROUTES6, _host_facts.ADDRESSES, _systemd.SYSTEMCTL]
 
 
 def test_no_default_route_no_fact_and_no_address_read(facts):
@@ -136,7 +136,7 @@ def test_without_default_routes_asked_for_only_the_tools_check_runs_ip(facts):
     host = FakeHost("default4")
     result = facts(host)
     assert set(result["ansible_facts"]) == {"linuxnet_gre"}
-    assert host.calls == [_host_facts.IP_CHECK, _host_facts.SYSTEMCTL]
+    assert host.calls == [_host_facts.IP_CHECK, _systemd.SYSTEMCTL]
 
 
 def kernel(name: str, host: FakeHost | None = None) -> FakeHost:
@@ -193,10 +193,10 @@ def test_systemd_networkd_and_udevd_as_systemctl_shows_them(facts, name, network
         "systemd_version": 252 if networkd else None,
         # ip is iproute2's, modprobe is installed (the GRE modules are not loaded on the guest).
         "tools": {"ip": None, "modprobe": {"gre": None, "gretap": None, "ip6gre": None, "ip6gretap": None}},
-        # gre_tunnel's own decision on these services (module_utils/_host_facts.persistence).
+        # gre_tunnel's own decision on these services (module_utils/_systemd.persistence).
         "persist": {
             "auto": "networkd" if networkd else "unit",
-            "problems": {"unit": None, "networkd": None if networkd else _host_facts.PERSIST_PROBLEMS["networkd"]},
+            "problems": {"unit": None, "networkd": None if networkd else _systemd.PERSIST_PROBLEMS["networkd"]},
         },
     }
 

@@ -74,6 +74,43 @@ def test_creates_the_seed_tunnel_with_one_batch(run):
     assert result["tunnels"] == [dict(SEED_TUNNEL, mtu=None)]
 
 
+def test_the_invocation_leaves_out_the_options_left_null(run):
+    """module_args as AnsibleModule would echo them, without the null options (issue 19: a third of the result)."""
+    run.host("managed-set")
+    result = run({"tunnels": SET["tunnels"], "purge": True})
+    assert result["invocation"] == {
+        "module_args": {
+            "tunnels": [
+                dict(
+                    tunnel,
+                    mode="gre",
+                    ttl=255,
+                    tos="0",
+                    state="present",
+                    **({"addresses": []} if "addresses" not in tunnel else {}),
+                )
+                for tunnel in SET["tunnels"]
+            ],
+            "purge": True,
+            "adopt": False,
+            "mode": "gre",
+            "ttl": 255,
+            "tos": "0",
+            "addresses": [],
+            "state": "present",
+        }
+    }
+
+
+def test_the_invocation_of_the_single_form_keeps_what_was_given(run):
+    run.host("managed-gre1")
+    result = run(SEED)
+    args = result["invocation"]["module_args"]
+    assert {name: args[name] for name in SEED} == SEED
+    assert None not in args.values()
+    assert "tunnels" not in args
+
+
 def test_the_captured_managed_tunnel_is_what_the_module_creates(run):
     """managed-gre1.json was set up with exactly the lines the module sends."""
     run.host("fresh")

@@ -15,13 +15,13 @@ import typing as t
 
 import pytest
 
-from ansible_collections.linuxnet.gre.plugins.module_utils import _host_facts
+from ansible_collections.linuxnet.gre.plugins.module_utils import _systemd
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import persist
 
 from .conftest import BATCH, READ, Replay, Seam, answer, load
 
-SYSTEMCTL_SHOW = list(_host_facts.SYSTEMCTL)
-VERSION = list(_host_facts.VERSION)
+SYSTEMCTL_SHOW = list(_systemd.SYSTEMCTL)
+VERSION = list(_systemd.VERSION)
 SEED = {"name": "gre1", "local": "203.0.113.1", "remote": "198.51.100.1", "addresses": ["10.0.0.1/30"]}
 SEED_LINES = [
     "link add name gre1 type gre remote 198.51.100.1 local 203.0.113.1 ttl 255 tos 0x00 pmtudisc",

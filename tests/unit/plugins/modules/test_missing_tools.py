@@ -20,7 +20,7 @@ import typing as t
 import pytest
 from ansible.module_utils import basic
 
-from ansible_collections.linuxnet.gre.plugins.module_utils import _host, _host_facts
+from ansible_collections.linuxnet.gre.plugins.module_utils import _host, _host_facts, _systemd
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.kernel import ROUTED_READ_COMMAND, Kernel
 from ansible_collections.linuxnet.gre.plugins.modules import gre_host_facts, gre_tunnel
 
@@ -121,7 +121,7 @@ def test_gre_host_facts_with_busybox_ip_reports_it_for_the_roles_check(seam):
     tools = result["ansible_facts"]["linuxnet_gre"]["tools"]
     assert tools["ip"] == BUSYBOX_IP.format(command=" ".join(_host_facts.IP_CHECK))
     assert tools["modprobe"] == {"gre": None, "gretap": None, "ip6gre": None, "ip6gretap": None}
-    assert host.calls == [_host_facts.IP_CHECK, _host_facts.SYSTEMCTL]
+    assert host.calls == [_host_facts.IP_CHECK, _systemd.SYSTEMCTL]
 
 
 def test_a_failure_that_is_not_busybox_s_is_not_called_busybox():
@@ -161,7 +161,7 @@ def test_gre_host_facts_without_ip_and_modprobe_reports_both_for_the_roles_check
         "ip": NO_IP,
         "modprobe": {"gre": NO_MODPROBE, "gretap": NO_MODPROBE, "ip6gre": ip6_gre, "ip6gretap": ip6_gre},
     }
-    assert host.started == [_host_facts.SYSTEMCTL]
+    assert host.started == [_systemd.SYSTEMCTL]
 
 
 # --- no modprobe, or BusyBox's ----------------------------------------------------------------------

@@ -18,14 +18,14 @@ import typing as t
 
 import pytest
 
-from ansible_collections.linuxnet.gre.plugins.module_utils import _host_facts
+from ansible_collections.linuxnet.gre.plugins.module_utils import _host_facts, _systemd
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import persist
 from ansible_collections.linuxnet.gre.plugins.modules import gre_host_facts
 
 from .conftest import BATCH, READ, Replay, Seam, load
 
-SHOW = list(_host_facts.SYSTEMCTL)
-VERSION = list(_host_facts.VERSION)
+SHOW = list(_systemd.SYSTEMCTL)
+VERSION = list(_systemd.VERSION)
 ENABLE = ["systemctl", "enable", "--no-reload", "linuxnet-gre.service"]
 RESTART = ["systemctl", "restart", "systemd-networkd.service"]
 SEED = {"name": "gre1", "local": "203.0.113.1", "remote": "198.51.100.1", "addresses": ["10.0.0.1/30"]}
@@ -77,16 +77,16 @@ def services(seam: Seam, monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
 
 @pytest.mark.parametrize(("fixture", "version"), [("host/networkd", 252), ("tools/systemd-249", 249)])
 def test_the_version_is_the_number_systemctl_prints_first(fixture, version):
-    assert _host_facts.systemd_version(Replay([version_call(fixture)])) == version
+    assert _systemd.systemd_version(Replay([version_call(fixture)])) == version
 
 
 def test_a_first_line_without_a_version_number_is_no_version():
     """The parser's contract: the number after "systemd "; anything else is no version (and networkd is not trusted)."""
     call = version_call("host/networkd")
     renamed = dict(call, stdout=call["stdout"].replace("systemd 252 ", "systemd (252 ", 1))
-    assert _host_facts.systemd_version(Replay([renamed])) is None
+    assert _systemd.systemd_version(Replay([renamed])) is None
     state = {"networkd_active": True, "networkd_enabled": True, "udevd_active": True, "systemd_version": None}
-    problem = _host_facts.networkd_problem(state)
+    problem = _systemd.networkd_problem(state)
     assert problem is not None
     assert problem.startswith(
         "this host runs a systemd whose systemctl --version names no version, and systemd-networkd creates"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._host_facts import (
+from ansible_collections.linuxnet.gre.plugins.module_utils._systemd import (
     PERSIST_PROBLEMS,
     auto_mechanism,
     persistence,
