@@ -36,12 +36,14 @@ Without --lab-dir it boots its own lab and stops it at the end; with --lab-dir i
 running there (booting fleet.yml there if none is, and leaving it up). The lab's guests are sensitive
 to a busy CPU: each figure is given with the load average, and --max-load/--load-wait make each
 first run wait for a quieter machine (by default they do not wait).
+Interrupted (Ctrl-C, SIGINT or SIGTERM), it reports what it measured so far, each variant with its count of rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import statistics
 import subprocess
 import sys
@@ -166,25 +168,39 @@ def main() -> int:
 
 
 def measure(lab: Fleet, work: Path, sizes: list[int], args: argparse.Namespace) -> dict:
-    """Every round visits each N and forks, the order reversed every other round; results by (N, forks, run)."""
+    """Every round visits each N and forks, the order reversed every other round; results by (N, forks, run).
+
+    Interrupted (Ctrl-C, SIGINT or SIGTERM), it stops there and returns what it has: the report shows the variants
+    measured at least once, each with its count of rounds.
+    """
     results: dict[tuple[int, int, str], list[dict]] = {}
+    # Also when started in the background (where a shell ignores SIGINT), and on SIGTERM.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     variants = [(size, forks) for size in sizes for forks in forks_of(size)]
     inventories = {size: fleet_inventory(work, size) for size in sizes}
-    for repeat in range(args.repeat):
-        for size, forks in variants if repeat % 2 == 0 else variants[::-1]:
-            wait_for_load(args.max_load, args.load_wait)
-            lab.clean_all()
-            hosts = ["hub", *spokes(size)]
-            for run in RUNS:
-                started_load = load()
-                wall, tally = lab.site(inventories[size], size, forks)
-                check_run(tally, size, run)
-                entry = {"wall": wall, "load": started_load[0], "per_host": counts(tally, hosts), "tally": tally}
-                results.setdefault((size, forks, run), []).append(entry)
-                print(
-                    f"  round {repeat + 1} N={size:<2} forks={forks:<2} {run:<9} {wall:6.2f} s  load {started_load[0]:.2f}",
-                    flush=True,
-                )
+    try:
+        for repeat in range(args.repeat):
+            for size, forks in variants if repeat % 2 == 0 else variants[::-1]:
+                wait_for_load(args.max_load, args.load_wait)
+                lab.clean_all()
+                hosts = ["hub", *spokes(size)]
+                entries = []
+                for run in RUNS:
+                    started_load = load()
+                    wall, tally = lab.site(inventories[size], size, forks)
+                    check_run(tally, size, run)
+                    entries.append(
+                        {"wall": wall, "load": started_load[0], "per_host": counts(tally, hosts), "tally": tally}
+                    )
+                    print(
+                        f"  round {repeat + 1} N={size:<2} forks={forks:<2} {run:<9} {wall:6.2f} s  load {started_load[0]:.2f}",
+                        flush=True,
+                    )
+                for run, entry in zip(RUNS, entries, strict=True):
+                    results.setdefault((size, forks, run), []).append(entry)
+    except KeyboardInterrupt:
+        print("  interrupted: the report shows what was measured", flush=True)
     return results
 
 
@@ -201,39 +217,43 @@ def per_role(entries: list[dict], field: str) -> tuple[str, str]:
 
 
 def report(results: dict, sizes: list[int], profile: bool) -> None:
-    rounds = min(len(entries) for entries in results.values())
-    print(f"\nmedians of {rounds} round(s); tasks and runs per host: hub / spokes")
+    measured = [(size, forks) for size in sizes for forks in forks_of(size) if (size, forks, "first") in results]
+    if not measured:
+        sys.exit("fleet_bench: nothing was measured")
+    print("\nmedians over the rounds (n); tasks and runs per host: hub/spokes")
     print(
-        f"{'N':>2} {'forks':>5} {'first':>8} {'unchanged':>9} {'ratio':>5} {'load1':>9} "
+        f"{'N':>2} {'forks':>5} {'n':>2} {'first':>8} {'unchanged':>9} {'ratio':>5} {'load1':>9} "
         f"{'tasks/host 1st':>14} {'unch.':>7} {'runs/host 1st':>13} {'unch.':>7}"
     )
     medians: dict[tuple[int, int, str], float] = {}
-    for size in sizes:
-        for forks in forks_of(size):
-            cells = []
+    for size, forks in measured:
+        cells = []
+        for run in RUNS:
+            medians[(size, forks, run)] = statistics.median(e["wall"] for e in results[(size, forks, run)])
+        loads = [e["load"] for run in RUNS for e in results[(size, forks, run)]]
+        for field in ("tasks", "runs"):
             for run in RUNS:
-                medians[(size, forks, run)] = statistics.median(e["wall"] for e in results[(size, forks, run)])
-            loads = [e["load"] for run in RUNS for e in results[(size, forks, run)]]
-            for field in ("tasks", "runs"):
-                for run in RUNS:
-                    cells.append("/".join(per_role(results[(size, forks, run)], field)))
-            first, unchanged = medians[(size, forks, "first")], medians[(size, forks, "unchanged")]
-            print(
-                f"{size:>2} {forks:>5} {first:>6.2f} s {unchanged:>7.2f} s {unchanged / first:>5.2f} "
-                f"{min(loads):>4.1f}-{max(loads):<4.1f} {cells[0]:>14} {cells[1]:>7} {cells[2]:>13} {cells[3]:>7}"
-            )
+                cells.append("/".join(per_role(results[(size, forks, run)], field)))
+        first, unchanged = medians[(size, forks, "first")], medians[(size, forks, "unchanged")]
+        print(
+            f"{size:>2} {forks:>5} {len(results[(size, forks, 'first')]):>2} {first:>6.2f} s {unchanged:>7.2f} s "
+            f"{unchanged / first:>5.2f} {min(loads):>4.1f}-{max(loads):<4.1f} "
+            f"{cells[0]:>14} {cells[1]:>7} {cells[2]:>13} {cells[3]:>7}"
+        )
     print("(tasks/host: executed, a loop counting once; runs/host: module runs on the host, a loop counting each item)")
 
     print()
     for label, forks_at in (("forks=5", lambda _size: DEFAULT_FORKS), ("forks=N+1", lambda size: size + 1)):
         for run in RUNS:
-            points = [(size, medians[(size, forks_at(size), run)]) for size in sizes]
-            shown = f"{slope(points):.2f} s per added host" if len(points) > 1 else "one N only"
+            points = [
+                (size, medians[(size, forks_at(size), run)]) for size in sizes if (size, forks_at(size), run) in medians
+            ]
+            shown = f"{slope(points):.2f} s per added host" if len(points) > 1 else "fewer than two N measured"
             print(f"slope, {label:<9} {run:<9}: {shown}")
 
     if profile:
-        size = sizes[-1]
-        for forks in forks_of(size):
+        size = max(size for size, _forks in measured)
+        for forks in (forks for measured_size, forks in measured if measured_size == size):
             print(f"\ntask times, N={size}, forks={forks}, median runs (first / unchanged):")
             first, unchanged = (spans(median_entry(results[(size, forks, run)])["tally"]) for run in RUNS)
             again = dict(unchanged)
@@ -248,19 +268,15 @@ def report(results: dict, sizes: list[int], profile: bool) -> None:
     print()
     for run in RUNS:
         shown = {}
-        for size in sizes:
-            entries = [entry for forks in forks_of(size) for entry in results[(size, forks, run)]]
+        for size in sorted({size for size, _forks in measured}):
+            entries = [entry for forks in forks_of(size) for entry in results.get((size, forks, run), [])]
             shown[size] = (per_role(entries, "tasks"), per_role(entries, "runs"))
         constant = len(set(shown.values())) == 1
         listed = ", ".join(
             f"N={size}: tasks {'/'.join(tasks)}, runs {'/'.join(runs)}" for size, (tasks, runs) in shown.items()
         )
         print(f"target: {run} run, tasks per host the same at every N: {'met' if constant else 'MISSED'} ({listed})")
-    ratios = {
-        (size, forks): medians[(size, forks, "unchanged")] / medians[(size, forks, "first")]
-        for size in sizes
-        for forks in forks_of(size)
-    }
+    ratios = {variant: medians[(*variant, "unchanged")] / medians[(*variant, "first")] for variant in measured}
     verdict = "met" if all(ratio <= RATIO_TARGET for ratio in ratios.values()) else "MISSED"
     listed = ", ".join(f"N={size} forks={forks}: {ratio:.2f}" for (size, forks), ratio in ratios.items())
     print(f"target: unchanged run <= {RATIO_TARGET} x the first at every N and forks: {verdict} ({listed})")
