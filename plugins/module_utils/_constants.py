@@ -20,6 +20,12 @@ ROUTE_PROTOCOL = 250
 # The metric a route gets when none is given: the kernel's default for each family.
 DEFAULT_METRIC = {4: 0, 6: 1024}
 
+# The swanctl file of the role's IKE connections (roles/gre_mesh, GRE over IPsec): written where a host has
+# links with IPsec, removed where it has none any more; gre_host_facts says whether it is there.
+IPSEC_CONF = "/etc/swanctl/conf.d/linuxnet-gre.conf"
+# gre_forward's sysctl.d file (_forward.FILE), whose presence gre_host_facts reports too.
+FORWARD_CONF = "/etc/sysctl.d/60-linuxnet-gre.conf"
+
 MODES = ("gre", "gretap", "ip6gre", "ip6gretap")
 IPV6_MODES = ("ip6gre", "ip6gretap")
 # The modes that carry Ethernet frames: a route through them needs a next hop (a neighbour to resolve).

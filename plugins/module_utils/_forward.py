@@ -18,11 +18,11 @@ import dataclasses
 import re
 import typing as t
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._constants import MAX_NAME_LENGTH
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import FORWARD_CONF, MAX_NAME_LENGTH
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, Host, output, read_json
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import Files
 
-FILE = "/etc/sysctl.d/60-linuxnet-gre.conf"
+FILE = FORWARD_CONF
 HEADER = (
     "# Written by linuxnet.gre.gre_forward: forwarding and reverse-path filtering for the routed networks of\n"
     "# linuxnet.gre. Its next run rewrites or removes this file; an edit is lost. A 'was' line records the value\n"

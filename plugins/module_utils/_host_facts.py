@@ -28,7 +28,7 @@ import re
 import typing as t
 
 from ansible_collections.linuxnet.gre.plugins.module_utils import _firewall
-from ansible_collections.linuxnet.gre.plugins.module_utils._constants import KERNEL_MODULE
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import FORWARD_CONF, IPSEC_CONF, KERNEL_MODULE
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import (
     GreError,
     Host,
@@ -169,6 +169,13 @@ def tools(host: Host, encap: bool = False) -> dict[str, t.Any]:
     return found
 
 
+def files(host: Host) -> dict[str, bool]:
+    """Whether the collection's files that a step undoes where nothing is planned any more are here: gre_forward's
+    sysctl.d file (the values to put back) and the role's swanctl file (the IKE connections to remove). Where neither
+    is, the role skips those steps on a host with nothing planned for them: two module runs fewer per host."""
+    return {"forward": host.exists(FORWARD_CONF), "ipsec": host.exists(IPSEC_CONF)}
+
+
 def gather(host: Host, params: dict[str, t.Any]) -> dict[str, t.Any]:
     """The module's ansible_facts; GreError when the default routes are asked for and ip cannot read them."""
     found = tools(host, params["encap"])
@@ -178,6 +185,7 @@ def gather(host: Host, params: dict[str, t.Any]) -> dict[str, t.Any]:
     own: dict[str, t.Any] = services(host)
     own["tools"] = found
     own["persist"] = persistence(own)
+    own["files"] = files(host)
     if params["firewall"]:
         own["firewall"] = _firewall.summary(host)
     facts["linuxnet_gre"] = own

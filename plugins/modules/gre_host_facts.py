@@ -203,6 +203,21 @@ ansible_facts:
                   M(linuxnet.gre.gre_tunnel) says it when it fails; C(null) where it works.
               type: dict
               sample: {unit: null, networkd: "systemd-networkd is not active and enabled here, ..."}
+        files:
+          description:
+            - Whether the collection's files that a step of the role C(linuxnet.gre.gre_mesh) undoes where nothing is
+              planned any more are on the host; where one is not, the role skips that step on a host with nothing
+              planned for it.
+          type: dict
+          contains:
+            forward:
+              description:
+                - Whether the sysctl.d file of M(linuxnet.gre.gre_forward) (C(/etc/sysctl.d/60-linuxnet-gre.conf)),
+                  which remembers the values to put back, exists.
+              type: bool
+            ipsec:
+              description: Whether the role's swanctl file of IKE connections (C(/etc/swanctl/conf.d/linuxnet-gre.conf)) exists.
+              type: bool
         firewall:
           description: With O(firewall) only.
           type: dict

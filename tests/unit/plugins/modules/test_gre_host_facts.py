@@ -16,6 +16,8 @@ import typing as t
 import pytest
 
 from ansible_collections.linuxnet.gre.plugins.module_utils import _host_facts, _systemd
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import FORWARD_CONF as FORWARD_FILE
+from ansible_collections.linuxnet.gre.plugins.module_utils._constants import IPSEC_CONF
 from ansible_collections.linuxnet.gre.plugins.module_utils._firewall import SETTINGS
 from ansible_collections.linuxnet.gre.plugins.module_utils._firewalld import POLICY_FILE
 from ansible_collections.linuxnet.gre.plugins.modules import gre_host_facts
@@ -198,6 +200,8 @@ def test_systemd_networkd_and_udevd_as_systemctl_shows_them(facts, name, network
             "auto": "networkd" if networkd else "unit",
             "problems": {"unit": None, "networkd": None if networkd else _systemd.PERSIST_PROBLEMS["networkd"]},
         },
+        # Neither the sysctl.d file of gre_forward nor the role's swanctl file on a fresh guest.
+        "files": {"forward": False, "ipsec": False},
     }
 
 
@@ -300,3 +304,20 @@ def test_bad_versions_are_refused_before_anything_runs(facts):
     assert result["failed"] is True
     assert "default_routes" in result["msg"]
     assert host.calls == []
+
+
+@pytest.mark.parametrize(
+    ("present", "expected"),
+    [
+        ({}, {"forward": False, "ipsec": False}),
+        ({FORWARD_FILE: True}, {"forward": True, "ipsec": False}),
+        ({IPSEC_CONF: True}, {"forward": False, "ipsec": True}),
+    ],
+)
+def test_files_say_whether_the_forward_and_ipsec_steps_have_anything_to_undo(facts, present, expected):
+    host = FakeHost("default4")
+    host.present.update(present)
+    own = facts(host)["ansible_facts"]["linuxnet_gre"]
+    assert own["files"] == expected
+    # Looked up as paths, no process of their own.
+    assert host.calls == [_host_facts.IP_CHECK, _host_facts.SYSTEMCTL]
