@@ -31,7 +31,7 @@ ACROSS = 1400 - 24
 # Settings that take the collection's work away: no links, no networks. Purge deletes the tunnels and
 # their routes, persistence its boot files, and the firewall and forwarding steps what they added.
 NOTHING = json.dumps({"gre_mesh_full_mesh": [], "gre_mesh_networks": []})
-WAITING = re.compile(r"gre-\S+: not failed, the peer is not in this run")
+WAITING = re.compile(r"gre-\S+: not failed, this run changed this side and the peer is not in it")
 
 # One read per host of everything a run of the role may change there.
 STATE = r"""
