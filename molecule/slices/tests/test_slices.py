@@ -192,3 +192,18 @@ def test_verify_playbook_is_green_after_the_slices(tmp_path):
     assert all(row["failed"] == 0 for row in recap(run).values())
     report = json.loads((tmp_path / "links.json").read_text())
     assert report, run.stdout[-2000:]
+
+
+def test_a_limited_run_still_fails_a_broken_link_it_left_as_it_was(lab_host):
+    """The waiting is only for a side this run changed: with node5's end of node1 - node5 down (node5 outside the
+    run), site.yml --limit node1 changes nothing on node1 and fails naming that link, with no waiting line."""
+    node5 = lab_host("node5")
+    node5.check_output("ip link set dev gre-node1 down")
+    try:
+        run = playbook("site", "--limit", "node1")
+        assert run.returncode == 2, run.stdout[-4000:]
+        assert recap(run)["node1"]["changed"] == 0, run.stdout[-4000:]
+        assert re.search(r"1 of 5\s+links down", run.stdout), run.stdout[-4000:]
+        assert "gre-node5" in run.stdout and not WAITING.search(run.stdout), run.stdout[-4000:]
+    finally:
+        node5.check_output("ip link set dev gre-node1 up")
