@@ -47,7 +47,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -149,20 +148,8 @@ def main() -> int:
     if not all(1 <= size <= SPOKES for size in sizes):
         parser.error(f"--sizes: each from 1 to {SPOKES} (the lab has spoke01..spoke{SPOKES})")
 
-    work = Path(tempfile.mkdtemp(prefix="gre-fleet-bench-"))
-    own_lab = args.lab_dir is None
-    lab_dir = Path(tempfile.mkdtemp(prefix="gre-fleet-bench-lab-")) if own_lab else args.lab_dir.resolve()
-    lab = Fleet(lab_dir, work)
-    booted = False
-    if own_lab or lab.lab("status").returncode != 0:
-        if lab.lab("up", str(TOPOLOGY)).returncode != 0:
-            sys.exit("fleet_bench: the lab did not come up")
-        booted = True
-    try:
-        results = measure(lab, work, sizes, args)
-    finally:
-        if own_lab and booted:
-            lab.lab("down")
+    with Fleet.running(args.lab_dir, TOPOLOGY, "fleet-bench") as lab:
+        results = measure(lab, lab.work, sizes, args)
     report(results, sizes, args.profile)
     return 0
 

@@ -44,12 +44,15 @@ guests are sensitive to a busy CPU.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+import typing as t
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -105,6 +108,7 @@ IMPLEMENTATIONS = {
 class Lab:
     def __init__(self, lab_dir: Path, work: Path) -> None:
         self.lab_dir = lab_dir
+        self.work = work
         self.inventory = lab_dir / "inventory.yml"
         collections = work / "home" / "collections"
         (collections / "ansible_collections" / "linuxnet").mkdir(parents=True)
@@ -120,6 +124,25 @@ class Lab:
             ANSIBLE_NOCOLOR="1",
             BENCH_TALLY=str(self.tally),
         )
+
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls, lab_dir: Path | None, topology: Path, name: str) -> Iterator[t.Self]:
+        """This lab in ``lab_dir`` (booted there when it is down, and kept), or in a directory of its own, booted
+        and stopped after; ``name`` (the benchmark's) names its temporary directories and its error."""
+        work = Path(tempfile.mkdtemp(prefix=f"gre-{name}-"))
+        own = lab_dir is None
+        lab = cls(Path(tempfile.mkdtemp(prefix=f"gre-{name}-lab-")) if own else lab_dir.resolve(), work)
+        booted = False
+        if own or lab.lab("status").returncode != 0:
+            if lab.lab("up", str(topology)).returncode != 0:
+                sys.exit(f"{name}: the lab did not come up")
+            booted = True
+        try:
+            yield lab
+        finally:
+            if own and booted:
+                lab.lab("down")
 
     def lab(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(LAB), "--lab-dir", str(self.lab_dir), *args], text=True, check=False)
@@ -244,20 +267,8 @@ def main() -> int:
     planner_status = 0 if args.skip_planner else planner(args.planner_args.split())
     print(flush=True)
 
-    work = Path(tempfile.mkdtemp(prefix="gre-mesh-bench-"))
-    own_lab = args.lab_dir is None
-    lab_dir = Path(tempfile.mkdtemp(prefix="gre-mesh-bench-lab-")) if own_lab else args.lab_dir.resolve()
-    lab = Lab(lab_dir, work)
-    booted = False
-    if own_lab or lab.lab("status").returncode != 0:
-        if lab.lab("up", str(TOPOLOGY)).returncode != 0:
-            sys.exit("mesh_bench: the lab did not come up")
-        booted = True
-    try:
-        best = measure(lab, work, sizes, names, args)
-    finally:
-        if own_lab and booted:
-            lab.lab("down")
+    with Lab.running(args.lab_dir, TOPOLOGY, "mesh-bench") as lab:
+        best = measure(lab, lab.work, sizes, names, args)
     report(best, sizes, names, args.profile)
     return planner_status
 
