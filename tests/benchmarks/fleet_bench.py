@@ -42,12 +42,10 @@ Interrupted (Ctrl-C, SIGINT or SIGTERM), it reports what it measured so far, eac
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import yaml
@@ -76,16 +74,7 @@ class Fleet(Lab):
     def site(self, inventory: Path, size: int, forks: int) -> tuple[float, dict]:
         command = ["ansible-playbook", str(PLAYBOOK), "-i", str(inventory), "-i", str(self.inventory)]
         command += ["--limit", f"hubs:spokes{size}", "--forks", str(forks)]
-        self.tally.unlink(missing_ok=True)
-        started = time.perf_counter()
-        done = subprocess.run(command, env=self.env, cwd=REPO, capture_output=True, text=True, check=False)
-        elapsed = time.perf_counter() - started
-        if done.returncode != 0 or not self.tally.exists():
-            sys.exit(
-                f"fleet_bench: site.yml, N={size}, forks={forks} failed (exit status {done.returncode}):\n"
-                f"{done.stdout}\n{done.stderr}"
-            )
-        return elapsed, json.loads(self.tally.read_text())
+        return self.timed(command, f"fleet_bench: site.yml, N={size}, forks={forks}")
 
 
 def spokes(size: int) -> list[str]:

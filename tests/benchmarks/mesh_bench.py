@@ -159,14 +159,17 @@ class Lab:
         command = ["ansible-playbook", str(playbook), "-i", str(inventory), "-i", str(self.inventory), *options]
         command += ["-e", f"{public}={{{{ lab_public_address | default(lab_address) }}}}"]
         command += ["-e", f"gre_baseline_group={GROUP}", "--limit", GROUP]
+        return self.timed(command, f"mesh_bench: {implementation}")
+
+    def timed(self, command: list[str], what: str) -> tuple[float, dict]:
+        """One ansible-playbook run: its wall time and the tally its callback wrote; exit naming ``what`` if it
+        failed."""
         self.tally.unlink(missing_ok=True)
         started = time.perf_counter()
         done = subprocess.run(command, env=self.env, cwd=REPO, capture_output=True, text=True, check=False)
         elapsed = time.perf_counter() - started
         if done.returncode != 0 or not self.tally.exists():
-            sys.exit(
-                f"mesh_bench: {implementation} failed (exit status {done.returncode}):\n{done.stdout}\n{done.stderr}"
-            )
+            sys.exit(f"{what} failed (exit status {done.returncode}):\n{done.stdout}\n{done.stderr}")
         return elapsed, json.loads(self.tally.read_text())
 
 
