@@ -63,7 +63,7 @@ def check(
 ) -> subprocess.CompletedProcess[str]:
     """check_hosts.yml for host h1 with these facts, gre_mesh_persist, and a planned tunnel of each mode (with
     ``encap``, each in UDP, as the planner gives it)."""
-    tunnels = [{"name": f"gre-{number}", "mode": mode} for number, mode in enumerate(modes)]
+    tunnels: list[dict[str, t.Any]] = [{"name": f"gre-{number}", "mode": mode} for number, mode in enumerate(modes)]
     for tunnel in tunnels if encap else []:
         tunnel["encap"] = encap
     variables = {

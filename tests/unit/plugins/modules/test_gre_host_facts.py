@@ -320,4 +320,4 @@ def test_files_say_whether_the_forward_and_ipsec_steps_have_anything_to_undo(fac
     own = facts(host)["ansible_facts"]["linuxnet_gre"]
     assert own["files"] == expected
     # Looked up as paths, no process of their own.
-    assert host.calls == [_host_facts.IP_CHECK, _host_facts.SYSTEMCTL]
+    assert host.calls == [_host_facts.IP_CHECK, _systemd.SYSTEMCTL]
