@@ -136,11 +136,12 @@ def test_a_host_whose_kernel_lacks_gre_in_udp_stops_the_run_before_any_host_chan
 
     before = state()
     run = playbook("site", "-e", links)
-    assert run.returncode == 2, run.stdout[-3000:]
+    output = run.stdout + run.stderr  # the failed task's message goes to standard error
+    assert run.returncode == 2, output[-3000:]
     assert (
         "intruder: GRE in UDP (gre_mesh_encap) is planned here for gre-hostb, but this kernel (6.1.176) cannot carry "
         "GRE in UDP: it was built without CONFIG_NET_FOU_IP_TUNNELS (/boot/config-6.1.176)"
-    ) in run.stdout, run.stdout[-3000:]
+    ) in output, output[-3000:]
     assert {name: row["changed"] for name, row in recap(run).items()} == dict.fromkeys(recap(run), 0)
     assert state() == before
 

@@ -201,9 +201,10 @@ def test_a_limited_run_still_fails_a_broken_link_it_left_as_it_was(lab_host):
     node5.check_output("ip link set dev gre-node1 down")
     try:
         run = playbook("site", "--limit", "node1")
-        assert run.returncode == 2, run.stdout[-4000:]
-        assert recap(run)["node1"]["changed"] == 0, run.stdout[-4000:]
-        assert re.search(r"1 of 5\s+links down", run.stdout), run.stdout[-4000:]
-        assert "gre-node5" in run.stdout and not WAITING.search(run.stdout), run.stdout[-4000:]
+        output = run.stdout + run.stderr  # the failed task's message goes to standard error
+        assert run.returncode == 2, output[-4000:]
+        assert recap(run)["node1"]["changed"] == 0, output[-4000:]
+        assert re.search(r"1 of 5\s+links down", output), output[-4000:]
+        assert re.search(r"gre-node5 to node5 \S+: DOWN", output) and not WAITING.search(output), output[-4000:]
     finally:
         node5.check_output("ip link set dev gre-node1 up")
