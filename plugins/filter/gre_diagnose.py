@@ -50,7 +50,7 @@ options:
     type: dict
     required: true
   plan:
-    description: The plan of P(linuxnet.gre.gre_plan_check#filter), of which the C(hosts) are used.
+    description: The plan of P(linuxnet.gre.gre_plan_check#filter) (packed or not), of which the C(hosts) are used.
     type: dict
     required: true
 seealso:
@@ -144,7 +144,7 @@ import typing as t
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._diagnose import diagnose
-from ansible_collections.linuxnet.gre.plugins.plugin_utils._hostvars import check_plan
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._hostvars import checked_plan
 
 
 def gre_diagnose(probes: t.Any, plan: t.Any) -> dict[str, t.Any]:
@@ -152,10 +152,10 @@ def gre_diagnose(probes: t.Any, plan: t.Any) -> dict[str, t.Any]:
         raise AnsibleFilterError(
             f"gre_diagnose: the input must be a dict of probe results by host, not {type(probes).__name__}"
         )
-    check_plan("gre_diagnose", plan)
+    plan = checked_plan("gre_diagnose", plan)
     usable = {host: probe for host, probe in probes.items() if isinstance(probe, t.Mapping) and "tunnels" in probe}
     try:
-        return diagnose(usable, dict(plan))
+        return diagnose(usable, plan)
     except (KeyError, TypeError, ValueError) as exc:
         raise AnsibleFilterError(f"gre_diagnose: the evidence is not what gre_probe returns: {exc!r}") from exc
 

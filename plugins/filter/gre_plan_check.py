@@ -49,6 +49,16 @@ options:
         are checked all the same, and each host plans its own with P(linuxnet.gre.gre_plan#filter).
     type: bool
     default: true
+  packed:
+    description:
+      - Whether each entry of RV(_value.hosts) is its plan as one JSON text (P(ansible.builtin.from_json#filter)
+        gives it back) rather than a dict.
+      - For a play that keeps the plan as a fact, as the gre_mesh role does. Ansible (2.19 and later) handles each
+        value of a task's result and of a variable it reads one by one, some 10 us each; the plan of a 150-host
+        full mesh has 358 203 values, 5 s of a run, and some 150 when packed. P(linuxnet.gre.gre_diagnose#filter),
+        P(linuxnet.gre.gre_probe_schedule#filter) and P(linuxnet.gre.gre_verify_paths#filter) take either form.
+    type: bool
+    default: false
   play_hosts:
     description:
       - The hosts of the play, normally C(ansible_play_hosts_all). When given, the topology settings are first read
@@ -122,7 +132,8 @@ _value:
     hosts:
       description:
         - For each host of O(hosts) by name, its tunnels and its peers, as P(linuxnet.gre.gre_plan#filter) returns
-          them (RV(linuxnet.gre.gre_plan#filter:_value), with a sample). Empty with O(plans=false).
+          them (RV(linuxnet.gre.gre_plan#filter:_value), with a sample). Empty with O(plans=false). With
+          O(packed=true), each as JSON text.
       type: dict
     external_peers:
       description: For each external peer with links, what to configure on it by hand.
@@ -184,7 +195,7 @@ import yaml
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.linuxnet.gre.plugins.plugin_utils._hostvars import HostVarsView, call_planner
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._hostvars import HostVarsView, call_planner, pack
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.model import Problems
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import check_mesh
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.role_settings import check_role_settings
@@ -200,12 +211,16 @@ def gre_plan_check(
     plans: t.Any = True,
     play_hosts: t.Any = None,
     role_settings: t.Any = None,
+    packed: t.Any = False,
     **settings: t.Any,
 ) -> dict[str, t.Any]:
     def check(view: HostVarsView, groups: t.Any, **settings: t.Any) -> dict[str, t.Any]:
         if role_settings is not None:
             check_role(view, play_hosts or [], role_settings)
-        return check_mesh(view, groups, hosts, plans=bool(plans), play_hosts=play_hosts, **settings)
+        result = check_mesh(view, groups, hosts, plans=bool(plans), play_hosts=play_hosts, **settings)
+        if packed:
+            result["hosts"] = {host: pack(plan) for host, plan in result["hosts"].items()}
+        return result
 
     return call_planner("gre_plan_check", check, hostvars, groups, **settings)
 

@@ -31,7 +31,7 @@ options:
     required: true
   plan:
     description:
-      - The plan of P(linuxnet.gre.gre_plan_check#filter), of which the C(hosts) are used. A host probes when it
+      - The plan of P(linuxnet.gre.gre_plan_check#filter) (packed or not), of which the C(hosts) are used. A host
         has tunnels there.
       - Required unless O(schedule) is given.
     type: dict
@@ -139,7 +139,7 @@ import typing as t
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.linuxnet.gre.plugins.plugin_utils._hostvars import check_plan
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._hostvars import checked_plan
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._probe_schedule import (
     ProbeSchedule,
     probe_schedule,
@@ -172,7 +172,7 @@ def gre_probe_schedule(
     missing = [name for name, value in planning.items() if value is None]
     if missing:
         raise AnsibleFilterError(f"{NAME}: {', '.join(missing)} missing (or give schedule)")
-    check_plan(NAME, plan)
+    plan = checked_plan(NAME, plan)
     if isinstance(hosts, (str, t.Mapping)) or not isinstance(hosts, t.Iterable):
         raise AnsibleFilterError(f"{NAME}: hosts must be a list of host names (ansible_play_hosts)")
     if not isinstance(check_mode, bool):

@@ -27,7 +27,7 @@ options:
     type: dict
     required: true
   plan:
-    description: The plan of P(linuxnet.gre.gre_plan_check#filter).
+    description: The plan of P(linuxnet.gre.gre_plan_check#filter) (packed or not).
     type: dict
     required: true
 seealso:
@@ -72,14 +72,14 @@ import typing as t
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.linuxnet.gre.plugins.plugin_utils._hostvars import HostVarsView, check_plan
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._hostvars import HostVarsView, checked_plan
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._paths import PathError, VariableError, verify_paths
 
 
 def gre_verify_paths(hostvars: t.Any, plan: t.Any) -> dict[str, t.Any]:
     if not isinstance(hostvars, t.Mapping):
         raise AnsibleFilterError(f"gre_verify_paths: the input must be hostvars, not {type(hostvars).__name__}")
-    check_plan("gre_verify_paths", plan)
+    plan = checked_plan("gre_verify_paths", plan)
     try:
         return verify_paths(HostVarsView(hostvars), plan)
     except (PathError, VariableError) as exc:

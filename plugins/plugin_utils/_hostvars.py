@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections.abc as c
 import difflib
+import json
 import typing as t
 
 import jinja2
@@ -112,10 +113,26 @@ class HostVarsView(c.Mapping):
         return len(self._hostvars)
 
 
-def check_plan(name: str, plan: t.Any) -> None:
-    """A filter that reads the plan takes gre_plan_check's result, which has each planned host under ``hosts``."""
+def pack(host_plan: t.Mapping[str, t.Any]) -> str:
+    """A host's plan as gre_plan_check returns it with packed=true: one JSON text."""
+    return json.dumps(host_plan, separators=(",", ":"))
+
+
+def checked_plan(name: str, plan: t.Any) -> dict[str, t.Any]:
+    """A filter that reads the plan takes gre_plan_check's result, which has each planned host under ``hosts``.
+
+    Returned with each host's plan as a dict, whether packed (JSON text) or not.
+    """
     if not isinstance(plan, c.Mapping) or not isinstance(plan.get("hosts"), c.Mapping):
         raise AnsibleFilterError(f"{name}: plan must be the result of linuxnet.gre.gre_plan_check (with hosts)")
+    try:
+        hosts = {
+            host: json.loads(host_plan) if isinstance(host_plan, str) else host_plan
+            for host, host_plan in plan["hosts"].items()
+        }
+    except ValueError as error:
+        raise AnsibleFilterError(f"{name}: plan's hosts hold text that is not a packed plan ({error})") from None
+    return {**plan, "hosts": hosts}
 
 
 def check_inventory(name: str, hostvars: t.Any, groups: t.Any) -> None:

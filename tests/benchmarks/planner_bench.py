@@ -352,8 +352,9 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         return {"changed": False%s}
 """
-# Each host of the play with no tunnels and no peers: what a play that plans nothing gives the same tasks.
-NO_PLAN = "{{ {'external_peers': {}, 'hosts': dict(ansible_play_batch | product([{'tunnels': [], 'peers': []}]))} }}"
+# Each host of the play with no tunnels and no peers, packed as plan.yml has it: what a play that plans nothing
+# gives the same tasks (%s: the planner's plan of a host without links, as JSON).
+NO_PLAN = "{{ {'external_peers': {}, 'hosts': dict(ansible_play_batch | product(['%s']))} }}"
 ROLE_PLAY_TARGETS = {"hub-and-spoke 1 x 999": 1.0, "full mesh 150": 2.0}
 
 
@@ -366,7 +367,10 @@ def no_op_tasks(tasks: list[dict[str, t.Any]], plan: bool) -> None:
             arguments = task.pop(key)
             task["gre_bench_host_facts" if key == "linuxnet.gre.gre_host_facts" else "gre_bench_no_op"] = arguments
         if not plan and "__gre_mesh_plan" in (task.get("ansible.builtin.set_fact") or {}):
-            task["ansible.builtin.set_fact"]["__gre_mesh_plan"] = NO_PLAN
+            from ansible_collections.linuxnet.gre.plugins.plugin_utils._hostvars import pack
+            from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import node_plan
+
+            task["ansible.builtin.set_fact"]["__gre_mesh_plan"] = NO_PLAN % pack(node_plan(None, t.cast(t.Any, None)))
 
 
 def role_play(directory: Path, plan: bool) -> Path:

@@ -24,6 +24,8 @@ import pytest
 
 from ansible_collections.linuxnet.gre.plugins.module_utils import _host_facts, _systemd
 from ansible_collections.linuxnet.gre.plugins.modules import gre_host_facts
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._hostvars import pack
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import tunnel_lists
 from ansible_collections.linuxnet.gre.tests.unit.plugins.modules.replay import Replay, Seam, load
 
 COLLECTIONS = pathlib.Path(gre_host_facts.__file__).parents[5]
@@ -63,12 +65,16 @@ def check(
 ) -> subprocess.CompletedProcess[str]:
     """check_hosts.yml for host h1 with these facts, gre_mesh_persist, and a planned tunnel of each mode (with
     ``encap``, each in UDP, as the planner gives it)."""
-    tunnels: list[dict[str, t.Any]] = [{"name": f"gre-{number}", "mode": mode} for number, mode in enumerate(modes)]
+    tunnels: list[dict[str, t.Any]] = [
+        {"name": f"gre-{number}", "mode": mode, "remote": "198.51.100.2"} for number, mode in enumerate(modes)
+    ]
     for tunnel in tunnels if encap else []:
         tunnel["encap"] = encap
+    # As plan.yml has it: packed, with the lists the planner makes of the tunnels.
+    host_plan = {"tunnels": tunnels, "peers": [], "forward": [], **tunnel_lists(tunnels, [])}
     variables = {
         "__gre_mesh_host": host,
-        "__gre_mesh_plan": {"hosts": {"h1": {"tunnels": tunnels, "peers": []}}},
+        "__gre_mesh_plan": {"hosts": {"h1": pack(host_plan)}},
         "gre_mesh_persist": persist,
         "gre_mesh_firewall": False,
     }

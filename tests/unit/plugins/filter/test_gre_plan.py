@@ -30,6 +30,7 @@ from ansible.vars.manager import VariableManager
 
 from ansible_collections.linuxnet.gre.plugins.filter import gre_plan as plugin
 from ansible_collections.linuxnet.gre.plugins.filter import gre_plan_check as check_plugin
+from ansible_collections.linuxnet.gre.plugins.plugin_utils._hostvars import checked_plan
 from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import DEFAULTS
 
 from ..plugin_utils.planner.inventories import SEED_TUNNELS
@@ -78,6 +79,22 @@ def test_plans_from_ansible_hostvars(tmp_path: pathlib.Path) -> None:
     assert hosta["tunnels"][1]["remote"] == "198.51.100.3"
     assert plugin.gre_plan(hostvars, groups, "hostb", check=check, links=LINKS) == check["hosts"]["hostb"]
     assert check["hosts"]["hostb"]["tunnels"][0]["local"] == "10.128.0.12"
+
+
+def test_packed_hosts_are_each_plan_as_json_which_the_plan_readers_take_as_the_plain_form(
+    tmp_path: pathlib.Path,
+) -> None:
+    hostvars, groups = ansible_variables(tmp_path, INVENTORY)
+    plain_check = check_plugin.gre_plan_check(hostvars, groups, hosts=["hosta", "hostb"], links=LINKS)
+    packed = check_plugin.gre_plan_check(hostvars, groups, hosts=["hosta", "hostb"], links=LINKS, packed=True)
+    assert all(isinstance(text, str) for text in packed["hosts"].values())
+    assert {host: json.loads(text) for host, text in packed["hosts"].items()} == plain_check["hosts"]
+    assert {key: value for key, value in packed.items() if key != "hosts"} == {
+        key: value for key, value in plain_check.items() if key != "hosts"
+    }
+    assert checked_plan("f", packed) == checked_plan("f", plain_check) == plain_check
+    with pytest.raises(AnsibleFilterError, match="f: plan's hosts hold text that is not a packed plan"):
+        checked_plan("f", {"hosts": {"hosta": "gre-hostb"}})
 
 
 def test_a_variable_that_cannot_be_evaluated_is_named(tmp_path: pathlib.Path) -> None:

@@ -113,6 +113,14 @@ def test_a_link_in_udp_has_encap_on_both_tunnels_and_its_peer_in_each_firewall()
     assert hosta["tunnels"][0]["mtu"] == 1468
 
 
+def test_the_role_gets_the_tunnels_in_udp_by_name_and_only_the_others_peers_as_gre_peers() -> None:
+    hostvars = {"hosta": plain("203.0.113.1"), "hostb": plain("198.51.100.1"), "hostc": plain("198.51.100.3")}
+    links = [{"hosts": ["hosta", "hostb"], "encap": "gue"}, ["hosta", "hostc"]]
+    hosta = plan(hostvars, links=links)["hosts"]["hosta"]
+    assert [tunnel["name"] for tunnel in hosta["tunnels"]] == ["gre-hostb", "gre-hostc"]
+    assert (hosta["in_udp"], hosta["gre_peers"], hosta["modes"]) == (["gre-hostb"], ["198.51.100.3"], ["gre"])
+
+
 def test_without_encap_a_plan_has_neither_encap_nor_encap_peers() -> None:
     result = plan(pair_with_mtus(), **LINKED)
     assert "encap_peers" not in result["hosts"]["hosta"]

@@ -29,11 +29,21 @@ def test_seed_gets_the_seed_addresses_and_sends_from_the_private_address() -> No
                 "tunnels": [SEED_TUNNELS["hosta"]],
                 "peers": [{"interface": "gre-hostb", "peer": "hostb", "external": False, "addresses": ["10.0.0.2"]}],
                 "forward": [],
+                "modes": ["gre"],
+                "in_udp": [],
+                "gre_peers": [SEED_TUNNELS["hosta"]["remote"]],
+                "routed": [],
+                "routed_networks": [],
             },
             "hostb": {
                 "tunnels": [SEED_TUNNELS["hostb"]],
                 "peers": [{"interface": "gre-hosta", "peer": "hosta", "external": False, "addresses": ["10.0.0.1"]}],
                 "forward": [],
+                "modes": ["gre"],
+                "in_udp": [],
+                "gre_peers": [SEED_TUNNELS["hostb"]["remote"]],
+                "routed": [],
+                "routed_networks": [],
             },
         },
         "external_peers": {},
@@ -221,7 +231,12 @@ def test_limit_plans_the_limited_hosts_with_every_peer() -> None:
 def test_asked_for_hosts_without_links_get_no_tunnels() -> None:
     hostvars = {"hosta": plain("203.0.113.1"), "hostb": plain("198.51.100.1"), "lonely": {}}
     result = plan(hostvars, links=[["hosta", "hostb"]], hosts=["lonely", "hosta"])
-    assert result["hosts"]["lonely"] == {"tunnels": [], "peers": [], "forward": []}
+    assert result["hosts"]["lonely"] == {
+        "tunnels": [],
+        "peers": [],
+        "forward": [],
+        **{name: [] for name in ("modes", "in_udp", "gre_peers", "routed", "routed_networks")},
+    }
     assert sorted(result["hosts"]) == ["hosta", "lonely"]
 
 

@@ -61,6 +61,26 @@ def test_a_spoke_reaches_another_spokes_network_through_the_hub() -> None:
     }
 
 
+def test_the_role_gets_the_routed_tunnels_and_their_networks_from_the_plan() -> None:
+    hosts = plan(HUB_SPOKE, HUB_GROUPS, **HUB_SETTINGS)["hosts"]
+    # The hub forwards: each of its tunnels carries routed traffic, with routes or not.
+    assert hosts["hub"]["routed"] == ["gre-site1", "gre-site2", "gre-site3"]
+    assert hosts["hub"]["routed_networks"] == [
+        {"interface": "gre-site1", "networks": ["192.168.1.0/24"]},
+        {"interface": "gre-site2", "networks": ["10.200.0.2/32", "192.168.2.0/24"]},
+    ]
+    # site3 forwards nothing; its tunnel has routes to the other sites' networks.
+    assert hosts["site3"]["forward"] == []
+    assert hosts["site3"]["routed"] == ["gre-hub"]
+    assert [entry["interface"] for entry in hosts["site3"]["routed_networks"]] == ["gre-hub"]
+    assert sorted(hosts["site3"]["routed_networks"][0]["networks"]) == [
+        "10.200.0.2/32",
+        "192.168.1.0/24",
+        "192.168.2.0/24",
+    ]
+    assert hosts["hub"]["gre_peers"] == ["198.51.100.1", "198.51.100.2", "198.51.100.3"]
+
+
 def test_a_direct_link_wins_over_the_path_through_the_hub() -> None:
     result = plan(HUB_SPOKE, HUB_GROUPS, **HUB_SETTINGS, links=[["site1", "site2"]])
     assert {interface for _prefix, interface, _via in routes(result, "site1")} == {"gre-site2"}
