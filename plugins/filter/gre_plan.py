@@ -186,6 +186,38 @@ _value:
       elements: dict
       returned: when a link of the host has O(encap)
       sample: [{port: 5555, peers: [198.51.100.2]}]
+    modes:
+      description: The modes of the host's tunnels, each once, sorted.
+      type: list
+      elements: str
+      sample: [gre]
+    in_udp:
+      description: The names of the host's tunnels that carry GRE in UDP (with C(encap)).
+      type: list
+      elements: str
+      sample: []
+    gre_peers:
+      description:
+        - The remote addresses of the host's other tunnels (plain GRE), each once, in tunnel order, for the
+          O(linuxnet.gre.gre_firewall#module:peers) option of M(linuxnet.gre.gre_firewall).
+      type: list
+      elements: str
+      sample: [34.44.203.186]
+    routed:
+      description:
+        - The names of the tunnels that carry routed traffic, for M(linuxnet.gre.gre_forward) and the MSS clamp of
+          M(linuxnet.gre.gre_firewall) - every tunnel of a host that forwards (RV(_value.forward)), else the ones
+          with routes.
+      type: list
+      elements: str
+      sample: [gre-hostb]
+    routed_networks:
+      description:
+        - For each tunnel with routes, C({interface, networks}) with the routes' prefixes, for the
+          O(linuxnet.gre.gre_firewall#module:forward) option of M(linuxnet.gre.gre_firewall).
+      type: list
+      elements: dict
+      sample: [{interface: gre-hostb, networks: [192.168.2.0/24]}]
 """
 
 import typing as t

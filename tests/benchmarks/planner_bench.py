@@ -368,9 +368,9 @@ def no_op_tasks(tasks: list[dict[str, t.Any]], plan: bool) -> None:
             task["gre_bench_host_facts" if key == "linuxnet.gre.gre_host_facts" else "gre_bench_no_op"] = arguments
         if not plan and "__gre_mesh_plan" in (task.get("ansible.builtin.set_fact") or {}):
             from ansible_collections.linuxnet.gre.plugins.plugin_utils._hostvars import pack
-            from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import node_plan
+            from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import empty_plan
 
-            task["ansible.builtin.set_fact"]["__gre_mesh_plan"] = NO_PLAN % pack(node_plan(None, t.cast(t.Any, None)))
+            task["ansible.builtin.set_fact"]["__gre_mesh_plan"] = NO_PLAN % pack(empty_plan())
 
 
 def role_play(directory: Path, plan: bool) -> Path:

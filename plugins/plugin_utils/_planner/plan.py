@@ -233,7 +233,7 @@ def plan_host(
         raise MeshError([f"gre_plan: {host!r} is not a host of the inventory"])
     table, keys = read_check(check, settings_digest(settings))
     if host not in table:
-        return {"tunnels": [], "peers": []}
+        return empty_plan()
     host_vars = hostvars[host]
     scope = Scope(host, frozenset(groups_of(host, host_vars, groups)))
     mesh = build(hostvars, groups, [host], settings, scope, table, keys)
@@ -820,7 +820,7 @@ def node_plan(node: Node | None, mesh: Mesh) -> dict[str, list[t.Any]]:
     whose GRE in UDP its firewall lets in (encap.encap_peers); the tunnels of those links have ``encap``.
     """
     if node is None:
-        return {"tunnels": [], "peers": [], "forward": [], **tunnel_lists([], [])}
+        return empty_plan()
     local = {version: str(address) for version, address in node.local.items()}
     pairs = sorted(
         (tunnel_of(node, link, mesh.names, local) for link in mesh.adjacency.get(node.name, [])),
@@ -855,6 +855,11 @@ def node_plan(node: Node | None, mesh: Mesh) -> dict[str, list[t.Any]]:
     if udp:
         plan["encap_peers"] = udp
     return plan
+
+
+def empty_plan() -> dict[str, list[t.Any]]:
+    """The plan of a host without links."""
+    return {"tunnels": [], "peers": [], "forward": [], **tunnel_lists([], [])}
 
 
 def tunnel_lists(tunnels: list[dict[str, t.Any]], forward: list[int]) -> dict[str, list[t.Any]]:

@@ -193,7 +193,12 @@ def merged_documentation(module: t.Any) -> dict[str, t.Any]:
 @pytest.mark.parametrize(
     ("module", "function", "positional", "returned"),
     [
-        (plugin, plugin.gre_plan, "_input, groups, host", {"tunnels", "peers", "forward", "encap_peers"}),
+        (
+            plugin,
+            plugin.gre_plan,
+            "_input, groups, host",
+            {"tunnels", "peers", "forward", "encap_peers", "modes", "in_udp", "gre_peers", "routed", "routed_networks"},
+        ),
         (
             check_plugin,
             check_plugin.gre_plan_check,

@@ -790,7 +790,8 @@ def test_a_host_planned_alone_reads_only_its_own_variables_and_its_peers_groups(
 def test_a_host_without_links_reads_nothing() -> None:
     check = check_mesh(HUB_AND_SPOKES, HUB_GROUPS, **HUB_SETTINGS)
     hostvars = Recording(HUB_AND_SPOKES, lonely={})
-    assert plan_host(hostvars, HUB_GROUPS, "lonely", check, **HUB_SETTINGS) == {"tunnels": [], "peers": []}
+    whole = plan_mesh({**HUB_AND_SPOKES, "lonely": {}}, HUB_GROUPS, hosts=["lonely"], **HUB_SETTINGS)
+    assert plan_host(hostvars, HUB_GROUPS, "lonely", check, **HUB_SETTINGS) == whole["hosts"]["lonely"]
     assert hostvars.read == set()
 
 
