@@ -46,7 +46,7 @@ linear in links plus routes. Medians of --repeat interleaved runs (each round ru
 Target: under 1 s for each.
 
   python tests/benchmarks/planner_bench.py [--repeat 3] [--no-playbook] [--routed-only] [--role-play-only]
-                                          [--forks 5,50]
+                                          [--forks 5,50] [--topologies hub,mesh]
 """
 
 from __future__ import annotations
@@ -356,6 +356,8 @@ class ActionModule(ActionBase):
 # gives the same tasks (%s: the planner's plan of a host without links, as JSON).
 NO_PLAN = "{{ {'external_peers': {}, 'hosts': dict(ansible_play_batch | product(['%s']))} }}"
 ROLE_PLAY_TARGETS = {"hub-and-spoke 1 x 999": 1.0, "full mesh 150": 2.0}
+# --topologies: name -> (label, inventory builder).
+ROLE_PLAY_TOPOLOGIES = {"hub": ("hub-and-spoke 1 x 999", hub_and_spoke), "mesh": ("full mesh 150", full_mesh)}
 
 
 def no_op_tasks(tasks: list[dict[str, t.Any]], plan: bool) -> None:
@@ -397,7 +399,7 @@ def role_play(directory: Path, plan: bool) -> Path:
     return directory / "play.yml"
 
 
-def role_plays(repeat: int, forks: list[int], collections: Path) -> bool:
+def role_plays(repeat: int, forks: list[int], collections: Path, topologies: str = "hub,mesh") -> bool:
     """Print the role's play with and without planning for both topologies at each fork count; True if within targets.
 
     Rounds interleave every case (topology, forks, with and without a plan), so that a machine busy with something
@@ -412,7 +414,8 @@ def role_plays(repeat: int, forks: list[int], collections: Path) -> bool:
     env.update(ANSIBLE_HOME=str(work / "home"), ANSIBLE_LOCAL_TEMP=str(work / "tmp"))
     plays = {variant: role_play(work / variant, plan=variant == "plan") for variant in ("plan", "none")}
     inventories = {}
-    for number, (label, build) in enumerate((("hub-and-spoke 1 x 999", hub_and_spoke), ("full mesh 150", full_mesh))):
+    for number, name in enumerate(topologies.split(",")):
+        label, build = ROLE_PLAY_TOPOLOGIES[name]
         inventory, settings = build()
         document = inventory_yaml(inventory)
         document["all"]["vars"] = {f"gre_mesh_{name}": value for name, value in settings.items()}
@@ -467,6 +470,9 @@ def main() -> int:
     parser.add_argument("--routed-only", action="store_true", help="only the routed sites (issue 16)")
     parser.add_argument("--role-play-only", action="store_true", help="only the role's play with and without planning")
     parser.add_argument("--forks", default="5,50", help="fork counts of the role's play (default 5,50)")
+    parser.add_argument(
+        "--topologies", default="hub,mesh", help="the role's play on these, of hub and mesh (default hub,mesh)"
+    )
     args = parser.parse_args()
     collections = collections_dir()
     import ansible.release
@@ -482,7 +488,7 @@ def main() -> int:
         return 0 if worst < TARGET else 1
     forks = [int(number) for number in args.forks.split(",")]
     if args.role_play_only:
-        return 0 if role_plays(args.repeat, forks, collections) else 1
+        return 0 if role_plays(args.repeat, forks, collections, args.topologies) else 1
     print(
         f"{'topology':<22} {'hosts':>5} {'links':>6} {'check':>8} {'per host':>9} {'slowest':>8} {'pure':>8} "
         f"{'play:whole':>10} {'play:host':>10}"

@@ -843,9 +843,9 @@ def node_plan(node: Node | None, mesh: Mesh) -> dict[str, list[t.Any]]:
         **tunnel_lists(tunnels, forward),
     }
     # The IKE connections of the links with IPsec, only where there are any.
-    tunnels = {peer["peer"]: tunnel for tunnel, peer in pairs}
+    by_peer_name = {peer["peer"]: tunnel for tunnel, peer in pairs}
     ipsec = [
-        ipsec_entry(node, link, tunnels[link.peer_of(node).name])
+        ipsec_entry(node, link, by_peer_name[link.peer_of(node).name])
         for link in mesh.adjacency.get(node.name, [])
         if link.ipsec
     ]
