@@ -81,9 +81,10 @@ extends_documentation_fragment:
   - linuxnet.gre.topology
 notes:
   - The result holds every planned host's tunnels, so its size grows with the number of links (a 150-host full
-    mesh has 22350 tunnels), and Ansible handles a large result slowly. With O(plans=false) it holds none, and each
-    host plans its own with P(linuxnet.gre.gre_plan#filter), which reads only its own variables; but Ansible loads
-    a collection's filter anew for every host, which costs more when hosts have few links.
+    mesh has 22350 tunnels), and Ansible handles a large result slowly, value by value; with O(packed=true) it
+    handles one text per host. With O(plans=false) it holds none, and each host plans its own with
+    P(linuxnet.gre.gre_plan#filter), which reads only its own variables; but Ansible loads a collection's filter
+    anew for every host, which costs more when hosts have few links.
 seealso:
   - plugin: linuxnet.gre.gre_plan
     plugin_type: filter

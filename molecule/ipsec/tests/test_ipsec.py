@@ -185,7 +185,7 @@ def test_limit_to_the_links_second_end_establishes_ike_itself(lab_host, not_rebo
     Any GRE packet between the two while the run reads and plans (a minute) makes the kernel's trap start IKE
     before the role's step: CI saw it once, the run then had nothing to initiate. Such a run proves nothing
     either way, so the test ends the SAs and runs once more; a role that does not initiate fails both times."""
-    for _ in range(2):
+    for _attempt in range(2):
         for host, connection in (("hosta", "linuxnet-gre-hostb"), ("hostb", "linuxnet-gre-hosta")):
             lab_host(host).run(f"swanctl --terminate --ike {connection} >/dev/null 2>&1")
         assert "ESTABLISHED" not in lab_host("hostb").check_output(
