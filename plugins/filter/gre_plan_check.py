@@ -51,11 +51,12 @@ options:
     default: true
   packed:
     description:
-      - Whether each entry of RV(_value.hosts) is its plan as one JSON text (P(ansible.builtin.from_json#filter)
-        gives it back) rather than a dict.
+      - Whether the long lists of each host's plan in RV(_value.hosts) (C(tunnels), C(peers), C(ipsec)) are each
+        one JSON text (P(ansible.builtin.from_json#filter) gives it back) rather than a list.
       - For a play that keeps the plan as a fact, as the gre_mesh role does. Ansible (2.19 and later) handles each
         value of a task's result and of a variable it reads one by one, some 10 us each; the plan of a 150-host
-        full mesh has 358 203 values, 5 s of a run, and some 150 when packed. P(linuxnet.gre.gre_diagnose#filter),
+        full mesh has 358 203 values, 5 s of a run, and some 50 000 when packed, most of them the short lists
+        the role reads as they are. P(linuxnet.gre.gre_diagnose#filter),
         P(linuxnet.gre.gre_probe_schedule#filter) and P(linuxnet.gre.gre_verify_paths#filter) take either form.
     type: bool
     default: false
@@ -82,7 +83,7 @@ extends_documentation_fragment:
 notes:
   - The result holds every planned host's tunnels, so its size grows with the number of links (a 150-host full
     mesh has 22350 tunnels), and Ansible handles a large result slowly, value by value; with O(packed=true) it
-    handles one text per host. With O(plans=false) it holds none, and each host plans its own with
+    handles one text per long list. With O(plans=false) it holds none, and each host plans its own with
     P(linuxnet.gre.gre_plan#filter), which reads only its own variables; but Ansible loads a collection's filter
     anew for every host, which costs more when hosts have few links.
 seealso:
@@ -134,7 +135,7 @@ _value:
       description:
         - For each host of O(hosts) by name, its tunnels and its peers, as P(linuxnet.gre.gre_plan#filter) returns
           them (RV(linuxnet.gre.gre_plan#filter:_value), with a sample). Empty with O(plans=false). With
-          O(packed=true), each as JSON text.
+          O(packed=true), C(tunnels), C(peers) and C(ipsec) each as JSON text.
       type: dict
     external_peers:
       description: For each external peer with links, what to configure on it by hand.

@@ -113,25 +113,39 @@ class HostVarsView(c.Mapping):
         return len(self._hostvars)
 
 
-def pack(host_plan: t.Mapping[str, t.Any]) -> str:
-    """A host's plan as gre_plan_check returns it with packed=true: one JSON text."""
-    return json.dumps(host_plan, separators=(",", ":"))
+# The long lists of a host's plan, each one JSON text in gre_plan_check's packed form.
+PACKED = ("tunnels", "peers", "ipsec")
+
+
+def pack(host_plan: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """A host's plan as gre_plan_check returns it with packed=true: its long lists each as one JSON text."""
+    return {
+        key: json.dumps(value, separators=(",", ":")) if key in PACKED else value for key, value in host_plan.items()
+    }
+
+
+def unpack(host_plan: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """A host's plan, packed or not, with its long lists as lists."""
+    return {
+        key: json.loads(value) if key in PACKED and isinstance(value, str) else value
+        for key, value in host_plan.items()
+    }
 
 
 def checked_plan(name: str, plan: t.Any) -> dict[str, t.Any]:
     """A filter that reads the plan takes gre_plan_check's result, which has each planned host under ``hosts``.
 
-    Returned with each host's plan as a dict, whether packed (JSON text) or not.
+    Returned with each host's long lists as lists, whether packed (JSON text) or not.
     """
     if not isinstance(plan, c.Mapping) or not isinstance(plan.get("hosts"), c.Mapping):
         raise AnsibleFilterError(f"{name}: plan must be the result of linuxnet.gre.gre_plan_check (with hosts)")
     try:
         hosts = {
-            host: json.loads(host_plan) if isinstance(host_plan, str) else host_plan
+            host: unpack(host_plan) if isinstance(host_plan, c.Mapping) else host_plan
             for host, host_plan in plan["hosts"].items()
         }
     except ValueError as error:
-        raise AnsibleFilterError(f"{name}: plan's hosts hold text that is not a packed plan ({error})") from None
+        raise AnsibleFilterError(f"{name}: plan's hosts hold text that is not a packed list ({error})") from None
     return {**plan, "hosts": hosts}
 
 

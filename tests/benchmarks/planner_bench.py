@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import subprocess
 import sys
@@ -356,8 +357,8 @@ class ActionModule(ActionBase):
         return {"changed": False%s}
 """
 # Each host of the play with no tunnels and no peers, packed as plan.yml has it: what a play that plans nothing
-# gives the same tasks (%s: the planner's plan of a host without links, as JSON).
-NO_PLAN = "{{ {'external_peers': {}, 'hosts': dict(ansible_play_batch | product(['%s']))} }}"
+# gives the same tasks (%s: the planner's plan of a host without links, packed, as a Jinja dict).
+NO_PLAN = "{{ {'external_peers': {}, 'hosts': dict(ansible_play_batch | product([%s]))} }}"
 ROLE_PLAY_TARGETS = {"hub-and-spoke 1 x 999": 1.0, "full mesh 150": 2.0}
 # --topologies: name -> (label, inventory builder).
 ROLE_PLAY_TOPOLOGIES = {"hub": ("hub-and-spoke 1 x 999", hub_and_spoke), "mesh": ("full mesh 150", full_mesh)}
@@ -375,7 +376,7 @@ def no_op_tasks(tasks: list[dict[str, t.Any]], plan: bool) -> None:
             from ansible_collections.linuxnet.gre.plugins.plugin_utils._hostvars import pack
             from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import empty_plan
 
-            task["ansible.builtin.set_fact"]["__gre_mesh_plan"] = NO_PLAN % pack(empty_plan())
+            task["ansible.builtin.set_fact"]["__gre_mesh_plan"] = NO_PLAN % json.dumps(pack(empty_plan()))
 
 
 def role_play(directory: Path, plan: bool) -> Path:

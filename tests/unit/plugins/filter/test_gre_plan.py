@@ -81,20 +81,23 @@ def test_plans_from_ansible_hostvars(tmp_path: pathlib.Path) -> None:
     assert check["hosts"]["hostb"]["tunnels"][0]["local"] == "10.128.0.12"
 
 
-def test_packed_hosts_are_each_plan_as_json_which_the_plan_readers_take_as_the_plain_form(
+def test_packed_hosts_have_their_long_lists_as_json_which_the_plan_readers_take_as_lists(
     tmp_path: pathlib.Path,
 ) -> None:
     hostvars, groups = ansible_variables(tmp_path, INVENTORY)
     plain_check = check_plugin.gre_plan_check(hostvars, groups, hosts=["hosta", "hostb"], links=LINKS)
     packed = check_plugin.gre_plan_check(hostvars, groups, hosts=["hosta", "hostb"], links=LINKS, packed=True)
-    assert all(isinstance(text, str) for text in packed["hosts"].values())
-    assert {host: json.loads(text) for host, text in packed["hosts"].items()} == plain_check["hosts"]
+    for host, host_plan in packed["hosts"].items():
+        assert sorted(key for key, value in host_plan.items() if isinstance(value, str)) == ["peers", "tunnels"]
+        assert {key: json.loads(value) if isinstance(value, str) else value for key, value in host_plan.items()} == (
+            plain_check["hosts"][host]
+        )
     assert {key: value for key, value in packed.items() if key != "hosts"} == {
         key: value for key, value in plain_check.items() if key != "hosts"
     }
     assert checked_plan("f", packed) == checked_plan("f", plain_check) == plain_check
-    with pytest.raises(AnsibleFilterError, match="f: plan's hosts hold text that is not a packed plan"):
-        checked_plan("f", {"hosts": {"hosta": "gre-hostb"}})
+    with pytest.raises(AnsibleFilterError, match="f: plan's hosts hold text that is not a packed list"):
+        checked_plan("f", {"hosts": {"hosta": {"tunnels": "gre-hostb"}}})
 
 
 def test_a_variable_that_cannot_be_evaluated_is_named(tmp_path: pathlib.Path) -> None:
