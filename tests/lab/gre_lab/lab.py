@@ -235,6 +235,7 @@ class Lab:
 
     def _write_access(self, holder: int, topology: Topology, addresses: dict[str, str], tmp: Path) -> None:
         proxy = " ".join([*self._nsenter(holder), sys.executable, str(RELAY), "%h", "%p"])
+        (tmp / "cp").mkdir(exist_ok=True)  # the ssh masters' sockets (ansible_ssh_common_args)
         self.ssh_config.write_text(
             "# Written by tests/lab: reaches the lab's guests inside its network namespace.\n"
             "Host *\n"
@@ -273,15 +274,17 @@ class Lab:
                     "ansible_user": "root",
                     "ansible_python_interpreter": "/usr/bin/python3",
                     "ansible_ssh_private_key_file": str(self.key),
-                    "ansible_ssh_common_args": f"-F {self.ssh_config}",
+                    # Each lab's ssh masters apart from any other's, on a path short enough for a unix socket,
+                    # for Ansible and for testinfra alike: testinfra ignores ansible_control_path_dir and shares
+                    # ~/.ansible/cp/HOST-PORT-USER between labs, so that two labs that drew the same management
+                    # slot ran each other's commands (CI: the reboot lab's hostb answered as the faults lab's
+                    # node2). Given here, it is the path of both (neither adds its own).
+                    "ansible_ssh_common_args": f"-F {self.ssh_config} -o ControlPath={Path(tmp) / 'cp'}/%C",
                     "ansible_pipelining": True,
                     # A guest's sshd that misses a connection (exit 255: "Data could not be sent to remote
                     # host") while two labs share the machine's two cores gets asked again, up to 3 times,
                     # as Ansible's ssh plugin does (reconnection_retries); a host that is really down stays so.
                     "ansible_ssh_retries": 3,
-                    # Each lab's ssh masters apart from any other's, on a path short enough
-                    # for a unix socket.
-                    "ansible_control_path_dir": str(Path(tmp) / "cp"),
                 },
                 "hosts": hosts,
                 "children": groups,
