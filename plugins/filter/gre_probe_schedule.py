@@ -32,7 +32,7 @@ options:
   plan:
     description:
       - The plan of P(linuxnet.gre.gre_plan_check#filter) (packed or not), of which the C(hosts) are used. A host
-        has tunnels there.
+        probes when it has tunnels there.
       - Required unless O(schedule) is given.
     type: dict
   hosts:

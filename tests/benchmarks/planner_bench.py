@@ -36,9 +36,10 @@ and of a variable a task reads one by one (a lazy wrapper, a template() call and
 some 10 us each). The run_once plan of the mesh has 358 203 values: 5.3 s for its task alone (the
 worker's finalising, then the controller's callbacks copying the result), and each task that derived
 a list from a mesh node's 149 tunnels in Jinja paid 15 ms for that host. Now gre_plan_check packs
-each host's plan as one JSON text (packed=true) and the planner makes those lists itself (modes,
-in_udp, gre_peers, routed, routed_networks): what remains is each task's own arguments, the 149
-tunnels gre_tunnel gets being the largest (about 9 us a value, as for any role handing them over).
+each host's long lists (tunnels, peers, ipsec) as one JSON text each (packed=true), and the planner
+makes the short lists the tasks derived itself (modes, in_udp, gre_peers, routed, routed_networks):
+what remains is each task's own arguments, the 149 tunnels gre_tunnel gets being the largest
+(about 9 us a value, as for any role handing them over).
 
 Routed sites (issue 16): sites with 4 networks each (gre_mesh_networks), as full meshes of 10, 20
 and 30 sites and hub-and-spokes of one hub and 50, 100 and 200 spokes (and 200 spokes with a
@@ -418,8 +419,8 @@ def role_plays(repeat: int, forks: list[int], collections: Path, topologies: str
     env.update(ANSIBLE_HOME=str(work / "home"), ANSIBLE_LOCAL_TEMP=str(work / "tmp"))
     plays = {variant: role_play(work / variant, plan=variant == "plan") for variant in ("plan", "none")}
     inventories = {}
-    for number, name in enumerate(topologies.split(",")):
-        label, build = ROLE_PLAY_TOPOLOGIES[name]
+    for number, topology in enumerate(topologies.split(",")):
+        label, build = ROLE_PLAY_TOPOLOGIES[topology]
         inventory, settings = build()
         document = inventory_yaml(inventory)
         document["all"]["vars"] = {f"gre_mesh_{name}": value for name, value in settings.items()}

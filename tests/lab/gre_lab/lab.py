@@ -235,7 +235,8 @@ class Lab:
 
     def _write_access(self, holder: int, topology: Topology, addresses: dict[str, str], tmp: Path) -> None:
         proxy = " ".join([*self._nsenter(holder), sys.executable, str(RELAY), "%h", "%p"])
-        (tmp / "cp").mkdir(exist_ok=True)  # the ssh masters' sockets (ansible_ssh_common_args)
+        masters = tmp / "cp"  # the ssh masters' sockets (ansible_ssh_common_args)
+        masters.mkdir(exist_ok=True)
         self.ssh_config.write_text(
             "# Written by tests/lab: reaches the lab's guests inside its network namespace.\n"
             "Host *\n"
@@ -279,7 +280,7 @@ class Lab:
                     # ~/.ansible/cp/HOST-PORT-USER between labs, so that two labs that drew the same management
                     # slot ran each other's commands (CI: the reboot lab's hostb answered as the faults lab's
                     # node2). Given here, it is the path of both (neither adds its own).
-                    "ansible_ssh_common_args": f"-F {self.ssh_config} -o ControlPath={Path(tmp) / 'cp'}/%C",
+                    "ansible_ssh_common_args": f"-F {self.ssh_config} -o ControlPath={masters}/%C",
                     "ansible_pipelining": True,
                     # A guest's sshd that misses a connection (exit 255: "Data could not be sent to remote
                     # host") while two labs share the machine's two cores gets asked again, up to 3 times,
