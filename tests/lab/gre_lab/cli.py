@@ -19,6 +19,18 @@ def _print_timings(timings: dict[str, float]) -> None:
         print(f"lab: {step:<20} {seconds:6.1f} s", flush=True)
 
 
+def build_topologies(topologies: list[topology.Topology], force: bool = False) -> None:
+    """Build every image the TOPOLOGIES boot, each once, in the order they first appear: tests/run builds the
+    molecule scenarios' images this way while its lint and matrix steps run, so that the labs find them cached."""
+    done: set[tuple[str, tuple[str, ...], tuple[str, ...]]] = set()
+    for each in topologies:
+        for release, packages in each.images:
+            recipe = (release, packages, each.container_rootfs)
+            if recipe not in done:
+                done.add(recipe)
+                image.build(force=force, release=release, packages=packages, container_rootfs=each.container_rootfs)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lab", description=__doc__)
     parser.add_argument(
@@ -28,7 +40,16 @@ def main(argv: list[str] | None = None) -> int:
         help="where this lab keeps its state, disks, key and inventory (default: $LAB_DIR or .lab)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    build = commands.add_parser("build", help="build the base image of a Debian release (cached by recipe)")
+    build = commands.add_parser(
+        "build", help="build the base image of a Debian release, or every image of topology files (cached by recipe)"
+    )
+    build.add_argument(
+        "topologies",
+        type=Path,
+        nargs="*",
+        metavar="TOPOLOGY",
+        help="build the images these topologies' hosts boot, in their order, instead of the base image",
+    )
     build.add_argument("--force", action="store_true", help="rebuild even when cached")
     build.add_argument(
         "--release",
@@ -54,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
 
     lab = Lab(args.lab_dir.resolve())
     try:
-        if args.command == "build":
+        if args.command == "build" and args.topologies:
+            build_topologies([topology.load(path) for path in args.topologies], force=args.force)
+        elif args.command == "build":
             image.build(force=args.force, release=args.release)
         elif args.command == "up":
             timings = lab.up(topology.load(args.topology), timeout=args.timeout)
