@@ -23,23 +23,25 @@ Target (issue 4): planner time under 1 s for each topology (check, and per host 
 is contacted.
 
 The role's play (issue 19): the role's own validate.yml, plan.yml, apply.yml and firewall.yml, run by
-ansible-playbook on every host of each topology, once as they are and once with the plan replaced by
-one giving every host no tunnels (the same play without planning), at --forks 5 and 50. Modules that
-would contact a host are replaced by controller-side no-op actions that take the task's arguments,
-templated as for the module; gre_host_facts's by one returning what it finds on a host whose firewall
-filters input, so that the firewall task runs everywhere. Printed: medians of --repeat interleaved
-rounds of wall and CPU time (ansible-playbook and its workers), and planning's cost (with minus
-without), next to its target: under 2 s for the 150-host full mesh and 1 s for the 1000-host
-hub-and-spoke (--topologies picks one). Where it went (cProfile of the controller and the workers,
-ansible-core 2.19), before the plan was packed: ansible-core handles every value of a task's result
-and of a variable a task reads one by one (a lazy wrapper, a template() call and a finalising copy,
-some 10 us each). The run_once plan of the mesh has 358 203 values: 5.3 s for its task alone (the
-worker's finalising, then the controller's callbacks copying the result), and each task that derived
-a list from a mesh node's 149 tunnels in Jinja paid 15 ms for that host. Now gre_plan_check packs
-each host's long lists (tunnels, peers, ipsec) as one JSON text each (packed=true), and the planner
-makes the short lists the tasks derived itself (modes, in_udp, gre_peers, routed, routed_networks):
-what remains is each task's own arguments, the 149 tunnels gre_tunnel gets being the largest
-(about 9 us a value, as for any role handing them over).
+ansible-playbook on every host of each topology, once as they are, once with the plan replaced by one
+giving every host no tunnels (the same play without planning: "none"), and once with each host's plan
+written out in the inventory as a host variable and collected without planning (the hand-written
+alternative: the same tunnels handed to the same tasks: "hand"), at --forks 5 and 50. Modules that would
+contact a host are replaced by controller-side no-op actions that take the task's arguments, templated
+as for the module; gre_host_facts's by one returning what it finds on a host whose firewall filters
+input, so that the firewall task runs everywhere. Printed: medians of --repeat interleaved rounds of
+wall and CPU time (ansible-playbook and its workers), and planning's cost (plan minus none, and plan
+minus hand: what the planner itself costs beyond handing its tunnels over), next to its target: under 2
+s for the 150-host full mesh and 1 s for the 1000-host hub-and-spoke (--topologies picks one). Where it
+went (cProfile of the controller and the workers, ansible-core 2.19), before the plan was packed:
+ansible-core handles every value of a task's result and of a variable a task reads one by one (a lazy
+wrapper, a template() call and a finalising copy, some 10 us each). The run_once plan of the mesh has
+358 203 values: 5.3 s for its task alone (the worker's finalising, then the controller's callbacks
+copying the result), and each task that derived a list from a mesh node's 149 tunnels in Jinja paid 15
+ms for that host. Now gre_plan_check packs each host's long lists (tunnels, peers, ipsec) as one JSON
+text each (packed=true), and the planner makes the short lists the tasks derived itself (modes, in_udp,
+gre_peers, routed, routed_networks): what remains is each task's own arguments, the 149 tunnels
+gre_tunnel gets being the largest (about 9 us a value, as for any role handing them over).
 
 Routed sites (issue 16): sites with 4 networks each (gre_mesh_networks), as full meshes of 10, 20
 and 30 sites and hub-and-spokes of one hub and 50, 100 and 200 spokes (and 200 spokes with a
@@ -360,27 +362,55 @@ class ActionModule(ActionBase):
 # Each host of the play with no tunnels and no peers, packed as plan.yml has it: what a play that plans nothing
 # gives the same tasks (%s: the planner's plan of a host without links, packed, as a Jinja dict).
 NO_PLAN = "{{ {'external_peers': {}, 'hosts': dict(ansible_play_batch | product([%s]))} }}"
+# The hand-written alternative: each host's plan written out in the inventory by hand (host variable
+# __gre_bench_plan: the planner's packed entry for it), collected by the same run_once task without planning.
+HAND_PLAN = (
+    "{{ {'external_peers': {}, 'hosts': dict(ansible_play_batch"
+    " | zip(ansible_play_batch | map('extract', hostvars, '__gre_bench_plan')))} }}"
+)
 ROLE_PLAY_TARGETS = {"hub-and-spoke 1 x 999": 1.0, "full mesh 150": 2.0}
+# The plays of each round: the role as it is, without tunnels, and with the plans written by hand.
+VARIANTS = ("plan", "none", "hand")
 # --topologies: name -> (label, inventory builder).
 ROLE_PLAY_TOPOLOGIES = {"hub": ("hub-and-spoke 1 x 999", hub_and_spoke), "mesh": ("full mesh 150", full_mesh)}
 
 
-def no_op_tasks(tasks: list[dict[str, t.Any]], plan: bool) -> None:
-    """Replace, in place, each module that would contact a host by a no-op action; without ``plan``, the plan by none."""
+def no_op_tasks(tasks: list[dict[str, t.Any]], variant: str) -> None:
+    """Replace, in place, each module that would contact a host by a no-op action; and the planning task, for the
+    variant "none" by a plan without tunnels, for "hand" by the plans written in the inventory."""
     for task in tasks:
         for key in ("block", "rescue", "always"):
-            no_op_tasks(task.get(key, []), plan)
+            no_op_tasks(task.get(key, []), variant)
         for key in [key for key in task if key not in TASK_KEYWORDS and key not in ROLE_PLAY_KEPT]:
             arguments = task.pop(key)
             task["gre_bench_host_facts" if key == "linuxnet.gre.gre_host_facts" else "gre_bench_no_op"] = arguments
-        if not plan and "__gre_mesh_plan" in (task.get("ansible.builtin.set_fact") or {}):
+        if variant != "plan" and "__gre_mesh_plan" in (task.get("ansible.builtin.set_fact") or {}):
             from ansible_collections.linuxnet.gre.plugins.plugin_utils._hostvars import pack
             from ansible_collections.linuxnet.gre.plugins.plugin_utils._planner.plan import empty_plan
 
-            task["ansible.builtin.set_fact"]["__gre_mesh_plan"] = NO_PLAN % json.dumps(pack(empty_plan()))
+            replaced = NO_PLAN % json.dumps(pack(empty_plan())) if variant == "none" else HAND_PLAN
+            task["ansible.builtin.set_fact"]["__gre_mesh_plan"] = replaced
 
 
-def role_play(directory: Path, plan: bool) -> Path:
+def hand_plans(inventory: dict[str, t.Any], settings: dict[str, t.Any], work: Path) -> dict[str, t.Any]:
+    """Each host's packed plan, as the role's planning task makes it: what a user would write out by hand."""
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.hostvars import HostVars
+    from ansible.vars.manager import VariableManager
+
+    from ansible_collections.linuxnet.gre.plugins.filter.gre_plan_check import gre_plan_check
+
+    path = work / "hand-source.yml"
+    path.write_text(yaml.safe_dump(inventory_yaml(inventory)))
+    loader = DataLoader()
+    manager = InventoryManager(loader=loader, sources=[str(path)])
+    hostvars = HostVars(manager, VariableManager(loader=loader, inventory=manager), loader)
+    names = list(inventory["hosts"])
+    return gre_plan_check(hostvars, manager.get_groups_dict(), hosts=names, packed=True, **settings)["hosts"]
+
+
+def role_play(directory: Path, variant: str) -> Path:
     """A playbook running the role's tasks of ROLE_PLAY_FILES on every host, contacting none; return its path."""
     import shutil
 
@@ -390,7 +420,7 @@ def role_play(directory: Path, plan: bool) -> Path:
     (role / "meta" / "argument_specs.yml").unlink()
     for path in (role / "tasks").glob("*.yml"):
         tasks = yaml.safe_load(path.read_text()) or []
-        no_op_tasks(tasks, plan)
+        no_op_tasks(tasks, variant)
         path.write_text(yaml.safe_dump(tasks, sort_keys=False, width=1000))
     main = [{"name": name, "ansible.builtin.import_tasks": name} for name in ROLE_PLAY_FILES]
     (role / "tasks" / "main.yml").write_text(yaml.safe_dump(main, sort_keys=False))
@@ -417,8 +447,8 @@ def role_plays(repeat: int, forks: list[int], collections: Path, topologies: str
     work = Path(tempfile.mkdtemp(prefix="gre-planner-bench-"))
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections), ANSIBLE_NOCOLOR="1")
     env.update(ANSIBLE_HOME=str(work / "home"), ANSIBLE_LOCAL_TEMP=str(work / "tmp"))
-    plays = {variant: role_play(work / variant, plan=variant == "plan") for variant in ("plan", "none")}
-    inventories = {}
+    plays = {variant: role_play(work / variant, variant) for variant in VARIANTS}
+    inventories: dict[str, dict[str, Path]] = {}
     for number, topology in enumerate(topologies.split(",")):
         label, build = ROLE_PLAY_TOPOLOGIES[topology]
         inventory, settings = build()
@@ -426,7 +456,11 @@ def role_plays(repeat: int, forks: list[int], collections: Path, topologies: str
         document["all"]["vars"] = {f"gre_mesh_{name}": value for name, value in settings.items()}
         path = work / f"inventory{number}.yml"
         path.write_text(yaml.safe_dump(document))
-        inventories[label] = path
+        inventories[label] = {"plan": path, "none": path}
+        for name, entry in hand_plans(inventory, settings, work).items():
+            document["all"]["hosts"][name] = dict(document["all"]["hosts"][name] or {}, __gre_bench_plan=entry)
+        inventories[label]["hand"] = work / f"inventory{number}-hand.yml"
+        inventories[label]["hand"].write_text(yaml.safe_dump(document))
 
     def run(inventory: Path, play: Path, fork_count: int) -> tuple[float, float]:
         command = ["ansible-playbook", "-i", str(inventory), "-f", str(fork_count), str(play)]
@@ -444,14 +478,17 @@ def role_plays(repeat: int, forks: list[int], collections: Path, topologies: str
         for label, inventory in inventories.items():
             for fork_count in forks:
                 for variant, play in plays.items():
-                    figures.setdefault((label, fork_count, variant), []).append(run(inventory, play, fork_count))
+                    figures.setdefault((label, fork_count, variant), []).append(
+                        run(inventory[variant], play, fork_count)
+                    )
     print(
-        f"the role's play ({', '.join(ROLE_PLAY_FILES)}; modules replaced by no-ops), with and without planning: "
-        f"medians of {repeat} interleaved rounds, load average {os.getloadavg()[0]:.1f}"
+        f"the role's play ({', '.join(ROLE_PLAY_FILES)}; modules replaced by no-ops): planning against no tunnels at "
+        f"all (none) and against the same plans written in the inventory by hand (hand); medians of {repeat} "
+        f"interleaved rounds, load average {os.getloadavg()[0]:.1f}"
     )
     print(
-        f"{'topology':<22} {'forks':>5} {'no plan wall':>12} {'plan wall':>10} {'planning':>9} {'target':>7} "
-        f"{'no plan cpu':>11} {'plan cpu':>9} {'planning cpu':>12}"
+        f"{'topology':<22} {'forks':>5} {'none wall':>10} {'hand wall':>10} {'plan wall':>10} {'plan-none':>10} "
+        f"{'target':>7} {'plan-hand':>10} {'none cpu':>9} {'hand cpu':>9} {'plan cpu':>9}"
     )
     within = True
     for label in inventories:
@@ -461,9 +498,10 @@ def role_plays(repeat: int, forks: list[int], collections: Path, topologies: str
             cost, target = walls["plan"] - walls["none"], ROLE_PLAY_TARGETS[label]
             within = within and cost < target
             print(
-                f"{label:<22} {fork_count:>5} {walls['none']:>10.2f} s {walls['plan']:>8.2f} s {cost:>+7.2f} s "
-                f"{'< ' if cost < target else 'OVER '}{target:.0f} s {cpus['none']:>9.2f} s {cpus['plan']:>7.2f} s "
-                f"{cpus['plan'] - cpus['none']:>+10.2f} s"
+                f"{label:<22} {fork_count:>5} {walls['none']:>8.2f} s {walls['hand']:>8.2f} s {walls['plan']:>8.2f} s "
+                f"{cost:>+8.2f} s {'< ' if cost < target else 'OVER '}{target:.0f} s "
+                f"{walls['plan'] - walls['hand']:>+8.2f} s {cpus['none']:>7.2f} s {cpus['hand']:>7.2f} s "
+                f"{cpus['plan']:>7.2f} s"
             )
     return within
 
