@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 import typing as t
@@ -38,20 +37,11 @@ FIREWALLD_WAIT = 90.0  # seconds; firewalld took 2 to 6 s to build its rules on 
 
 
 class Commands:
-    """What _host.Host needs of an AnsibleModule (get_bin_path, run_command), with subprocess."""
+    """What _host.Host needs of an AnsibleModule (get_bin_path), without Ansible: at boot the host has none."""
 
     @staticmethod
     def get_bin_path(program: str, opt_dirs: t.Sequence[str] = ()) -> str | None:
         return shutil.which(program, path=os.pathsep.join([os.environ.get("PATH", os.defpath), *opt_dirs]))
-
-    @staticmethod
-    def run_command(argv: list[str], data: str | None = None, binary_data: bool = False) -> tuple[int, str, str]:
-        del binary_data  # the data is sent as it is, as run_command does with binary_data=True
-        # No AnsibleModule here (no Ansible on the host at boot): subprocess is run_command's own means.
-        process = subprocess.run(  # pylint: disable=ansible-bad-function
-            argv, input=data, capture_output=True, text=True, check=False
-        )
-        return process.returncode, process.stdout, process.stderr
 
 
 def say(stream: t.TextIO, text: str) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import typing as t
 
 _WHITESPACE = re.compile(r"\s*")
@@ -70,6 +71,45 @@ if t.TYPE_CHECKING:  # typing.Protocol needs Python 3.8; annotations alone name 
             """Run one command: its exit status, standard output and standard error."""
 
 
+def run_process(argv: list[str], stdin: str | None = None) -> tuple[int, str, str]:
+    """Start one program (``argv[0]`` a path), ``stdin`` its input as it is: exit status, output and error, as text.
+
+    Not AnsibleModule.run_command: it always hands subprocess a ``preexec_fn`` (for a umask this collection never
+    sets), and with one Python forks the module's whole process for every command, where without it Python uses
+    vfork. Measured for one ``ip -json link show`` on the lab's user-mode-linux guests (medians of 7): 165-195 ms
+    through run_command against 69-78 ms; for ``true`` on a KVM guest 3.3 ms against 0.7 ms. Otherwise as run_command: the
+    module's environment without AnsiballZ's entries in PYTHONPATH, no shell, other descriptors closed; no input
+    at all without ``stdin``.
+    """
+    environment = dict(os.environ)
+    if "PYTHONPATH" in environment:
+        paths = [
+            path
+            for path in environment["PYTHONPATH"].split(":")
+            if path and not path.endswith(("/ansible_modlib.zip", "/debug_dir"))
+        ]
+        if paths:
+            environment["PYTHONPATH"] = ":".join(paths)
+        else:
+            del environment["PYTHONPATH"]
+    try:
+        process = subprocess.run(  # pylint: disable=ansible-bad-function
+            argv,
+            input=None if stdin is None else stdin.encode("utf-8", "surrogateescape"),
+            stdin=subprocess.DEVNULL if stdin is None else None,
+            capture_output=True,
+            env=environment,
+            check=False,
+        )
+    except OSError as exc:
+        raise GreError(f"cannot run {argv[0]}: {exc.strerror or exc}", command=argv) from exc
+    return (
+        process.returncode,
+        process.stdout.decode("utf-8", "surrogateescape"),
+        process.stderr.decode("utf-8", "surrogateescape"),
+    )
+
+
 class Host:
     """The managed host: its commands (``which``, ``run``) and its files (``read_text``, ``exists``)."""
 
@@ -84,7 +124,7 @@ class Host:
         program = self.which(argv[0])
         if program is None:
             raise GreError(not_installed(argv[0]), command=argv)
-        return self._module.run_command([program, *argv[1:]], data=stdin, binary_data=stdin is not None)
+        return run_process([program, *argv[1:]], stdin)
 
     def read_text(self, path: str) -> str | None:
         """A file's text (the kernel's /proc and /sys); None when it is not there."""

@@ -57,14 +57,14 @@ class Bare:
         monkeypatch.setattr(_host.Host, "run", HOST_RUN)
         monkeypatch.setattr(_host.Host, "which", HOST_WHICH)
         monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", self.get_bin_path)
-        monkeypatch.setattr(basic.AnsibleModule, "run_command", self.run_command)
+        monkeypatch.setattr(_host, "run_process", self.run_process)
         self.seam = seam
 
     def get_bin_path(self, arg: str, required: bool = False, opt_dirs: t.Any = None) -> str | None:
         assert opt_dirs == ["/sbin", "/usr/sbin"] and not required
         return f"/usr/sbin/{arg}" if arg in self.installed else None
 
-    def run_command(self, args: list[str], data: str | None = None, **_kwargs: t.Any) -> t.Any:
+    def run_process(self, args: list[str], data: str | None = None) -> t.Any:
         argv = [os.path.basename(args[0]), *args[1:]]
         self.started.append(argv)
         return self.seam.host_for("run", argv, data).run(argv, data)
