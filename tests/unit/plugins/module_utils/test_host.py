@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError, json_documents, key_values, run_process
+from ansible_collections.linuxnet.gre.plugins.module_utils._host import (
+    GreError,
+    json_documents,
+    key_values,
+    run_process,
+)
 
 
 def test_key_values_reads_systemd_text_and_skips_comments():
