@@ -98,7 +98,12 @@ def intruder_tunnel(
     local = hostvars("intruder")["lab_address"]
     remote = hostvars(target)["lab_public_address"]
     (inner,) = gre_links("hosta")[name]["addresses"]
+    # The intruder is never rebooted, the target is after durable.yml, with a new random MAC (UML): a
+    # neighbour entry of before still sends to the old one for some seconds, frames the target's NIC
+    # captures (tcpdump's promiscuous mode) and its kernel drops before netfilter (CI saw all five so).
+    device = hostvars("intruder")["lab_underlay"][0]["device"]
     intruder.check_output(
+        f"ip neigh flush dev {device}; "
         f"ip link del {name} 2>/dev/null; "
         f"ip tunnel add {name} mode gre remote {remote} local {local} ttl 255 && "
         f"ip address add {inner} dev {name} && ip link set {name} up"
