@@ -140,6 +140,18 @@ def gre_capture(lab_host: Callable[[str], Any]) -> Callable[..., str]:
     return capture
 
 
+def forget_neighbours(lab_host: Callable[[str], Any], hostvars: Callable[[str], dict[str, Any]], name: str) -> None:
+    """Empty NAME's neighbour table on its underlay, before it sends to a host that may have rebooted since.
+
+    A UML guest gets a new random MAC at each boot. A host not rebooted keeps its entry for the old one
+    (STALE) and sends to it for some seconds: the target's NIC captures those frames (tcpdump is promiscuous)
+    and its kernel drops them as for another host, before netfilter and IPsec see them (CI saw all of an
+    intruder's packets go so, and neither the firewall's nor the kernel's drop counter move).
+    """
+    device = hostvars(name)["lab_underlay"][0]["device"]
+    lab_host(name).check_output(f"ip neigh flush dev {device}")
+
+
 def ping(host: Any, arguments: str) -> None:
     """``ping ARGUMENTS`` on a lab host: every echo must come back.
 

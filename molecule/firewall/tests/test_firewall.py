@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from conftest import forget_neighbours
 
 PEERS = {"hosta": ["hostb", "hostc"], "hostb": ["hosta"], "hostc": ["hosta"]}
 LINKS = [(name, peer) for name, peers in sorted(PEERS.items()) for peer in peers]
@@ -98,12 +99,8 @@ def intruder_tunnel(
     local = hostvars("intruder")["lab_address"]
     remote = hostvars(target)["lab_public_address"]
     (inner,) = gre_links("hosta")[name]["addresses"]
-    # The intruder is never rebooted, the target is after durable.yml, with a new random MAC (UML): a
-    # neighbour entry of before still sends to the old one for some seconds, frames the target's NIC
-    # captures (tcpdump's promiscuous mode) and its kernel drops before netfilter (CI saw all five so).
-    device = hostvars("intruder")["lab_underlay"][0]["device"]
+    forget_neighbours(lab_host, hostvars, "intruder")  # the target reboots in durable.yml, the intruder never
     intruder.check_output(
-        f"ip neigh flush dev {device}; "
         f"ip link del {name} 2>/dev/null; "
         f"ip tunnel add {name} mode gre remote {remote} local {local} ttl 255 && "
         f"ip address add {inner} dev {name} && ip link set {name} up"
