@@ -241,6 +241,22 @@ def inventory_yaml(inventory: dict[str, t.Any]) -> dict[str, t.Any]:
     return {"all": {"hosts": inventory["hosts"], "children": children}}
 
 
+def ansible_inventory(inventory: dict[str, t.Any], path: Path) -> tuple[t.Callable[[], t.Any], dict[str, list[str]]]:
+    """The inventory written to ``path`` and read by Ansible: a maker of fresh HostVars (a new variable manager
+    each, so no host's variables are cached from a call before) and the groups."""
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.hostvars import HostVars
+    from ansible.vars.manager import VariableManager
+
+    path.write_text(yaml.safe_dump(inventory_yaml(inventory)))
+    loader = DataLoader()
+    manager = InventoryManager(loader=loader, sources=[str(path)])
+    return lambda: HostVars(
+        manager, VariableManager(loader=loader, inventory=manager), loader
+    ), manager.get_groups_dict()
+
+
 def ansible_filters(
     inventory: dict[str, t.Any], settings: dict[str, t.Any], repeat: int, work: Path
 ) -> tuple[float, float, float, int]:
@@ -248,23 +264,11 @@ def ansible_filters(
 
     Each run starts from a fresh variable manager, so no host's variables are cached from a run before.
     """
-    from ansible.inventory.manager import InventoryManager
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.vars.hostvars import HostVars
-    from ansible.vars.manager import VariableManager
-
     from ansible_collections.linuxnet.gre.plugins.filter.gre_plan import gre_plan
     from ansible_collections.linuxnet.gre.plugins.filter.gre_plan_check import gre_plan_check
 
-    path = work / "inventory.yml"
-    path.write_text(yaml.safe_dump(inventory_yaml(inventory)))
-    loader = DataLoader()
-    manager = InventoryManager(loader=loader, sources=[str(path)])
-    groups = manager.get_groups_dict()
+    fresh, groups = ansible_inventory(inventory, work / "inventory.yml")
     names = list(inventory["hosts"])
-
-    def fresh() -> HostVars:
-        return HostVars(manager, VariableManager(loader=loader, inventory=manager), loader)
 
     checks, per_hosts, slowests = [], [], []
     tunnels = 0
@@ -394,20 +398,10 @@ def no_op_tasks(tasks: list[dict[str, t.Any]], variant: str) -> None:
 
 def hand_plans(inventory: dict[str, t.Any], settings: dict[str, t.Any], work: Path) -> dict[str, t.Any]:
     """Each host's packed plan, as the role's planning task makes it: what a user would write out by hand."""
-    from ansible.inventory.manager import InventoryManager
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.vars.hostvars import HostVars
-    from ansible.vars.manager import VariableManager
-
     from ansible_collections.linuxnet.gre.plugins.filter.gre_plan_check import gre_plan_check
 
-    path = work / "hand-source.yml"
-    path.write_text(yaml.safe_dump(inventory_yaml(inventory)))
-    loader = DataLoader()
-    manager = InventoryManager(loader=loader, sources=[str(path)])
-    hostvars = HostVars(manager, VariableManager(loader=loader, inventory=manager), loader)
-    names = list(inventory["hosts"])
-    return gre_plan_check(hostvars, manager.get_groups_dict(), hosts=names, packed=True, **settings)["hosts"]
+    fresh, groups = ansible_inventory(inventory, work / "hand-source.yml")
+    return gre_plan_check(fresh(), groups, hosts=list(inventory["hosts"]), packed=True, **settings)["hosts"]
 
 
 def role_play(directory: Path, variant: str) -> Path:
