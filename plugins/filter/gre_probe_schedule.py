@@ -16,7 +16,7 @@ description:
     delay of its connection.
   - When every probing host fits in one batch of O(forks), the start is 8 seconds ahead (time enough to connect
     and read the counters). With more probing hosts than forks, the probes run as async jobs (each batch of forks
-    only starts its jobs, which wait for the common start), and the start is 5 seconds later per further batch,
+    only starts its jobs, which wait for the common start), and the start is 10 seconds later per further batch,
     at most 55 seconds ahead (M(linuxnet.gre.gre_probe) starts at once when O(linuxnet.gre.gre_probe#module:start_at)
     is more than 60 seconds away). In check mode (O(check_mode)) the probes never run as async jobs, which check
     mode cannot run.
@@ -110,15 +110,15 @@ _value:
     lead:
       description: Seconds from the time of planning to RV(_value.start_at).
       type: int
-      sample: 18
+      sample: 28
     start_at:
       description: The common start, in seconds since the epoch (UTC), for M(linuxnet.gre.gre_probe)'s O(linuxnet.gre.gre_probe#module:start_at).
       type: float
-      sample: 1764900018.25
+      sample: 1764900028.25
     end_at:
       description: When the probes end (RV(_value.start_at) plus O(window) and O(timeout)), in seconds since the epoch.
       type: float
-      sample: 1764900023.25
+      sample: 1764900033.25
     async_jobs:
       description: Whether the probes run as async jobs (more than one batch of forks, not in check mode).
       type: bool

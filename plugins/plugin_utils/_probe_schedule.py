@@ -9,7 +9,7 @@ capture at one common moment, ``start_at``, whatever the delay of its connection
 host's capture sees its peers' GRE arrive. Ansible starts the task on ``forks`` hosts at a time:
 when every probing host fits in one batch of forks, ``start_at`` is 8 seconds from now (time enough
 to connect and read the counters). With more probing hosts than forks, the probes run as async
-jobs: each batch of forks only starts its jobs, which then wait for the common moment, set 5
+jobs: each batch of forks only starts its jobs, which then wait for the common moment, set 10
 seconds later per extra batch, and at most ``LEAD_MAX`` seconds ahead. Check mode cannot run async
 jobs: there every host probes in its batch of forks, at the same ``start_at``.
 
@@ -26,8 +26,11 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._constants import PRO
 
 # Seconds from now to the common start when every probing host fits in one batch of forks.
 FIRST_LEAD = 8
-# Seconds more for each further batch of forks.
-BATCH_LEAD = 5
+# Seconds more for each further batch of forks. Starting a batch's async jobs took 3.5-4.7 s on the
+# lab's guests (seven runs of molecule/faults' verify with 2 forks for 4 hosts, quiet machine) and
+# 6.7-8 s with both CPUs busy, where 5 seconds let the second batch start after the common moment:
+# its capture then missed the first batch's pings (the link's cause "inconclusive").
+BATCH_LEAD = 10
 # The lead at most: gre_probe starts at once when its start_at is more than PROBE_MAX_WAIT (60)
 # seconds ahead by the host's clock; 5 seconds less leaves room for clocks that differ.
 LEAD_MAX = PROBE_MAX_WAIT - 5
@@ -66,9 +69,9 @@ def batch_count(probing: int, forks: int) -> int:
 def lead_seconds(batches: int) -> int:
     """Seconds from now to the common start: FIRST_LEAD, BATCH_LEAD more per further batch, LEAD_MAX at most.
 
-    No batch at all (no host probes, so the start is never used) gives FIRST_LEAD - BATCH_LEAD.
+    No batch at all (no host probes, so the start is never used) gives FIRST_LEAD.
     """
-    return min(FIRST_LEAD + BATCH_LEAD * (batches - 1), LEAD_MAX)
+    return min(FIRST_LEAD + BATCH_LEAD * max(batches - 1, 0), LEAD_MAX)
 
 
 def async_limit(window: float, timeout: float) -> int:

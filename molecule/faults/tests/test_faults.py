@@ -361,24 +361,42 @@ def test_five_of_five_routed_faults_are_named():
 def test_fewer_forks_than_hosts_still_name_the_cause(lab_host, tmp_path):
     """With 2 forks the four hosts probe in two batches: node2 and node4 in different ones. The
     probes then run as async jobs that start together, so node4's capture overlaps node2's pings
-    and the cause is named (probing batch by batch, it was `inconclusive`)."""
+    and the cause is named (probing batch by batch, it was `inconclusive`).
+
+    A second run only when the first came out `inconclusive` with a host's probe begun after the
+    common start (its batch of forks slower than the lead allows, on a busy machine): that is
+    verify.yml's honest answer to a late host, not a wrong cause."""
     fault = FAULTS[0]  # protocol 47 dropped on the router between node2 and node4
-    try:
-        for host, command in fault.inject:
-            sh(lab_host, host, command)
-        run, links = verify(tmp_path / "forks", forks=2)
-    finally:
-        for host, command in fault.remove:
-            lab_host(host).run(command)
+    for attempt in (1, 2):
+        report = tmp_path / f"forks-{attempt}"
+        try:
+            for host, command in fault.inject:
+                sh(lab_host, host, command)
+            run, links = verify(report, forks=2)
+        finally:
+            for host, command in fault.remove:
+                lab_host(host).run(command)
+        broken = by_link(links)[tuple(fault.link)]
+        # When each host's probe began, in seconds from the common start (below 0: before it), and how
+        # long it then waited for it (0: it began late, and its capture may miss the batch before's pings).
+        evidence = json.loads((report / "evidence.json").read_text())
+        timing = {
+            host: (round(e["called"] - e["start_at"], 1), e["waited"])
+            for host in MESH
+            for e in [evidence[host]["host"]]
+        }
+        print(
+            f"forks 2, run {attempt}: {' - '.join(broken['hosts'])}: {broken['cause']}; (began - start, waited) s: {timing}"
+        )
+        late = any(waited == 0 for _, waited in timing.values())
+        if not (broken["cause"] == "inconclusive" and late):
+            break
     waited = run.stdout.split("Wait for every host's async probe]", 1)[-1].split("TASK [", 1)[0]
     assert "ok: [node4]" in waited, "the probes must have run as async jobs"
     for host in MESH:  # and left no job file behind
         assert lab_host(host).run("ls -A /root/.ansible_async 2>/dev/null").stdout.strip() == "", host
-    links_by_pair = by_link(links)
-    broken = links_by_pair[tuple(fault.link)]
-    print(f"forks 2: {broken['hosts'][0]} - {broken['hosts'][1]}: {broken['cause']}")
-    assert broken["status"] == "down" and broken["cause"] == fault.cause, links["summary"]
-    others = {pair: link["status"] for pair, link in links_by_pair.items() if list(pair) != fault.link}
+    assert broken["status"] == "down" and broken["cause"] == fault.cause, (timing, links["summary"])
+    others = {pair: link["status"] for pair, link in by_link(links).items() if list(pair) != fault.link}
     assert set(others.values()) == {"up"}, links["summary"]
 
 

@@ -43,12 +43,12 @@ def test_more_hosts_than_forks_probe_as_async_jobs():
     assert gre_probe_schedule(NOW, plan, list(plan["hosts"]), forks=5, window=3, timeout=2) == {
         "probing": 12,
         "batches": 3,
-        "lead": 18,
-        "start_at": NOW + 18,
-        "end_at": NOW + 23,
+        "lead": 28,
+        "start_at": NOW + 28,
+        "end_at": NOW + 33,
         "async_jobs": True,
         "async_limit": 120,
-        "wait": 23,
+        "wait": 33,
     }
 
 
@@ -88,7 +88,7 @@ def test_check_mode_probes_in_batches_without_async_jobs():
     schedule = gre_probe_schedule(NOW, plan, list(plan["hosts"]), forks=5, window=3, timeout=2, check_mode=True)
     assert (schedule["batches"], schedule["start_at"], schedule["async_jobs"], schedule["async_limit"]) == (
         3,
-        NOW + 18,
+        NOW + 28,
         False,
         0,
     )
@@ -97,16 +97,16 @@ def test_check_mode_probes_in_batches_without_async_jobs():
 def test_numbers_from_extra_vars_are_strings():
     plan = mesh_plan(12)
     schedule = gre_probe_schedule(str(NOW), plan, list(plan["hosts"]), forks="5", window="0.5", timeout="2")
-    assert (schedule["start_at"], schedule["end_at"], schedule["async_limit"]) == (NOW + 18, NOW + 20.5, 118)
+    assert (schedule["start_at"], schedule["end_at"], schedule["async_limit"]) == (NOW + 28, NOW + 30.5, 118)
 
 
 def test_the_schedule_seen_later_only_waits_less():
     plan = mesh_plan(12)
     schedule = gre_probe_schedule(NOW, plan, list(plan["hosts"]), forks=5, window=3, timeout=2)
-    # 9.6 seconds later the probes end in 13.4 seconds: a pause of 14.
+    # 9.6 seconds later the probes end in 23.4 seconds: a pause of 24.
     later = gre_probe_schedule(NOW + 9.6, schedule=schedule)
-    assert later == {**schedule, "wait": 14}
-    assert gre_probe_schedule(NOW + 22.5, schedule=schedule)["wait"] == 1
+    assert later == {**schedule, "wait": 24}
+    assert gre_probe_schedule(NOW + 32.5, schedule=schedule)["wait"] == 1
     assert gre_probe_schedule(NOW + 60, schedule=schedule)["wait"] == 1
 
 
