@@ -19,6 +19,7 @@ description:
   - Writes, at the end of the playbook, a JSON file (path from the environment variable
     E(BENCH_TALLY)) with each task's name, action, start and end time (monotonic seconds), and per
     host the status of the task (ok, changed, skipped, failed, unreachable) and of each loop item,
+    when the host's run of the task began and ended (monotonic seconds, a loop's items together),
     and for linuxnet.gre.gre_ping the links up and down, and the bytes of each host's result as JSON.
 requirements:
   - enable in configuration (ANSIBLE_CALLBACKS_ENABLED=bench_tally)
@@ -53,6 +54,12 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_handler_task_start(self, task) -> None:
         self.v2_playbook_on_task_start(task, False)
 
+    def v2_runner_on_start(self, host, task) -> None:
+        entry = self.by_uuid.get(task._uuid)
+        if entry is not None:
+            record = entry["hosts"].setdefault(host.get_name(), {"status": None, "items": []})
+            record["began"] = time.monotonic() - self.started
+
     def _record(self, result, status: str, item: bool = False) -> None:
         task = getattr(result, "task", None) or result._task
         host = (getattr(result, "host", None) or result._host).get_name()
@@ -67,6 +74,7 @@ class CallbackModule(CallbackBase):
             if status == "ok" and result.is_changed():
                 status = "changed"
             record["status"] = status
+            record["ended"] = entry["end"]
             try:
                 data = result.result  # ansible-core 2.19 and later
             except AttributeError:
