@@ -32,7 +32,12 @@ as for the module; gre_host_facts's by one returning what it finds on a host who
 input, so that the firewall task runs everywhere. Printed: medians of --repeat interleaved rounds of
 wall and CPU time (ansible-playbook and its workers), and planning's cost (plan minus none, and plan
 minus hand: what the planner itself costs beyond handing its tunnels over), next to its target: under 2
-s for the 150-host full mesh and 1 s for the 1000-host hub-and-spoke (--topologies picks one). Where it
+s for the 150-host full mesh and 1 s for the 1000-host hub-and-spoke (--topologies picks one; --variants
+plan,none leaves out the hand-written plays). --by-task also times each task of the play (tests/benchmarks/
+baseline's callback: from its start to the next task's) and prints per task plan minus none, the median over
+the rounds of each round's pair, run one after the other: on the hub, a run of some 130 s varies by 5 %
+from round to round on a shared machine, six times its 1 s target, while a pair's tasks see the same
+machine; tasks that do not read the plan show the noise that is left. Where it
 went (cProfile of the controller and the workers, ansible-core 2.19), before the plan was packed:
 ansible-core handles every value of a task's result and of a variable a task reads one by one (a lazy
 wrapper, a template() call and a finalising copy, some 10 us each). The run_once plan of the mesh has
@@ -52,7 +57,8 @@ linear in links plus routes. Medians of --repeat interleaved runs (each round ru
 Target: under 1 s for each.
 
   python tests/benchmarks/planner_bench.py [--repeat 3] [--no-playbook] [--routed-only] [--role-play-only]
-                                          [--forks 5,50] [--topologies hub,mesh]
+                                          [--forks 5,50] [--topologies hub,mesh] [--variants plan,none,hand]
+                                          [--by-task]
 """
 
 from __future__ import annotations
@@ -428,12 +434,21 @@ def role_play(directory: Path, variant: str) -> Path:
     return directory / "play.yml"
 
 
-def role_plays(repeat: int, forks: list[int], collections: Path, topologies: str = "hub,mesh") -> bool:
+def role_plays(
+    repeat: int,
+    forks: list[int],
+    collections: Path,
+    topologies: str = "hub,mesh",
+    variants: t.Sequence[str] = VARIANTS,
+    by_task: bool = False,
+) -> bool:
     """Print the role's play with and without planning for both topologies at each fork count; True if within targets.
 
     Rounds interleave every case (topology, forks, with and without a plan), so that a machine busy with something
     else for a while skews them alike; each figure is the median of ``repeat`` rounds, wall and CPU (ansible-playbook
-    and its workers).
+    and its workers). ``variants``: of VARIANTS, "plan" and "none" always. ``by_task``: also each task's time (from
+    its start to the next task's, by tests/benchmarks/baseline's callback), and per task the median over the rounds
+    of plan minus none, each round's pair run one after the other.
     """
     import resource
     import statistics
@@ -441,7 +456,11 @@ def role_plays(repeat: int, forks: list[int], collections: Path, topologies: str
     work = Path(tempfile.mkdtemp(prefix="gre-planner-bench-"))
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections), ANSIBLE_NOCOLOR="1")
     env.update(ANSIBLE_HOME=str(work / "home"), ANSIBLE_LOCAL_TEMP=str(work / "tmp"))
-    plays = {variant: role_play(work / variant, variant) for variant in VARIANTS}
+    tally = work / "tally.json"
+    if by_task:
+        env.update(ANSIBLE_CALLBACK_PLUGINS=str(REPO / "tests" / "benchmarks" / "baseline" / "callback_plugins"))
+        env.update(ANSIBLE_CALLBACKS_ENABLED="bench_tally", BENCH_TALLY=str(tally))
+    plays = {variant: role_play(work / variant, variant) for variant in VARIANTS if variant in variants}
     inventories: dict[str, dict[str, Path]] = {}
     for number, topology in enumerate(topologies.split(",")):
         label, build = ROLE_PLAY_TOPOLOGIES[topology]
@@ -451,12 +470,14 @@ def role_plays(repeat: int, forks: list[int], collections: Path, topologies: str
         path = work / f"inventory{number}.yml"
         path.write_text(yaml.safe_dump(document))
         inventories[label] = {"plan": path, "none": path}
+        if "hand" not in plays:
+            continue
         for name, entry in hand_plans(inventory, settings, work).items():
             document["all"]["hosts"][name] = dict(document["all"]["hosts"][name] or {}, __gre_bench_plan=entry)
         inventories[label]["hand"] = work / f"inventory{number}-hand.yml"
         inventories[label]["hand"].write_text(yaml.safe_dump(document))
 
-    def run(inventory: Path, play: Path, fork_count: int) -> tuple[float, float]:
+    def run(inventory: Path, play: Path, fork_count: int) -> tuple[float, float, dict[str, float]]:
         command = ["ansible-playbook", "-i", str(inventory), "-f", str(fork_count), str(play)]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
@@ -465,9 +486,15 @@ def role_plays(repeat: int, forks: list[int], collections: Path, topologies: str
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if done.returncode != 0:
             raise SystemExit(f"ansible-playbook failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-        return elapsed, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        tasks: dict[str, float] = {}
+        if by_task:
+            from mesh_bench import spans  # noqa: PLC0415 (beside this file)
 
-    figures: dict[tuple[str, int, str], list[tuple[float, float]]] = {}
+            for name, seconds in spans(json.loads(tally.read_text())):
+                tasks[name] = tasks.get(name, 0.0) + seconds
+        return elapsed, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, tasks
+
+    figures: dict[tuple[str, int, str], list[tuple[float, float, dict[str, float]]]] = {}
     for _round in range(repeat):
         for label, inventory in inventories.items():
             for fork_count in forks:
@@ -477,7 +504,8 @@ def role_plays(repeat: int, forks: list[int], collections: Path, topologies: str
                     )
     print(
         f"the role's play ({', '.join(ROLE_PLAY_FILES)}; modules replaced by no-ops): planning against no tunnels at "
-        f"all (none) and against the same plans written in the inventory by hand (hand); medians of {repeat} "
+        f"all (none){' and against the same plans written in the inventory by hand (hand)' * ('hand' in plays)}; "
+        f"medians of {repeat} "
         f"interleaved rounds, load average {os.getloadavg()[0]:.1f}"
     )
     print(
@@ -487,17 +515,52 @@ def role_plays(repeat: int, forks: list[int], collections: Path, topologies: str
     within = True
     for label in inventories:
         for fork_count in forks:
-            walls = {v: statistics.median(w for w, _c in figures[(label, fork_count, v)]) for v in plays}
-            cpus = {v: statistics.median(c for _w, c in figures[(label, fork_count, v)]) for v in plays}
+            walls = {v: statistics.median(w for w, _c, _t in figures[(label, fork_count, v)]) for v in plays}
+            cpus = {v: statistics.median(c for _w, c, _t in figures[(label, fork_count, v)]) for v in plays}
             cost, target = walls["plan"] - walls["none"], ROLE_PLAY_TARGETS[label]
             within = within and cost < target
-            print(
-                f"{label:<22} {fork_count:>5} {walls['none']:>8.2f} s {walls['hand']:>8.2f} s {walls['plan']:>8.2f} s "
-                f"{cost:>+8.2f} s {'< ' if cost < target else 'OVER '}{target:.0f} s "
-                f"{walls['plan'] - walls['hand']:>+8.2f} s {cpus['none']:>7.2f} s {cpus['hand']:>7.2f} s "
-                f"{cpus['plan']:>7.2f} s"
+            hand = (
+                (f"{walls['hand']:>8.2f} s", f"{walls['plan'] - walls['hand']:>+8.2f} s", f"{cpus['hand']:>7.2f} s")
+                if "hand" in plays
+                else (f"{'-':>10}",) * 2 + (f"{'-':>9}",)
             )
+            print(
+                f"{label:<22} {fork_count:>5} {walls['none']:>8.2f} s {hand[0]} {walls['plan']:>8.2f} s "
+                f"{cost:>+8.2f} s {'< ' if cost < target else 'OVER '}{target:.0f} s "
+                f"{hand[1]} {cpus['none']:>7.2f} s {hand[2]} {cpus['plan']:>7.2f} s"
+            )
+    if by_task:
+        by_task_report(figures, list(inventories), forks)
     return within
+
+
+def by_task_report(
+    figures: dict[tuple[str, int, str], list[tuple[float, float, dict[str, float]]]],
+    labels: list[str],
+    forks: list[int],
+) -> None:
+    """Per topology and forks, each task's median time without a plan and the median over the rounds of plan minus
+    none (the two runs of a round one after the other); tasks under 0.05 s either way summed on one line."""
+    import statistics
+
+    for label in labels:
+        for fork_count in forks:
+            nones, plans = ([tasks for _w, _c, tasks in figures[(label, fork_count, v)]] for v in ("none", "plan"))
+            print(
+                f"\n{label}, forks {fork_count}: each task, none (median) and plan - none (median of the rounds' pairs)"
+            )
+            small = [0.0, 0.0, 0]
+            total = 0.0
+            for name in nones[0]:
+                none = statistics.median(tasks.get(name, 0.0) for tasks in nones)
+                cost = statistics.median(p.get(name, 0.0) - n.get(name, 0.0) for n, p in zip(nones, plans, strict=True))
+                total += cost
+                if abs(cost) < 0.05 and none < 0.05:
+                    small = [small[0] + none, small[1] + cost, small[2] + 1]
+                    continue
+                print(f"  {none:8.2f} s {cost:+8.2f} s  {name}")
+            print(f"  {small[0]:8.2f} s {small[1]:+8.2f} s  ({small[2]} tasks under 0.05 s)")
+            print(f"  sum of the tasks' medians of plan - none: {total:+.2f} s")
 
 
 def main() -> int:
@@ -510,6 +573,12 @@ def main() -> int:
     parser.add_argument(
         "--topologies", default="hub,mesh", help="the role's play on these, of hub and mesh (default hub,mesh)"
     )
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"the role's play variants, plan and none always ({', '.join(VARIANTS)})",
+    )
+    parser.add_argument("--by-task", action="store_true", help="the role's play: also plan - none per task")
     args = parser.parse_args()
     collections = collections_dir()
     import ansible.release
@@ -524,8 +593,9 @@ def main() -> int:
         print(f"slowest routed check: {worst:.3f} s, {verdict} the {TARGET:.0f} s target")
         return 0 if worst < TARGET else 1
     forks = [int(number) for number in args.forks.split(",")]
+    variants = sorted({"plan", "none", *args.variants.split(",")}, key=VARIANTS.index)
     if args.role_play_only:
-        return 0 if role_plays(args.repeat, forks, collections, args.topologies) else 1
+        return 0 if role_plays(args.repeat, forks, collections, args.topologies, variants, args.by_task) else 1
     print(
         f"{'topology':<22} {'hosts':>5} {'links':>6} {'check':>8} {'per host':>9} {'slowest':>8} {'pure':>8} "
         f"{'play:whole':>10} {'play:host':>10}"
@@ -547,7 +617,7 @@ def main() -> int:
     worst = max(worst, routed(args.repeat))
     verdict = "under" if worst < TARGET else "OVER"
     print(f"slowest planner time: {worst:.3f} s, {verdict} the {TARGET:.0f} s target")
-    within = args.no_playbook or role_plays(args.repeat, forks, collections)
+    within = args.no_playbook or role_plays(args.repeat, forks, collections, args.topologies, variants, args.by_task)
     return 0 if worst < TARGET and within else 1
 
 
