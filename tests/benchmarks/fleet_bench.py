@@ -59,7 +59,18 @@ import sys
 from pathlib import Path
 
 import yaml
-from mesh_bench import CLEAN, CONTROLLER_ACTIONS, REPO, Lab, counts, load, spans, spread, wait_for_load
+from mesh_bench import (
+    CLEAN,
+    CONTROLLER_ACTIONS,
+    REPO,
+    Lab,
+    counts,
+    load,
+    module_runs,
+    spans,
+    spread,
+    wait_for_load,
+)
 
 TOPOLOGY = REPO / "tests" / "lab" / "topologies" / "fleet.yml"
 PLAYBOOK = REPO / "playbooks" / "site.yml"
@@ -167,8 +178,7 @@ def beyond_floor(tally: dict) -> dict[str, float]:
         total = 0.0
         for host, record in task["hosts"].items():
             if record["status"] != "skipped":
-                runs = len([item for item in record["items"] if item != "skipped"]) or 1
-                total += record["ended"] - record["began"] - runs * floor[host]
+                total += record["ended"] - record["began"] - module_runs(record) * floor[host]
         beyond[task["name"]] = beyond.get(task["name"], 0.0) + total
     return beyond
 

@@ -200,9 +200,15 @@ def counts(tally: dict, hosts: list[str]) -> dict[str, dict[str, int]]:
             per_host[host]["tasks"] += 1
             per_host[host]["changed"] += status == "changed"
             if remote:
-                ran = [item for item in record["items"] if item != "skipped"]
-                per_host[host]["runs"] += len(ran) if record["items"] else 1
+                per_host[host]["runs"] += module_runs(record)
     return per_host
+
+
+def module_runs(record: dict) -> int:
+    """The module runs of a task on a host, from its tally record: a loop's items not skipped, else one."""
+    if record["items"]:
+        return len([item for item in record["items"] if item != "skipped"])
+    return 1
 
 
 def check_pings(implementation: str, tally: dict, hosts: list[str]) -> None:
