@@ -61,6 +61,15 @@ options:
     description: Echo requests per address.
     type: int
     default: 3
+  stop_when_up:
+    description:
+      - Stop pinging an address at its first reply, and return as soon as every address answered. One reply is
+        what makes an address up, so the verdict is the one O(count) rounds give; on links that answer, it comes
+        after one round trip instead of O(count) - 1 intervals. An address that does not answer gets all
+        O(count) requests. RV(results[].sent) says how many went out.
+      - The role C(linuxnet.gre.gre_mesh) pings this way after building the tunnels.
+    type: bool
+    default: false
   interval:
     description: Seconds between two rounds of requests.
     type: float
@@ -181,6 +190,7 @@ def main() -> None:
             "targets": peers_option(required=True),
             "count": {"type": "int", "default": 3},
             "interval": {"type": "float", "default": 0.2},
+            "stop_when_up": {"type": "bool", "default": False},
             "timeout": {"type": "float", "default": 2},
             "size": {"type": "int", "default": 56},
             "dont_fragment": {"type": "bool", "default": False},

@@ -172,15 +172,18 @@ def ping(
     listeners: dict[socket.socket, Listener] | None = None,
     until_answered: bool = True,
     each_round: t.Callable[[int], t.Any] | None = None,
+    stop_when_up: bool = False,
 ) -> float:
     """Ping every target ``rounds`` times, all at once; fills in each target's counters.
 
     Requests go out in ``rounds`` rounds ``interval`` seconds apart, and replies are read until
     ``timeout`` seconds after the last round; with ``until_answered``, only until every request has
-    had its reply. ``listeners`` are other sockets read in the same loop (gre_probe's capture):
-    each is given to its function whenever it has data. ``each_round`` is called with each round's
-    number after its requests went out (gre_probe's UDP datagrams). Returns when the last round was
-    sent (seconds since the epoch).
+    had its reply. With ``stop_when_up``, a target that answered gets no more requests, and the
+    pinging ends as soon as every target answered or failed (one reply makes a target up).
+    ``listeners`` are other sockets read in the same loop (gre_probe's capture): each is given to its
+    function whenever it has data. ``each_round`` is called with each round's number after its
+    requests went out (gre_probe's UDP datagrams). Returns when the last round was sent (seconds
+    since the epoch).
     """
     selector = selectors.DefaultSelector()
     opened: list[tuple[Target, socket.socket]] = []
@@ -203,14 +206,18 @@ def ping(
             target.identifier = (base + index) & 0xFFFF
             opened.append((target, sock))
             selector.register(sock, selectors.EVENT_READ, target)
+        answers = 1 if stop_when_up else rounds
         for sequence in range(1, rounds + 1):
+            if stop_when_up and all(target.received or target.error for target in targets):
+                break
             for target, sock in opened:
-                send(target, sock, sequence)
+                if not (stop_when_up and target.received):
+                    send(target, sock, sequence)
             if each_round is not None:
                 each_round(sequence)
             sent_until = time.time()
             wait = interval if sequence < rounds else timeout
-            receive(selector, time.monotonic() + wait, targets if until_answered else [], rounds)
+            receive(selector, time.monotonic() + wait, targets if until_answered or stop_when_up else [], answers)
     finally:
         for _target, sock in opened:
             sock.close()
@@ -287,7 +294,7 @@ def run(params: dict[str, t.Any]) -> dict[str, t.Any]:
     if not 0 <= params["size"] <= 65507:
         raise GreError(f"size: {params['size']} is not from 0 to 65507 bytes")
     targets = targets_of(params)
-    ping(targets, params["count"], params["interval"], params["timeout"])
+    ping(targets, params["count"], params["interval"], params["timeout"], stop_when_up=params["stop_when_up"])
     results = [target.result() for target in targets]
     down = {(r["interface"], r["peer"]) for r in results if not r["up"]}
     every = {(r["interface"], r["peer"]) for r in results}

@@ -92,6 +92,38 @@ def test_a_target_is_down_when_one_of_its_addresses_does_not_answer(run):
     assert [entry["up"] for entry in result["results"]] == [True, False]
 
 
+@needs_icmp
+def test_stop_when_up_sends_no_more_to_an_address_that_answered(run):
+    # A second round would leave 5 s after the first: the run returns at the first reply instead.
+    result = run(
+        targets=[{"interface": "lo", "addresses": ["127.0.0.1", "::1"], "peer": "self"}],
+        count=3,
+        interval=5,
+        stop_when_up=True,
+    )
+    assert (result["up"], result["down"]) == (1, 0)
+    assert [(entry["sent"], entry["received"]) for entry in result["results"]] == [(1, 1), (1, 1)]
+    assert all("1/1 replies" in line for line in result["summary"])
+
+
+@needs_icmp
+def test_stop_when_up_still_sends_every_round_to_an_address_that_does_not_answer(run, monkeypatch):
+    # ::1's replies come back, and are taken for someone else's: the requests are real, the answers lost.
+    parse = icmp.parse_reply
+    monkeypatch.setattr(icmp, "parse_reply", lambda version, *args: None if version == 6 else parse(version, *args))
+    result = run(
+        targets=[{"interface": "lo", "addresses": ["127.0.0.1", "::1"], "peer": "half"}],
+        count=3,
+        interval=0.05,
+        timeout=0.3,
+        stop_when_up=True,
+    )
+    assert (result["up"], result["down"]) == (0, 1)
+    answered, silent = result["results"]
+    assert (answered["sent"], answered["received"], answered["up"]) == (1, 1, True)
+    assert (silent["sent"], silent["received"], silent["up"], silent["error"]) == (3, 0, False, None)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
