@@ -8,6 +8,8 @@ from __future__ import annotations
 import pathlib
 import re
 
+import jinja2
+import pytest
 import yaml
 
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import CHOICES as PERSIST_CHOICES
@@ -64,10 +66,37 @@ def test_choices_match_the_planners():
 
 
 def test_gre_mesh_persist_takes_what_gre_tunnel_persist_takes():
-    """The role passes gre_mesh_persist to the module as it is: auto is decided there."""
     assert sorted(SPECS["gre_mesh_persist"]["choices"]) == sorted(PERSIST_CHOICES)
-    apply = (ROLE / "tasks" / "apply.yml").read_text()
-    assert 'persist: "{{ gre_mesh_persist }}"' in apply
+
+
+@pytest.mark.parametrize(
+    ("persist", "auto", "tunnels", "passed"),
+    [
+        # auto is decided by the module, except where gre_host_facts already found the unit: told, it reads less.
+        ("auto", "unit", 1, "unit"),
+        ("auto", "networkd", 1, "auto"),
+        ("auto", "none", 1, "auto"),
+        # Without tunnels, auto means none (what was persisted goes): the module's to decide.
+        ("auto", "unit", 0, "auto"),
+        # An explicit choice is passed as it is.
+        ("networkd", "unit", 1, "networkd"),
+        ("none", "unit", 1, "none"),
+        ("unit", "networkd", 1, "unit"),
+    ],
+)
+def test_the_persist_option_the_role_gives_gre_tunnel(persist, auto, tunnels, passed):
+    (task,) = yaml.safe_load((ROLE / "tasks" / "apply.yml").read_text())
+    assert task["linuxnet.gre.gre_tunnel"]["persist"] == "{{ __gre_mesh_persist_here }}"
+    rendered = (
+        jinja2.Environment()
+        .from_string(task["vars"]["__gre_mesh_persist_here"])
+        .render(
+            gre_mesh_persist=persist,
+            __gre_mesh_host={"persist": {"auto": auto}},
+            __gre_mesh_persist_tunnels=[{"name": f"gre-{index}"} for index in range(tunnels)],
+        )
+    )
+    assert rendered.strip() == passed
 
 
 def test_the_ranges_the_play_checks_are_the_ones_the_specs_and_defaults_document():
