@@ -58,7 +58,7 @@ options:
         elements: str
         default: []
   count:
-    description: Echo requests per address.
+    description: Echo requests per address (at most, with O(stop_when_up)), from 1 to 100.
     type: int
     default: 3
   stop_when_up:
