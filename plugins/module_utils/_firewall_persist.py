@@ -38,20 +38,21 @@ from ansible_collections.linuxnet.gre.plugins.module_utils import (
     _constants,
     _firewall,
     _firewall_boot,
+    _firewall_state,
     _firewalld,
     _host,
     _nft,
 )
-from ansible_collections.linuxnet.gre.plugins.module_utils._firewall import SETTINGS
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import GreError
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel.persist import Files, Persistence, emptied
 
+SETTINGS = _firewall_state.SETTINGS
 SETTINGS_DIR = os.path.dirname(SETTINGS)
 LIB_DIR = "/usr/local/lib/linuxnet-gre"
 PACKAGE = "ansible_collections.linuxnet.gre.plugins.module_utils"
 CODE_DIR = f"{LIB_DIR}/{PACKAGE.replace('.', '/')}"
 # What _firewall_boot imports, itself included: the standard library does the rest.
-CODE_MODULES = (_constants, _host, _nft, _firewalld, _firewall, _firewall_boot)
+CODE_MODULES = (_constants, _host, _nft, _firewalld, _firewall_state, _firewall, _firewall_boot)
 CODE = tuple(module.__name__.rsplit(".", 1)[1] for module in CODE_MODULES)
 RUNNER = f"{CODE_DIR}/_firewall_boot.py"
 UNIT = "linuxnet-gre-firewall.service"

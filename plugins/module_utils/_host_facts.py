@@ -27,7 +27,7 @@ import os
 import re
 import typing as t
 
-from ansible_collections.linuxnet.gre.plugins.module_utils import _firewall
+from ansible_collections.linuxnet.gre.plugins.module_utils import _firewall_state
 from ansible_collections.linuxnet.gre.plugins.module_utils._constants import FORWARD_CONF, IPSEC_CONF, KERNEL_MODULE
 from ansible_collections.linuxnet.gre.plugins.module_utils._host import (
     GreError,
@@ -187,6 +187,6 @@ def gather(host: Host, params: dict[str, t.Any]) -> dict[str, t.Any]:
     own["persist"] = persistence(own)
     own["files"] = files(host)
     if params["firewall"]:
-        own["firewall"] = _firewall.summary(host)
+        own["firewall"] = _firewall_state.summary(host)
     facts["linuxnet_gre"] = own
     return facts

@@ -15,7 +15,7 @@ import typing as t
 
 import pytest
 
-from ansible_collections.linuxnet.gre.plugins.module_utils import _firewall, _firewalld
+from ansible_collections.linuxnet.gre.plugins.module_utils import _firewall_state, _firewalld
 from ansible_collections.linuxnet.gre.plugins.module_utils._tunnel import persist
 
 from .test_gre_firewall import Runner, load
@@ -155,7 +155,7 @@ def test_firewalld_stopped_gets_no_policy(firewall):
 )
 def test_which_nftables_tables_get_no_accept_of_ours(table, firewalld, closed):
     """nft prints one flag as a string, several as a list (libnftables' table_flags_json)."""
-    assert _firewall.closed(table, firewalld) == closed
+    assert _firewall_state.closed(table, firewalld) == closed
 
 
 def test_the_info_of_a_policy_is_read_as_firewalld_prints_it():

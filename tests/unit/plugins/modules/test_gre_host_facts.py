@@ -18,7 +18,7 @@ import pytest
 from ansible_collections.linuxnet.gre.plugins.module_utils import _host_facts, _systemd
 from ansible_collections.linuxnet.gre.plugins.module_utils._constants import FORWARD_CONF as FORWARD_FILE
 from ansible_collections.linuxnet.gre.plugins.module_utils._constants import IPSEC_CONF
-from ansible_collections.linuxnet.gre.plugins.module_utils._firewall import SETTINGS
+from ansible_collections.linuxnet.gre.plugins.module_utils._firewall_state import SETTINGS
 from ansible_collections.linuxnet.gre.plugins.module_utils._firewalld import POLICY_FILE
 from ansible_collections.linuxnet.gre.plugins.modules import gre_host_facts
 
