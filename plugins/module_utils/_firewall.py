@@ -72,8 +72,8 @@ from ansible_collections.linuxnet.gre.plugins.module_utils._firewall_state impor
     VERSIONS,
     IptablesState,
     NftablesState,
-    _is_jump,
-    _versions,
+    family_versions,
+    is_jump,
     ours,
     read_frameworks,
     rules,
@@ -477,7 +477,7 @@ class Nftables(NftablesState):
         for chain in self.forward_chains:
             if chain["closed"] == "owner":
                 continue
-            versions = _versions(chain["family"], want["forward"]) if self.filtering_chain(chain) else []
+            versions = family_versions(chain["family"], want["forward"]) if self.filtering_chain(chain) else []
             rules = [rule for v in versions for rule in forward_rules(v, want["forward"][v])]
             commands.extend(self._converge_chain(chain, rules))
         return commands
@@ -530,7 +530,7 @@ class Nftables(NftablesState):
 
     def accept_versions(self, chain: dict[str, t.Any], peers: t.Iterable[int]) -> list[int]:
         """The IP versions whose GRE accept goes at the top of another table's input chain."""
-        return _versions(chain["family"], peers) if self.filtering_chain(chain) and not chain["closed"] else []
+        return family_versions(chain["family"], peers) if self.filtering_chain(chain) and not chain["closed"] else []
 
     def apply(self, commands: list[tuple[dict[str, t.Any], str]], check_mode: bool) -> None:
         """All commands in one transaction (nft -j -f -); in check mode, only validated by the kernel (--check)."""
@@ -687,7 +687,7 @@ def plan_hook(
     """
     wanted_jumps = list(jumps)
     target = wanted_jumps[0][-1]
-    found_jumps = [rule[2:] for rule in rules(table, name, hook) or [] if _is_jump(rule[2:], target)]
+    found_jumps = [rule[2:] for rule in rules(table, name, hook) or [] if is_jump(rule[2:], target)]
     deletes = [f"-D {hook} {' '.join(same_jump(words))}" for words in found_jumps]
     lines = []
     if any(found is not None for found in chains.values()):
@@ -928,7 +928,9 @@ def expected_state(framework: t.Any, target: dict[str, t.Any]) -> dict[str, t.An
             if chain["closed"] == "owner" or not framework.filtering_chain(chain):
                 continue
             rules_now = [
-                rule["comment"] for v in _versions(chain["family"], forward) for rule in forward_rules(v, forward[v])
+                rule["comment"]
+                for v in family_versions(chain["family"], forward)
+                for rule in forward_rules(v, forward[v])
             ]
             # Those already there keep their place; the others are inserted on top (in reverse order, one by one).
             kept = []

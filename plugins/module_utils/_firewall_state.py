@@ -84,7 +84,8 @@ def _name(text: str) -> str:
     return text if re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", text) else json.dumps(text)
 
 
-def _versions(family: str, versions: t.Iterable[int]) -> list[int]:
+def family_versions(family: str, versions: t.Iterable[int]) -> list[int]:
+    """Those of ``versions`` that a base chain of the nftables ``family`` sees (ip: 4, ip6: 6, inet: both)."""
     return sorted(set(versions) & set(NFT_FAMILY_VERSIONS[family]))
 
 
@@ -152,7 +153,7 @@ class NftablesState:
         return [
             f"{self.name}: {self._label(chain)}"
             for chain in chains
-            if _versions(chain["family"], versions) and self.filtering_chain(chain)
+            if family_versions(chain["family"], versions) and self.filtering_chain(chain)
         ]
 
     def state(self) -> dict[str, t.Any]:
@@ -398,7 +399,7 @@ def udp_peer(rule: list[str]) -> str:
     return f"{rule[3].split('/')[0]} udp/{port}"
 
 
-def _is_jump(words: list[str], target: str) -> bool:
+def is_jump(words: list[str], target: str) -> bool:
     """Whether a rule (after ``-A CHAIN``) is this module's jump to ``target``."""
     if target == CHAIN:
         return len(words) == 4 and words[0] == "-p" and words[1] in GRE_NAMES and words[2:] == ["-j", CHAIN]
@@ -414,14 +415,12 @@ def _is_jump(words: list[str], target: str) -> bool:
 
 
 def count_jumps(table: dict[str, t.Any], name: str, hook: str, target: str) -> int:
-    return sum(1 for rule in rules(table, name, hook) or [] if _is_jump(rule[2:], target))
+    return sum(1 for rule in rules(table, name, hook) or [] if is_jump(rule[2:], target))
 
 
 def others(table: dict[str, t.Any], name: str, hook: str, *targets: str) -> list[list[str]]:
     """The rules of a built-in chain other than this module's jumps (to any of ``targets``)."""
-    return [
-        rule for rule in rules(table, name, hook) or [] if not any(_is_jump(rule[2:], target) for target in targets)
-    ]
+    return [rule for rule in rules(table, name, hook) or [] if not any(is_jump(rule[2:], target) for target in targets)]
 
 
 def forward_state(fwd: list[list[str]]) -> dict[str, list[str]]:
