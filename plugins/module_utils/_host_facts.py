@@ -136,18 +136,19 @@ def encap_problem(host: Host) -> str | None:
     )
 
 
-def tools(host: Host, encap: bool = False) -> dict[str, t.Any]:
+def tools(host: Host, encap: bool = False, check_ip: bool = True) -> dict[str, t.Any]:
     """What gre_tunnel would fail with for lack of a tool here (None: nothing lacks), before it changes anything.
 
     ``ip``: iproute2's, which every run of gre_tunnel reads the kernel with: found (``which``) and printing
-    JSON (one ``ip -json link show dev lo``). ``modprobe``: per tunnel mode, its kernel module is loaded or built in
-    (under /sys/module), or ``modprobe`` is found to load it; no process. With ``encap``, ``encap``: whether the
-    kernel can carry GRE in UDP (encap_problem); two reads, no process.
+    JSON (one ``ip -json link show dev lo``; not with ``check_ip`` false, where the default routes' own read is
+    the check). ``modprobe``: per tunnel mode, its kernel module is loaded or built in (under /sys/module), or
+    ``modprobe`` is found to load it; no process. With ``encap``, ``encap``: whether the kernel can carry GRE in
+    UDP (encap_problem); two reads, no process.
     """
     ip = None
     if host.which("ip") is None:
         ip = not_installed("ip")
-    else:
+    elif check_ip:
         try:
             output(host, IP_CHECK)
         except GreError as exc:
@@ -177,8 +178,11 @@ def files(host: Host) -> dict[str, bool]:
 
 
 def gather(host: Host, params: dict[str, t.Any]) -> dict[str, t.Any]:
-    """The module's ansible_facts; GreError when the default routes are asked for and ip cannot read them."""
-    found = tools(host, params["encap"])
+    """The module's ansible_facts; GreError when the default routes are asked for and ip cannot read them.
+
+    Where they are (the role's discovery), their ``ip -json`` read is the check that ip is iproute2's: a process
+    fewer, and the same error (BusyBox's ip refuses -json whatever the command; _host.busybox_problem)."""
+    found = tools(host, params["encap"], check_ip=not params["default_routes"])
     if params["default_routes"] and found["ip"] is not None:
         raise GreError(found["ip"])
     facts = defaults(host, params["default_routes"])

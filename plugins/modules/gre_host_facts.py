@@ -22,9 +22,10 @@ description:
     C(systemctl --version)), since M(linuxnet.gre.gre_tunnel)'s O(linuxnet.gre.gre_tunnel#module:persist=networkd)
     needs systemd 252 or newer.
   - Whether the tools M(linuxnet.gre.gre_tunnel) runs are there - iproute2's C(ip) (found, and printing JSON for one
-    C(ip -json link show dev lo), which BusyBox's C(ip) does not) and, for a GRE kernel module not loaded yet,
-    C(modprobe) - as the messages M(linuxnet.gre.gre_tunnel) would fail with, naming the package to install. With
-    O(default_routes) and no usable C(ip), the module fails with that message.
+    C(ip -json link show dev lo), which BusyBox's C(ip) does not; with O(default_routes), their own read is that
+    check) and, for a GRE kernel module not loaded yet, C(modprobe) - as the messages M(linuxnet.gre.gre_tunnel)
+    would fail with, naming the package to install. With O(default_routes) and no usable C(ip), the module fails
+    with that message.
   - With O(firewall), what filters the host's input and whether the objects of M(linuxnet.gre.gre_firewall)
     are in place, read as that module reads them.
 requirements:
