@@ -30,9 +30,12 @@ ENCAPSULATED = re.compile(r"child-sas \{.* encap=yes ")
 # Packets one end sent in an ESP SA and the other did not receive, above which ESP is lost on the
 # path (one may be on its way when the counters are read).
 LOST = 2
-# What a log line says, most telling first: (name, pattern). The name chooses the fix.
+# What a log line says, most telling first: (name, pattern). The name chooses the fix. An end that
+# checked its peer's key says why it failed; the peer only hears AUTHENTICATION_FAILED. When both
+# ends started IKE at once, each logs both: the cause is quoted.
 REASONS = (
-    ("key", re.compile(r"MAC mismatched|AUTHENTICATION_FAILED|no shared key found|authentication of .* failed")),
+    ("key", re.compile(r"MAC mismatched|no shared key found|authentication of .* failed")),
+    ("key", re.compile(r"AUTHENTICATION_FAILED")),
     (
         "config",
         re.compile(

@@ -72,11 +72,13 @@ def test_every_link_with_ipsec_established_is_up() -> None:
 
 
 def test_a_wrong_key_is_named_with_the_daemons_words_on_both_ends() -> None:
+    """Both ends started IKE, so each end checked the other's key and also heard the other's
+    AUTHENTICATION_FAILED (hosta last): each end quotes the check that failed there, not the notification."""
     link = hosta_hostb_down("wrong-key", "ipsec_not_established")
     assert link["text"] == (
         "IPsec between hosta and hostb is not established (hosta: no IKE SA; hostb: no IKE SA); strongSwan says "
-        "hosta: 'received AUTHENTICATION_FAILED notify error'; hostb: 'tried 1 shared key for 'hostb' - 'hosta', but "
-        "MAC mismatched'"
+        "hosta: 'tried 2 shared keys for 'hosta' - 'hostb', but MAC mismatched'; hostb: 'tried 1 shared key for "
+        "'hostb' - 'hosta', but MAC mismatched'"
     )
     assert link["fix"].startswith("give both hosts the same gre_mesh_ipsec_secret")
 
@@ -153,3 +155,13 @@ def test_an_ike_sa_without_its_esp_sa_is_not_established() -> None:
         found[2]
         == "run playbooks/site.yml on both hosta and hostb: their IKE connections for this link differ, or one has none"
     )
+
+
+def test_an_end_that_only_heard_of_the_failure_quotes_the_notification() -> None:
+    """hosta's captured log without its own checks: it only initiated, and hostb refused its key."""
+    hosta = evidence("wrong-key")["hosta"]["ipsec"]
+    heard = "\n".join(line for line in hosta.splitlines() if "MAC mismatched" not in line)
+    found = ipsec_cause([Side("hosta", "linuxnet-gre-hostb", heard)], {"hosta": "203.0.113.1"})
+    assert found is not None
+    assert "strongSwan says hosta: 'received AUTHENTICATION_FAILED notify error'" in found[1]
+    assert found[2].startswith("give both hosts the same gre_mesh_ipsec_secret")
