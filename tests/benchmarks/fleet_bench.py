@@ -37,10 +37,18 @@ runs took beyond it: for each host, each module run's time there (from the runne
 to its result, as the callback records them) minus the host's floor, summed over the hosts; and the
 same ratio, unchanged over first. With --profile, the same per task.
 
+--baseline also builds, in each round and right after site.yml's runs of each variant (before them in
+every other round), the same hub and spoke with the hand-written role of mesh_bench.py
+(tests/benchmarks/baseline: gathered network facts, one `ip` command per tunnel and step, one ping per
+peer), first and unchanged, from the same clean guests; and prints site.yml's runs over its.
+
 Targets (issue 19, "Fleet scale"): the collection's tasks per host the same at every N; the unchanged
 run costs at most half the first (ratio <= 0.5) at every N and forks; and beyond the floor, the same.
+With --baseline: site.yml's unchanged run costs at most what the hand-written role's does (<= 1.0x),
+at every N and forks: the measure that the per-task floor, which both pay, does not decide.
 
   python tests/benchmarks/fleet_bench.py [--lab-dir DIR] [--sizes 3,6,9,12] [--repeat 3] [--profile]
+                                         [--baseline]
 
 Without --lab-dir it boots its own lab and stops it at the end; with --lab-dir it uses the lab
 running there (booting fleet.yml there if none is, and leaving it up). The lab's guests are sensitive
@@ -74,6 +82,9 @@ from mesh_bench import (
 
 TOPOLOGY = REPO / "tests" / "lab" / "topologies" / "fleet.yml"
 PLAYBOOK = REPO / "playbooks" / "site.yml"
+BASELINE = REPO / "tests" / "benchmarks" / "baseline" / "playbook.yml"
+BASELINE_PING = "Ping each peer through its tunnel"
+BASELINE_TARGET = 1.0
 SPOKES = 12
 SIZES = (3, 6, 9, 12)
 DEFAULT_FORKS = 5
@@ -122,6 +133,12 @@ class Fleet(Lab):
         tally["end"] = tally["floor"][0]["start"]
         return wall, tally
 
+    def baseline(self, inventory: Path, size: int, forks: int) -> tuple[float, dict]:
+        """The hand-written role's run over the same hosts: its wall time and tally."""
+        command = ["ansible-playbook", str(BASELINE), "-i", str(inventory), "-i", str(self.inventory)]
+        command += ["-e", f"gre_baseline_group=baseline{size}", "--forks", str(forks)]
+        return self.timed(command, f"fleet_bench: the hand-written role, N={size}, forks={forks}")
+
 
 def spokes(size: int) -> list[str]:
     return [f"spoke{number:02d}" for number in range(1, size + 1)]
@@ -137,6 +154,33 @@ def fleet_inventory(work: Path, size: int) -> Path:
     }
     inventory.write_text(yaml.safe_dump({"all": {"vars": variables}}))
     return inventory
+
+
+def baseline_inventory(work: Path, size: int) -> Path:
+    """The same hub and spoke for the hand-written role: the group baselineN of the hub and the first N spokes,
+    each host naming its peers."""
+    inventory = work / f"baseline{size}.yml"
+    hosts = {"hub": {"gre_baseline_peers": spokes(size)}} | {
+        spoke: {"gre_baseline_peers": ["hub"]} for spoke in spokes(size)
+    }
+    variables = {"gre_baseline_public": "{{ lab_public_address }}"}
+    inventory.write_text(
+        yaml.safe_dump({"all": {"vars": variables, "children": {f"baseline{size}": {"hosts": hosts}}}})
+    )
+    return inventory
+
+
+def check_baseline(tally: dict, size: int, run: str) -> None:
+    """Fail unless the hand-written role's hub pinged its N spokes and each spoke its hub, and an unchanged run
+    changed nothing."""
+    pinged = [task for task in tally["tasks"] if task["name"].endswith(BASELINE_PING)]
+    for host, links in ({"hub": size} | dict.fromkeys(spokes(size), 1)).items():
+        items = pinged[0]["hosts"].get(host, {}).get("items", []) if len(pinged) == 1 else []
+        if items != ["ok"] * links:
+            sys.exit(f"fleet_bench: N={size} {run}: the hand-written role's {host} did not ping its {links} peers")
+    changed = [task["name"] for task in tally["tasks"] if any(r["status"] == "changed" for r in task["hosts"].values())]
+    if run == "unchanged" and changed:
+        sys.exit(f"fleet_bench: N={size}: the hand-written role's unchanged run changed: {'; '.join(changed)}")
 
 
 def check_run(tally: dict, size: int, run: str) -> None:
@@ -203,6 +247,7 @@ def main() -> int:
     parser.add_argument("--max-load", type=float, default=100.0, help="wait for this 1-minute load before a first run")
     parser.add_argument("--load-wait", type=float, default=0, help="seconds to wait for it at most, each time")
     parser.add_argument("--profile", action="store_true", help="print each task's time at the largest N")
+    parser.add_argument("--baseline", action="store_true", help="also run the hand-written role, and compare")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     if not set(sizes) <= set(SIZES):
@@ -211,6 +256,8 @@ def main() -> int:
     with Fleet.running(args.lab_dir, TOPOLOGY, "fleet-bench") as lab:
         results = measure(lab, lab.work, sizes, args)
     report(results, sizes, args.profile)
+    if args.baseline:
+        report_baseline(results, sizes)
     return 0
 
 
@@ -226,36 +273,46 @@ def measure(lab: Fleet, work: Path, sizes: list[int], args: argparse.Namespace) 
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     variants = [(size, forks) for size in sizes for forks in forks_of(size)]
     inventories = {size: fleet_inventory(work, size) for size in sizes}
+    baselines = {size: baseline_inventory(work, size) for size in sizes} if args.baseline else {}
     try:
         for repeat in range(args.repeat):
             for size, forks in variants if repeat % 2 == 0 else variants[::-1]:
-                wait_for_load(args.max_load, args.load_wait)
-                lab.clean_all()
-                hosts = ["hub", *spokes(size)]
-                entries = []
-                for run in RUNS:
-                    started_load = load()
-                    wall, tally = lab.site(inventories[size], size, forks)
-                    check_run(tally, size, run)
-                    entries.append(
-                        {
-                            "wall": wall,
-                            "load": started_load[0],
-                            "per_host": counts(tally, hosts),
-                            "beyond": sum(beyond_floor(tally).values()),
-                            "floor": statistics.median(floors(tally).values()),
-                            "tally": tally,
-                        }
-                    )
-                    print(
-                        f"  round {repeat + 1} N={size:<2} forks={forks:<2} {run:<9} {wall:6.2f} s  load {started_load[0]:.2f}",
-                        flush=True,
-                    )
-                for run, entry in zip(RUNS, entries, strict=True):
-                    results.setdefault((size, forks, run), []).append(entry)
+                builders = ["site", "baseline"] if args.baseline else ["site"]
+                for builder in builders if repeat % 2 == 0 else builders[::-1]:
+                    wait_for_load(args.max_load, args.load_wait)
+                    lab.clean_all()
+                    entries = [measure_run(lab, builder, inventories, baselines, size, forks, run) for run in RUNS]
+                    for run, entry in zip(RUNS, entries, strict=True):
+                        print(
+                            f"  round {repeat + 1} N={size:<2} forks={forks:<2} {builder:<8} {run:<9} "
+                            f"{entry['wall']:6.2f} s  load {entry['load']:.2f}",
+                            flush=True,
+                        )
+                    for run, entry in zip(RUNS, entries, strict=True):
+                        key = (size, forks, run) if builder == "site" else (size, forks, f"baseline {run}")
+                        results.setdefault(key, []).append(entry)
     except KeyboardInterrupt:
         print("  interrupted: the report shows what was measured", flush=True)
     return results
+
+
+def measure_run(lab: Fleet, builder: str, inventories: dict, baselines: dict, size: int, forks: int, run: str) -> dict:
+    """One run of site.yml (with the floor's play after it) or of the hand-written role, checked; its figures."""
+    started_load = load()
+    if builder == "baseline":
+        wall, tally = lab.baseline(baselines[size], size, forks)
+        check_baseline(tally, size, run)
+        return {"wall": wall, "load": started_load[0], "tally": tally}
+    wall, tally = lab.site(inventories[size], size, forks)
+    check_run(tally, size, run)
+    return {
+        "wall": wall,
+        "load": started_load[0],
+        "per_host": counts(tally, ["hub", *spokes(size)]),
+        "beyond": sum(beyond_floor(tally).values()),
+        "floor": statistics.median(floors(tally).values()),
+        "tally": tally,
+    }
 
 
 def median_entry(entries: list[dict]) -> dict:
@@ -356,6 +413,41 @@ def report(results: dict, sizes: list[int], profile: bool) -> None:
         f"target: beyond the floor, unchanged <= {RATIO_TARGET} x the first at every N and forks: {verdict} ({listed})"
     )
     print(f"load average at the end: {' '.join(f'{value:.2f}' for value in load())}")
+
+
+def report_baseline(results: dict, sizes: list[int]) -> None:
+    """site.yml's runs over the hand-written role's, per N and forks (medians of wall time over the rounds)."""
+    measured = [
+        (size, forks)
+        for size in sizes
+        for forks in forks_of(size)
+        if all((size, forks, key) in results for key in (*RUNS, *(f"baseline {run}" for run in RUNS)))
+    ]
+    if not measured:
+        print("\nthe hand-written role: no variant measured with both")
+        return
+    print("\nsite.yml against the hand-written role (the same hub and spoke from the same clean guests), medians")
+    print(
+        f"{'N':>2} {'forks':>5} {'n':>2} {'site 1st':>9} {'hand 1st':>9} {'ratio':>5} "
+        f"{'site unch.':>10} {'hand unch.':>10} {'ratio':>5} {'hand unch./1st':>14}"
+    )
+    ratios = {}
+    for size, forks in measured:
+        site_first, site_unchanged, hand_first, hand_unchanged = (
+            statistics.median(entry["wall"] for entry in results[(size, forks, key)])
+            for key in ("first", "unchanged", "baseline first", "baseline unchanged")
+        )
+        ratios[(size, forks)] = site_unchanged / hand_unchanged
+        print(
+            f"{size:>2} {forks:>5} {len(results[(size, forks, 'baseline first')]):>2} {site_first:>7.2f} s "
+            f"{hand_first:>7.2f} s {site_first / hand_first:>5.2f} {site_unchanged:>8.2f} s {hand_unchanged:>8.2f} s "
+            f"{ratios[(size, forks)]:>5.2f} {hand_unchanged / hand_first:>14.2f}"
+        )
+    verdict = "met" if all(ratio <= BASELINE_TARGET for ratio in ratios.values()) else "MISSED"
+    listed = ", ".join(f"N={size} forks={forks}: {ratio:.2f}" for (size, forks), ratio in ratios.items())
+    print(
+        f"target: unchanged run <= {BASELINE_TARGET} x the hand-written role's at every N and forks: {verdict} ({listed})"
+    )
 
 
 if __name__ == "__main__":
