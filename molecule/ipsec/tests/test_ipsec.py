@@ -185,18 +185,22 @@ def test_limit_to_the_links_second_end_establishes_ike_itself(lab_host, not_rebo
 
     Any GRE packet between the two while the run reads and plans (a minute) makes the kernel's trap start IKE
     before the role's step: CI saw it in one run, and in both runs of a later one; the run then had nothing to
-    initiate. Such a run proves nothing either way, so the test ends the SAs and runs again, three times at
-    most; a role that does not initiate fails every time."""
+    initiate. CI also saw hosta's trap start IKE within a second of the SAs' end, before the run. (The kernel
+    sends IPv6 router solicitations into every GRE tunnel, for as long as it is up, which molecule/firewall
+    found firing such a race; whether they fire this one is not proven.) Such an attempt proves nothing either
+    way, so the test ends the SAs and tries again, three times at most; a role that does not initiate fails
+    every time."""
+    site = None
     for _attempt in range(3):
         for host, connection in (("hosta", "linuxnet-gre-hostb"), ("hostb", "linuxnet-gre-hosta")):
             lab_host(host).run(f"swanctl --terminate --ike {connection} >/dev/null 2>&1")
-        assert "ESTABLISHED" not in lab_host("hostb").check_output(
-            "swanctl --list-sas --ike linuxnet-gre-hosta 2>/dev/null"
-        )
+        if "ESTABLISHED" in lab_host("hostb").check_output("swanctl --list-sas --ike linuxnet-gre-hosta 2>/dev/null"):
+            continue  # up again before the run
         site = playbook("site", "--limit", "hostb", "-v")
         assert site.returncode == 0, site.stdout[-3000:]
         if "initiated linuxnet-gre-hosta" in site.stdout:
             break
+    assert site is not None, "the IKE SA between hosta and hostb was up again at once after each of 3 ends"
     assert recap(site)["hostb"]["changed"] == 1, site.stdout[-3000:]  # the initiation, nothing else
     sas = lab_host("hostb").check_output("swanctl --list-sas --ike linuxnet-gre-hosta 2>/dev/null")
     assert re.search(r"linuxnet-gre-hosta: #\d+, ESTABLISHED, IKEv2, \S+_i\* ", sas), sas  # hostb initiated
