@@ -170,36 +170,42 @@ def baseline_inventory(work: Path, size: int) -> Path:
     return inventory
 
 
+def peers_of(size: int) -> dict[str, int]:
+    """The links each host of the hub and spoke of N spokes has: the hub N, each spoke 1."""
+    return {"hub": size} | dict.fromkeys(spokes(size), 1)
+
+
+def changes(tally: dict) -> list[str]:
+    """Each changed task of a run, with the host it changed."""
+    return [
+        f"{task['name']} on {host}"
+        for task in tally["tasks"]
+        for host, record in task["hosts"].items()
+        if record["status"] == "changed"
+    ]
+
+
 def check_baseline(tally: dict, size: int, run: str) -> None:
     """Fail unless the hand-written role's hub pinged its N spokes and each spoke its hub, and an unchanged run
     changed nothing."""
     pinged = [task for task in tally["tasks"] if task["name"].endswith(BASELINE_PING)]
-    for host, links in ({"hub": size} | dict.fromkeys(spokes(size), 1)).items():
+    for host, links in peers_of(size).items():
         items = pinged[0]["hosts"].get(host, {}).get("items", []) if len(pinged) == 1 else []
         if items != ["ok"] * links:
             sys.exit(f"fleet_bench: N={size} {run}: the hand-written role's {host} did not ping its {links} peers")
-    changed = [task["name"] for task in tally["tasks"] if any(r["status"] == "changed" for r in task["hosts"].values())]
-    if run == "unchanged" and changed:
-        sys.exit(f"fleet_bench: N={size}: the hand-written role's unchanged run changed: {'; '.join(changed)}")
+    if run == "unchanged" and changes(tally):
+        sys.exit(f"fleet_bench: N={size}: the hand-written role's unchanged run changed: {'; '.join(changes(tally))}")
 
 
 def check_run(tally: dict, size: int, run: str) -> None:
     """Fail unless the hub pinged its N spokes and each spoke its hub, and an unchanged run changed nothing."""
-    expected = {"hub": size} | dict.fromkeys(spokes(size), 1)
     pinged = [task for task in tally["tasks"] if task["action"].endswith("gre_ping")]
-    for host, links in expected.items():
+    for host, links in peers_of(size).items():
         record = pinged[0]["hosts"].get(host, {}) if len(pinged) == 1 else {}
         if record.get("status") != "ok" or record.get("up") != links or record.get("down") != 0:
             sys.exit(f"fleet_bench: N={size} {run}: {host} did not ping its {links} peers: {record}")
-    if run == "unchanged":
-        changed = [
-            f"{task['name']} on {host}"
-            for task in tally["tasks"]
-            for host, record in task["hosts"].items()
-            if record["status"] == "changed"
-        ]
-        if changed:
-            sys.exit(f"fleet_bench: N={size}: the unchanged run changed: {'; '.join(changed)}")
+    if run == "unchanged" and changes(tally):
+        sys.exit(f"fleet_bench: N={size}: the unchanged run changed: {'; '.join(changes(tally))}")
 
 
 def floors(tally: dict) -> dict[str, float]:
